@@ -1,0 +1,11 @@
+# Writes OUT: a C++ file that maps each template's file name to its text.
+set(body "// Generated from templates/*.mustache. Do not edit.\n#include <map>\n#include <string>\n")
+string(APPEND body "namespace ipconfirm::responder {\nconst std::map<std::string, std::string>& embedded_templates() {\n")
+string(APPEND body "  static const std::map<std::string, std::string> m = {\n")
+foreach(f IN LISTS FILES)
+  get_filename_component(name ${f} NAME)
+  file(READ ${f} text)
+  string(APPEND body "    {\"${name}\", R\"IPCTPL(${text})IPCTPL\"},\n")
+endforeach()
+string(APPEND body "  };\n  return m;\n}\n}  // namespace ipconfirm::responder\n")
+file(WRITE ${OUT} "${body}")
