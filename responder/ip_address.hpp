@@ -34,11 +34,11 @@ class IpAddress {
   // The DNSBL query name under `zone`: reversed octets (IPv4) or nibbles (IPv6), then the zone.
   std::string dnsbl_name(std::string_view zone) const;
 
-  bool is_loopback() const;     // 127/8, ::1
-  bool is_private() const;      // RFC 1918, fc00::/7
-  bool is_cgnat() const;        // 100.64/10 (RFC 6598)
-  bool is_link_local() const;   // 169.254/16, fe80::/10
-  bool is_unspecified() const;  // 0.0.0.0, ::
+  bool is_loopback() const;       // 127/8, ::1
+  bool is_private() const;        // RFC 1918, fc00::/7
+  bool is_cgnat() const;          // 100.64/10 (RFC 6598)
+  bool is_link_local() const;     // 169.254/16, fe80::/10
+  bool is_unspecified() const;    // 0.0.0.0, ::
   bool is_documentation() const;  // 192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32
   // True for every address that is not reachable on the public internet: loopback, private,
   // CGNAT, link-local, unspecified, multicast, 0/8, 240/4, and the cloud metadata address.

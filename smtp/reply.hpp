@@ -10,8 +10,8 @@
 namespace ipconfirm::smtp {
 
 struct Reply {
-  int code = 0;              // 0 means "no reply to send"
-  std::string enhanced;      // "2.0.0"; empty for the greeting and replies that carry none
+  int code = 0;          // 0 means "no reply to send"
+  std::string enhanced;  // "2.0.0"; empty for the greeting and replies that carry none
   std::vector<std::string> lines;
 
   bool empty() const { return code == 0; }

@@ -5,7 +5,8 @@ top=${1:-.}
 cd "$top" || exit 2
 io_files='smtp/asio.hpp smtp/server.cpp smtp/server.hpp smtp/client.cpp smtp/client.hpp
 responder/dns_resolver.cpp responder/dns_resolver.hpp responder/service.cpp responder/service.hpp
-responder/delivery.cpp responder/delivery.hpp responder/main.cpp'
+responder/delivery.cpp responder/delivery.hpp responder/main.cpp
+responder/lookups.cpp responder/lookups.hpp responder/service.cpp responder/service.hpp'
 bad=0
 for f in $(ls smtp/*.?pp mime/*.?pp responder/*.?pp config/*.?pp 2>/dev/null); do
   case " $(echo $io_files) " in *" $f "*) continue ;; esac

@@ -1,0 +1,268 @@
+#include "config/config.hpp"
+
+#include <toml++/toml.h>
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "smtp/command_parser.hpp"
+
+namespace ipconfirm::config {
+
+std::string Endpoint::to_string() const {
+  if (address.is_v4()) return address.to_string() + ":" + std::to_string(port);
+  return "[" + address.to_string() + "]:" + std::to_string(port);
+}
+
+std::optional<Endpoint> parse_endpoint(std::string_view text) {
+  std::string_view host, port_text;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return std::nullopt;
+    host = text.substr(1, close - 1);
+    port_text = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) return std::nullopt;  // IPv6 needs brackets
+  }
+  auto ip = IpAddress::parse(host);
+  if (!ip) return std::nullopt;
+  unsigned port = 0;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 || port > 65535)
+    return std::nullopt;
+  return Endpoint{*ip, static_cast<std::uint16_t>(port)};
+}
+
+namespace {
+
+// Thrown inside the loader only; parse_config turns it into a LoadResult.
+struct ConfigError {
+  std::string message;
+};
+
+class Loader {
+ public:
+  explicit Loader(std::string source) : source_(std::move(source)) {}
+
+  [[noreturn]] void fail(const toml::node* node, const std::string& key, const std::string& why) {
+    std::ostringstream out;
+    out << source_;
+    if (node) out << ":" << node->source().begin.line;
+    out << ": key '" << key << "': " << why;
+    throw ConfigError{out.str()};
+  }
+
+  // Refuses keys of `table` that are not in `known`.
+  void only_known(const toml::table& table, const std::string& prefix,
+                  std::initializer_list<std::string_view> known) {
+    for (auto&& [k, v] : table) {
+      bool found = false;
+      for (auto name : known) found = found || k.str() == name;
+      if (!found) fail(&v, prefix + std::string(k.str()), "unknown key");
+    }
+  }
+
+  const toml::table* table(const toml::table& parent, std::string_view name,
+                           const std::string& key) {
+    const toml::node* n = parent.get(name);
+    if (!n) return nullptr;
+    if (!n->is_table()) fail(n, key, "must be a table");
+    return n->as_table();
+  }
+
+  std::optional<std::string> string(const toml::table& t, std::string_view name,
+                                    const std::string& key) {
+    const toml::node* n = t.get(name);
+    if (!n) return std::nullopt;
+    if (!n->is_string()) fail(n, key, "must be a string");
+    return n->value<std::string>();
+  }
+
+  std::optional<std::int64_t> integer(const toml::table& t, std::string_view name,
+                                      const std::string& key, std::int64_t min, std::int64_t max) {
+    const toml::node* n = t.get(name);
+    if (!n) return std::nullopt;
+    if (!n->is_integer()) fail(n, key, "must be an integer");
+    auto v = *n->value<std::int64_t>();
+    if (v < min || v > max)
+      fail(n, key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    return v;
+  }
+
+  template <typename T>
+  void set_size(const toml::table& t, std::string_view name, const std::string& key, T& out,
+                std::int64_t min, std::int64_t max) {
+    if (auto v = integer(t, name, key, min, max)) out = static_cast<T>(*v);
+  }
+
+  std::optional<std::vector<std::string>> strings(const toml::table& t, std::string_view name,
+                                                  const std::string& key) {
+    const toml::node* n = t.get(name);
+    if (!n) return std::nullopt;
+    if (!n->is_array()) fail(n, key, "must be a list of strings");
+    std::vector<std::string> out;
+    for (auto&& e : *n->as_array()) {
+      if (!e.is_string()) fail(&e, key, "must be a list of strings");
+      out.push_back(*e.value<std::string>());
+    }
+    return out;
+  }
+
+  std::vector<Endpoint> endpoints(const toml::table& t, std::string_view name,
+                                  const std::string& key) {
+    std::vector<Endpoint> out;
+    const toml::node* n = t.get(name);
+    auto list = strings(t, name, key);
+    if (!list) return out;
+    for (const auto& s : *list) {
+      auto ep = parse_endpoint(s);
+      if (!ep) fail(n, key, "'" + s + "' is not an address:port (IPv6 in brackets)");
+      out.push_back(*ep);
+    }
+    return out;
+  }
+
+  Config load(const toml::table& root) {
+    Config c;
+    only_known(root, "", {"hostname", "domains", "smtp", "dns", "delivery", "queue", "reply"});
+
+    auto hostname = string(root, "hostname", "hostname");
+    if (!hostname) fail(nullptr, "hostname", "is required");
+    if (!smtp::is_valid_domain(*hostname))
+      fail(root.get("hostname"), "hostname", "'" + *hostname + "' is not a valid host name");
+    c.hostname = *hostname;
+
+    auto domains = strings(root, "domains", "domains");
+    if (!domains || domains->empty()) fail(root.get("domains"), "domains", "needs at least one");
+    for (auto& d : *domains) {
+      if (!smtp::is_valid_domain(d))
+        fail(root.get("domains"), "domains", "'" + d + "' is not a valid domain");
+      for (auto& ch : d) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    }
+    c.domains = *domains;
+
+    if (auto s = table(root, "smtp", "smtp")) {
+      only_known(
+          *s, "smtp.",
+          {"listen", "max_message_size", "max_recipients", "max_errors", "max_commands",
+           "max_connections", "max_connections_per_ip", "command_timeout", "connection_deadline"});
+      c.smtp.listen = endpoints(*s, "listen", "smtp.listen");
+      set_size(*s, "max_message_size", "smtp.max_message_size", c.smtp.max_message_size, 1024,
+               1LL << 30);
+      set_size(*s, "max_recipients", "smtp.max_recipients", c.smtp.max_recipients, 1, 1000);
+      set_size(*s, "max_errors", "smtp.max_errors", c.smtp.max_errors, 1, 1000);
+      set_size(*s, "max_commands", "smtp.max_commands", c.smtp.max_commands, 10, 100000);
+      set_size(*s, "max_connections", "smtp.max_connections", c.smtp.max_connections, 1, 1000000);
+      set_size(*s, "max_connections_per_ip", "smtp.max_connections_per_ip",
+               c.smtp.max_connections_per_ip, 1, 1000000);
+      if (auto v = integer(*s, "command_timeout", "smtp.command_timeout", 1, 3600))
+        c.smtp.command_timeout = std::chrono::seconds(*v);
+      if (auto v = integer(*s, "connection_deadline", "smtp.connection_deadline", 1, 86400))
+        c.smtp.connection_deadline = std::chrono::seconds(*v);
+    }
+    if (c.smtp.listen.empty()) fail(nullptr, "smtp.listen", "needs at least one address");
+
+    if (auto d = table(root, "dns", "dns")) {
+      only_known(*d, "dns.", {"servers", "dnsbl", "timeout_ms", "tries", "report_deadline_ms"});
+      if (auto servers = strings(*d, "servers", "dns.servers")) {
+        for (const auto& s : *servers)
+          if (!parse_endpoint(s))
+            fail(d->get("servers"), "dns.servers",
+                 "'" + s + "' is not an address:port (IPv6 in brackets)");
+        c.dns.servers = *servers;
+      }
+      if (auto zones = strings(*d, "dnsbl", "dns.dnsbl")) {
+        for (const auto& z : *zones)
+          if (!smtp::is_valid_domain(z))
+            fail(d->get("dnsbl"), "dns.dnsbl", "'" + z + "' is not a valid zone name");
+        c.dns.dnsbl = *zones;
+      }
+      if (auto v = integer(*d, "timeout_ms", "dns.timeout_ms", 50, 60000))
+        c.dns.timeout = std::chrono::milliseconds(*v);
+      if (auto v = integer(*d, "tries", "dns.tries", 1, 10)) c.dns.tries = static_cast<int>(*v);
+      if (auto v = integer(*d, "report_deadline_ms", "dns.report_deadline_ms", 100, 120000))
+        c.dns.report_deadline = std::chrono::milliseconds(*v);
+    }
+
+    if (auto d = table(root, "delivery", "delivery")) {
+      only_known(*d, "delivery.", {"mode", "smarthost", "maildir"});
+      if (auto mode = string(*d, "mode", "delivery.mode")) {
+        if (*mode == "smarthost")
+          c.delivery.mode = DeliveryMode::smarthost;
+        else if (*mode == "mx")
+          c.delivery.mode = DeliveryMode::mx;
+        else if (*mode == "maildir")
+          c.delivery.mode = DeliveryMode::maildir;
+        else
+          fail(d->get("mode"), "delivery.mode", "must be \"smarthost\", \"mx\" or \"maildir\"");
+      }
+      if (auto sh = string(*d, "smarthost", "delivery.smarthost")) {
+        c.delivery.smarthost = parse_endpoint(*sh);
+        if (!c.delivery.smarthost)
+          fail(d->get("smarthost"), "delivery.smarthost",
+               "'" + *sh + "' is not an address:port (IPv6 in brackets)");
+      }
+      if (auto md = string(*d, "maildir", "delivery.maildir")) {
+        if (md->empty()) fail(d->get("maildir"), "delivery.maildir", "must not be empty");
+        c.delivery.maildir = *md;
+      }
+    }
+    if (c.delivery.mode == DeliveryMode::smarthost && !c.delivery.smarthost)
+      fail(nullptr, "delivery.smarthost", "is required when delivery.mode is \"smarthost\"");
+
+    if (auto q = table(root, "queue", "queue")) {
+      only_known(*q, "queue.", {"dir", "max_entries"});
+      if (auto dir = string(*q, "dir", "queue.dir")) {
+        if (dir->empty()) fail(q->get("dir"), "queue.dir", "must not be empty");
+        c.queue.dir = *dir;
+      }
+      set_size(*q, "max_entries", "queue.max_entries", c.queue.max_entries, 1, 10000000);
+    }
+
+    if (auto r = table(root, "reply", "reply")) {
+      only_known(*r, "reply.", {"templates"});
+      if (auto t = string(*r, "templates", "reply.templates")) c.reply.templates = *t;
+    }
+    return c;
+  }
+
+ private:
+  std::string source_;
+};
+
+}  // namespace
+
+LoadResult parse_config(std::string_view toml_text, std::string_view source) {
+  LoadResult result;
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, std::string_view{source});
+  } catch (const toml::parse_error& e) {
+    std::ostringstream out;
+    out << source << ":" << e.source().begin.line << ": " << e.description();
+    result.error = out.str();
+    return result;
+  }
+  try {
+    result.config = Loader(std::string(source)).load(root);
+  } catch (const ConfigError& e) {
+    result.error = e.message;
+  }
+  return result;
+}
+
+LoadResult load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return LoadResult{std::nullopt, path + ": cannot read the file"};
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), path);
+}
+
+}  // namespace ipconfirm::config

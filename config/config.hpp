@@ -1,0 +1,86 @@
+// ipconfirm's configuration: the schema as a plain struct, and the TOML loader.
+//
+// The loader is strict: an unknown key, a value of the wrong type, an address that does not
+// parse or a missing required key is an error that names the key and its line, and the server
+// does not start. Every key is documented in config/ipconfirm.toml; a key added here must be
+// added there too (a unit test loads that file). Defaults are the safe ones.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "responder/ip_address.hpp"
+
+namespace ipconfirm::config {
+
+// "192.0.2.1:25" or "[2001:db8::1]:25".
+struct Endpoint {
+  IpAddress address;
+  std::uint16_t port = 0;
+  std::string to_string() const;
+};
+// Parses the forms above; nullopt on anything else (a host name, a missing port, port 0).
+std::optional<Endpoint> parse_endpoint(std::string_view text);
+
+struct Smtp {
+  std::vector<Endpoint> listen;
+  std::size_t max_message_size = 10 * 1024 * 1024;  // announced in SIZE
+  std::size_t max_recipients = 10;
+  std::size_t max_errors = 10;
+  std::size_t max_commands = 200;
+  std::size_t max_connections = 500;
+  std::size_t max_connections_per_ip = 20;
+  std::chrono::seconds command_timeout{60};
+  std::chrono::seconds connection_deadline{600};
+};
+
+struct Dns {
+  std::vector<std::string> servers;  // "ip:port"; empty = the system resolver
+  std::vector<std::string> dnsbl;
+  std::chrono::milliseconds timeout{1500};
+  int tries = 2;
+  std::chrono::milliseconds report_deadline{5000};
+};
+
+enum class DeliveryMode { smarthost, mx, maildir };
+
+struct Delivery {
+  DeliveryMode mode = DeliveryMode::maildir;
+  std::optional<Endpoint> smarthost;
+  std::string maildir = "./outbox";
+};
+
+struct Queue {
+  std::string dir = "./spool";
+  std::size_t max_entries = 10000;
+};
+
+struct Reply {
+  std::string templates;  // a folder with report.txt.mustache etc.; "" = the built-in ones
+};
+
+struct Config {
+  std::string hostname;
+  std::vector<std::string> domains;
+  Smtp smtp;
+  Dns dns;
+  Delivery delivery;
+  Queue queue;
+  Reply reply;
+};
+
+struct LoadResult {
+  std::optional<Config> config;
+  std::string error;  // "FILE:LINE: key 'smtp.listen': ..." when config is empty
+};
+
+// Parses TOML text; `source` names it in error messages.
+LoadResult parse_config(std::string_view toml_text, std::string_view source);
+// Reads and parses a file.
+LoadResult load_config(const std::string& path);
+
+}  // namespace ipconfirm::config

@@ -1,0 +1,599 @@
+#include "mime/compose.hpp"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <random>
+
+#include "mime/date.hpp"
+#include "mime/incoming.hpp"
+
+namespace ipconfirm::mime {
+namespace {
+
+constexpr std::size_t kFoldColumn = 78;
+constexpr std::size_t kMaxEncodedWord = 75;  // RFC 2047 §2
+constexpr std::size_t kMaxAddressBytes = 512;
+constexpr std::size_t kMaxDisplayBytes = 256;
+constexpr std::size_t kMaxFilenameBytes = 200;
+constexpr std::size_t kMaxFieldNameBytes = 76;
+constexpr std::size_t kMaxReferences = 50;
+constexpr std::size_t kBodyLine = 78;  // longest line a 7bit body may have
+constexpr std::string_view kHex = "0123456789ABCDEF";
+
+std::mt19937_64& rng() {
+  thread_local std::mt19937_64 engine = [] {
+    std::random_device rd;
+    std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
+    return std::mt19937_64(seq);
+  }();
+  return engine;
+}
+
+std::string random_hex(std::size_t digits) {
+  std::string out;
+  while (out.size() < digits) {
+    std::uint64_t v = rng()();
+    for (int i = 0; i < 16 && out.size() < digits; ++i, v >>= 4) out.push_back(kHex[v & 0xF]);
+  }
+  return out;
+}
+
+char to_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (to_lower(a[i]) != to_lower(b[i])) return false;
+  }
+  return true;
+}
+
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+bool is_printable_ascii(std::string_view s) {
+  for (char c : s) {
+    if (c < 0x20 || c > 0x7E) return false;
+  }
+  return true;
+}
+
+void cap_utf8(std::string& s, std::size_t max) {
+  if (s.size() <= max) return;
+  std::size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  s.resize(cut);
+}
+
+// A header value made safe: valid UTF-8, each run of white space and line-break characters one
+// space, other control characters dropped, trimmed.
+std::string header_text(std::string_view raw) {
+  const std::string valid = to_valid_utf8(raw);
+  std::string out;
+  out.reserve(valid.size());
+  bool space = false;
+  for (char c : valid) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+      space = true;
+    } else if (u >= 0x20 && u != 0x7F) {
+      if (space && !out.empty()) out.push_back(' ');
+      space = false;
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// Writes "Name: token token ..." folding between tokens so that lines stay within 78 columns
+// where the tokens allow.
+std::string fold(std::string_view name, const std::vector<std::string>& tokens) {
+  std::string out(name);
+  out.push_back(':');
+  std::size_t line = out.size();
+  bool first = true;
+  for (const auto& t : tokens) {
+    if (!first && line + 1 + t.size() > kFoldColumn) {
+      out.append("\r\n");
+      line = 0;
+    }
+    out.push_back(' ');
+    out.append(t);
+    line += 1 + t.size();
+    first = false;
+  }
+  out.append("\r\n");
+  return out;
+}
+
+std::vector<std::string> split_spaces(std::string_view s) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const std::size_t sp = s.find(' ', i);
+    const std::size_t end = sp == std::string_view::npos ? s.size() : sp;
+    if (end > i) out.emplace_back(s.substr(i, end - i));
+    i = end + 1;
+  }
+  return out;
+}
+
+// Bytes that Q encoding may leave as they are in any context (RFC 2047 §5 (3)).
+bool q_safe(char c) {
+  return is_alnum(c) || c == '!' || c == '*' || c == '+' || c == '-' || c == '/';
+}
+
+std::size_t utf8_length(unsigned char lead) {
+  if (lead >= 0xF0) return 4;
+  if (lead >= 0xE0) return 3;
+  if (lead >= 0xC0) return 2;
+  return 1;
+}
+
+void append_base64(std::string& out, std::string_view in) {
+  constexpr std::string_view kB64 =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const std::uint32_t v = static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << 16 |
+                            static_cast<std::uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8 |
+                            static_cast<unsigned char>(in[i + 2]);
+    out.push_back(kB64[v >> 18]);
+    out.push_back(kB64[(v >> 12) & 63]);
+    out.push_back(kB64[(v >> 6) & 63]);
+    out.push_back(kB64[v & 63]);
+  }
+  if (i < in.size()) {
+    std::uint32_t v = static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << 16;
+    if (i + 1 < in.size())
+      v |= static_cast<std::uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8;
+    out.push_back(kB64[v >> 18]);
+    out.push_back(kB64[(v >> 12) & 63]);
+    out.push_back(i + 1 < in.size() ? kB64[(v >> 6) & 63] : '=');
+    out.push_back('=');
+  }
+}
+
+std::size_t q_length(std::string_view bytes) {
+  std::size_t n = 0;
+  for (char c : bytes) n += (q_safe(c) || c == ' ') ? 1 : 3;
+  return n;
+}
+
+std::string q_encode(std::string_view bytes) {
+  std::string out;
+  for (char c : bytes) {
+    if (q_safe(c)) {
+      out.push_back(c);
+    } else if (c == ' ') {
+      out.push_back('_');
+    } else {
+      const auto u = static_cast<unsigned char>(c);
+      out.push_back('=');
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 0xF]);
+    }
+  }
+  return out;
+}
+
+// Splits valid UTF-8 `text` into encoded-words, each at most `first_budget` (the first) or
+// 75 characters long, never splitting a character.
+std::vector<std::string> encoded_words(std::string_view text, std::size_t first_budget) {
+  constexpr std::string_view kPrefixQ = "=?utf-8?Q?";
+  constexpr std::string_view kPrefixB = "=?utf-8?B?";
+  constexpr std::size_t kOverhead = 12;  // prefix and "?="
+  const bool use_q = q_length(text) <= (text.size() + 2) / 3 * 4;
+  auto encoded_size = [&](std::size_t bytes_q, std::size_t bytes) {
+    return use_q ? bytes_q : (bytes + 2) / 3 * 4;
+  };
+  std::vector<std::string> words;
+  std::size_t budget = first_budget;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = start;
+    std::size_t qlen = 0;
+    while (end < text.size()) {
+      const std::size_t n =
+          std::min(utf8_length(static_cast<unsigned char>(text[end])), text.size() - end);
+      const std::size_t add = q_length(text.substr(end, n));
+      if (kOverhead + encoded_size(qlen + add, end + n - start) > budget && end > start) break;
+      qlen += add;
+      end += n;
+    }
+    const std::string_view chunk = text.substr(start, end - start);
+    std::string w(use_q ? kPrefixQ : kPrefixB);
+    if (use_q) {
+      w.append(q_encode(chunk));
+    } else {
+      append_base64(w, chunk);
+    }
+    w.append("?=");
+    words.push_back(std::move(w));
+    start = end;
+    budget = kMaxEncodedWord;
+  }
+  return words;
+}
+
+std::size_t first_word_budget(std::string_view field_name) {
+  const std::size_t used = field_name.size() + 2;  // "Name: "
+  const std::size_t left = used < kFoldColumn ? kFoldColumn - used : 0;
+  return std::clamp<std::size_t>(left, 24, kMaxEncodedWord);
+}
+
+// An unstructured field (RFC 5322 §3.2.5): plain folded text when it is printable ASCII with
+// words that fit on a line and nothing a reader could take for an encoded-word, else
+// encoded-words.
+std::string unstructured_field(std::string_view name, std::string_view raw) {
+  const std::string text = header_text(raw);
+  std::vector<std::string> words = split_spaces(text);
+  bool plain = is_printable_ascii(text) && text.find("=?") == std::string::npos;
+  for (const auto& w : words) plain = plain && w.size() < kFoldColumn - 1;
+  if (plain) return fold(name, words);
+  return fold(name, encoded_words(text, first_word_budget(name)));
+}
+
+// An addr-spec with everything removed that could end the angle brackets or the field.
+std::string clean_address(std::string_view raw) {
+  std::string out;
+  for (char c : header_text(raw)) {
+    if (c != ' ' && c != '<' && c != '>' && c != ',') out.push_back(c);
+  }
+  cap_utf8(out, kMaxAddressBytes);
+  return out;
+}
+
+bool is_atom_char(char c) {
+  return is_alnum(c) || std::strchr("!#$%&'*+-/=?^_`{|}~", c) != nullptr;
+}
+
+// The display-name phrase as tokens: atoms, one quoted-string, or encoded-words.
+std::vector<std::string> phrase_tokens(std::string_view raw, std::string_view field_name) {
+  std::string text = header_text(raw);
+  cap_utf8(text, kMaxDisplayBytes);
+  if (text.empty()) return {};
+  if (is_printable_ascii(text) && text.find("=?") == std::string::npos) {
+    bool atoms = true;
+    for (char c : text) atoms = atoms && (c == ' ' || is_atom_char(c));
+    if (atoms) return split_spaces(text);
+    std::string q = "\"";
+    for (char c : text) {
+      if (c == '"' || c == '\\') q.push_back('\\');
+      q.push_back(c);
+    }
+    q.push_back('"');
+    return {q};
+  }
+  return encoded_words(text, first_word_budget(field_name));
+}
+
+// The valid msg-ids in `raw`, in order; a long list keeps the first and the most recent ones.
+std::vector<std::string> msg_ids(std::string_view raw) {
+  std::vector<std::string> ids;
+  std::size_t i = 0;
+  while ((i = raw.find('<', i)) != std::string_view::npos) {
+    const std::size_t end = raw.find('>', i);
+    if (end == std::string_view::npos) break;
+    const std::string_view id = raw.substr(i, end - i + 1);
+    if (is_msg_id(id)) ids.emplace_back(id);
+    i = end + 1;
+  }
+  if (ids.size() > kMaxReferences) {
+    ids.erase(ids.begin() + 1, ids.end() - static_cast<std::ptrdiff_t>(kMaxReferences - 1));
+  }
+  return ids;
+}
+
+bool is_field_name(std::string_view name) {
+  if (name.empty() || name.size() > kMaxFieldNameBytes) return false;
+  for (char c : name) {
+    if (c < 33 || c > 126 || c == ':') return false;
+  }
+  return true;
+}
+
+// Fields the composer writes itself or that must never come from a caller.
+bool is_reserved_field(std::string_view name) {
+  constexpr std::array<std::string_view, 13> kReserved = {
+      "from",        "to",         "cc",           "bcc",    "subject",  "date",       "message-id",
+      "in-reply-to", "references", "mime-version", "sender", "reply-to", "return-path"};
+  for (auto r : kReserved) {
+    if (iequals(name, r)) return true;
+  }
+  return name.size() >= 8 && iequals(name.substr(0, 8), "content-");
+}
+
+// Text bodies: valid UTF-8 with every line break CRLF (RFC 2046 §4.1.1 canonical form).
+std::string canonical_text(std::string_view raw) {
+  const std::string valid = to_valid_utf8(raw);
+  std::string out;
+  out.reserve(valid.size() + valid.size() / 32);
+  for (std::size_t i = 0; i < valid.size(); ++i) {
+    if (valid[i] == '\r') {
+      out.append("\r\n");
+      if (i + 1 < valid.size() && valid[i + 1] == '\n') ++i;
+    } else if (valid[i] == '\n') {
+      out.append("\r\n");
+    } else {
+      out.push_back(valid[i]);
+    }
+  }
+  return out;
+}
+
+// True if `body` can go as 7bit unchanged: printable ASCII and TAB, line breaks only as CRLF,
+// lines of at most 78 characters.
+bool is_7bit_safe(std::string_view body) {
+  std::size_t line = 0;
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (c == '\r') {
+      if (i + 1 >= body.size() || body[i + 1] != '\n') return false;
+      ++i;
+      line = 0;
+      continue;
+    }
+    if ((c < 0x20 && c != '\t') || c > 0x7E) return false;
+    if (++line > kBodyLine) return false;
+  }
+  return true;
+}
+
+// Quoted-printable (RFC 2045 §6.7): CRLF pairs are line breaks, every other byte that is not
+// printable ASCII (bare CR and LF included) is encoded, lines are at most 76 characters.
+std::string quoted_printable(std::string_view in) {
+  std::string out;
+  out.reserve(in.size() + in.size() / 8);
+  std::size_t line = 0;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c == '\r' && i + 1 < in.size() && in[i + 1] == '\n') {
+      out.append("\r\n");
+      line = 0;
+      ++i;
+      continue;
+    }
+    const bool at_line_end =
+        i + 1 == in.size() || (in[i + 1] == '\r' && i + 2 < in.size() && in[i + 2] == '\n');
+    const auto u = static_cast<unsigned char>(c);
+    const bool literal =
+        (u >= 33 && u <= 126 && c != '=') || ((c == ' ' || c == '\t') && !at_line_end);
+    const std::size_t len = literal ? 1 : 3;
+    if (line + len > 75) {  // leave room for the soft line break "="
+      out.append("=\r\n");
+      line = 0;
+    }
+    if (literal) {
+      out.push_back(c);
+    } else {
+      out.push_back('=');
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 0xF]);
+    }
+    line += len;
+  }
+  return out;
+}
+
+std::string base64_lines(std::string_view in) {
+  std::string flat;
+  append_base64(flat, in);
+  std::string out;
+  out.reserve(flat.size() + flat.size() / 76 * 2);
+  for (std::size_t i = 0; i < flat.size(); i += 76) {
+    if (i > 0) out.append("\r\n");
+    out.append(flat, i, 76);
+  }
+  return out;
+}
+
+struct Part {
+  std::string header;  // complete fields, each ending in CRLF
+  std::string body;    // encoded, without the CRLF that precedes the next boundary
+};
+
+Part text_part(std::string_view subtype, std::string_view raw) {
+  const std::string text = canonical_text(raw);
+  Part p;
+  p.header = "Content-Type: text/" + std::string(subtype) + "; charset=utf-8\r\n";
+  if (is_7bit_safe(text)) {
+    p.header += "Content-Transfer-Encoding: 7bit\r\n";
+    p.body = text;
+  } else {
+    p.header += "Content-Transfer-Encoding: quoted-printable\r\n";
+    p.body = quoted_printable(text);
+  }
+  return p;
+}
+
+bool is_token_char(char c) {
+  return c > 32 && c < 127 && std::strchr("()<>@,;:\\\"/[]?=", c) == nullptr;
+}
+
+// "type/subtype" in lower case if `raw` starts with a valid one, followed by its parameters
+// made header-safe; application/octet-stream otherwise.
+std::string clean_content_type(std::string_view raw) {
+  const std::string text = header_text(raw);
+  const std::size_t semi = text.find(';');
+  const std::string type = text.substr(0, semi);
+  const std::size_t slash = type.find('/');
+  bool ok = slash != std::string::npos && slash > 0 && slash + 1 < type.size();
+  for (std::size_t i = 0; ok && i < type.size(); ++i) ok = i == slash || is_token_char(type[i]);
+  if (!ok || !is_printable_ascii(text) || text.size() > 200) return "application/octet-stream";
+  std::string out;
+  for (char c : type) out.push_back(to_lower(c));
+  if (semi != std::string::npos) out.append(text.substr(semi));
+  return out;
+}
+
+// The Content-Disposition field for an attachment, with an RFC 2231 file name when it is not
+// plain ASCII.
+std::string disposition_field(std::string_view raw_name) {
+  std::string name;
+  for (char c : header_text(raw_name)) name.push_back(c == '/' || c == '\\' ? '_' : c);
+  cap_utf8(name, kMaxFilenameBytes);
+  if (name.empty()) name = "attachment";
+  std::vector<std::string> tokens{"attachment;"};
+  if (is_printable_ascii(name)) {
+    std::string q = "filename=\"";
+    for (char c : name) {
+      if (c == '"' || c == '\\') q.push_back('\\');
+      q.push_back(c);
+    }
+    q.push_back('"');
+    tokens.push_back(q);
+  } else {
+    // RFC 2231 §3-4: percent-encoded UTF-8, in numbered sections that fit on a line.
+    std::string encoded;
+    for (char c : name) {
+      const auto u = static_cast<unsigned char>(c);
+      if (is_alnum(c) || std::strchr("!#$&+-.^_`|~", c) != nullptr) {
+        encoded.push_back(c);
+      } else {
+        encoded.push_back('%');
+        encoded.push_back(kHex[u >> 4]);
+        encoded.push_back(kHex[u & 0xF]);
+      }
+    }
+    constexpr std::size_t kSection = 60;
+    std::vector<std::string> sections;
+    std::size_t i = 0;
+    while (i < encoded.size()) {
+      std::size_t end = std::min(encoded.size(), i + kSection);
+      // Never split a %XX triplet.
+      if (end < encoded.size() && encoded[end - 1] == '%') end -= 1;
+      if (end < encoded.size() && end >= 2 && encoded[end - 2] == '%') end -= 2;
+      sections.push_back(encoded.substr(i, end - i));
+      i = end;
+    }
+    if (sections.size() == 1) {
+      tokens.push_back("filename*=utf-8''" + sections[0]);
+    } else {
+      for (std::size_t k = 0; k < sections.size(); ++k) {
+        std::string t = "filename*" + std::to_string(k) + "*=" + (k == 0 ? "utf-8''" : "") +
+                        sections[k] + (k + 1 < sections.size() ? ";" : "");
+        tokens.push_back(std::move(t));
+      }
+    }
+  }
+  return fold("Content-Disposition", tokens);
+}
+
+Part attachment_part(const Attachment& a) {
+  Part p;
+  const std::string type = clean_content_type(a.content_type);
+  p.header = "Content-Type: " + type + "\r\n" + disposition_field(a.filename);
+  if (is_7bit_safe(a.body)) {
+    p.header += "Content-Transfer-Encoding: 7bit\r\n";
+    p.body = a.body;
+  } else if (type.rfind("text/", 0) == 0) {
+    p.header += "Content-Transfer-Encoding: quoted-printable\r\n";
+    p.body = quoted_printable(a.body);
+  } else {
+    p.header += "Content-Transfer-Encoding: base64\r\n";
+    p.body = base64_lines(a.body);
+  }
+  return p;
+}
+
+// A multipart entity: its Content-Type field and its body, with a random boundary that does
+// not occur in any part.
+Part multipart(std::string_view subtype, const std::vector<Part>& parts) {
+  std::string boundary;
+  for (int attempt = 0;; ++attempt) {
+    // "=_" cannot start a line of quoted-printable or base64 output (RFC 2045 §7.2 idea).
+    boundary = "=_ipconfirm_" + random_hex(32);
+    bool clash = false;
+    for (const auto& p : parts) {
+      clash = clash || p.header.find(boundary) != std::string::npos ||
+              p.body.find(boundary) != std::string::npos;
+    }
+    if (!clash || attempt >= 100) break;
+  }
+  Part m;
+  m.header =
+      "Content-Type: multipart/" + std::string(subtype) + ";\r\n boundary=\"" + boundary + "\"\r\n";
+  for (const auto& p : parts) {
+    m.body += "\r\n--" + boundary + "\r\n" + p.header + "\r\n" + p.body;
+  }
+  m.body += "\r\n--" + boundary + "--\r\n";
+  return m;
+}
+
+std::string domain_of(std::string_view address) {
+  const std::size_t at = address.rfind('@');
+  return at == std::string_view::npos ? std::string{} : std::string(address.substr(at + 1));
+}
+
+}  // namespace
+
+std::string make_message_id(std::string_view hostname) {
+  std::string host;
+  std::string label;
+  auto flush = [&] {
+    if (label.empty()) return;
+    if (!host.empty()) host.push_back('.');
+    host += label;
+    label.clear();
+  };
+  for (char c : hostname.substr(0, 253)) {
+    if (is_alnum(c) || c == '-') {
+      label.push_back(to_lower(c));
+    } else if (c == '.') {
+      flush();
+    }
+  }
+  flush();
+  if (host.empty()) host = "localhost";
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  return "<" + std::to_string(now) + "." + random_hex(16) + "@" + host + ">";
+}
+
+std::string compose(const OutgoingMessage& m) {
+  std::string out;
+  out += "Date: " + format_rfc5322_date(m.date_epoch) + "\r\n";
+
+  const std::string from = clean_address(m.from_address);
+  std::vector<std::string> from_tokens = phrase_tokens(m.from_display, "From");
+  from_tokens.push_back("<" + from + ">");
+  out += fold("From", from_tokens);
+  out += fold("To", {"<" + clean_address(m.to_address) + ">"});
+  out += unstructured_field("Subject", m.subject);
+
+  const std::string id = is_msg_id(m.message_id) ? m.message_id : make_message_id(domain_of(from));
+  out += "Message-ID: " + id + "\r\n";
+  if (is_msg_id(m.in_reply_to)) out += "In-Reply-To: " + m.in_reply_to + "\r\n";
+  if (auto refs = msg_ids(m.references); !refs.empty()) out += fold("References", refs);
+
+  for (const auto& [name, value] : m.extra_headers) {
+    if (!is_field_name(name) || is_reserved_field(name)) continue;
+    out += unstructured_field(name, value);
+  }
+  out += "MIME-Version: 1.0\r\n";
+
+  std::vector<Part> parts;
+  if (m.html_body.empty()) {
+    parts.push_back(text_part("plain", m.text_body));
+  } else {
+    parts.push_back(multipart("alternative",
+                              {text_part("plain", m.text_body), text_part("html", m.html_body)}));
+  }
+  for (const auto& a : m.attachments) parts.push_back(attachment_part(a));
+  const Part mixed = multipart("mixed", parts);
+  out += mixed.header;
+  out += "\r\nThis is a multi-part message in MIME format.\r\n";
+  out += mixed.body;
+  return out;
+}
+
+}  // namespace ipconfirm::mime

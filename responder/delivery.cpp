@@ -1,0 +1,204 @@
+#include "responder/delivery.hpp"
+
+#include <algorithm>
+#include <random>
+
+#include "responder/log.hpp"
+#include "responder/maildir.hpp"
+
+namespace ipconfirm::responder {
+
+namespace {
+
+using Outcome = smtp::DeliveryOutcome;
+using Kind = smtp::DeliveryOutcome::Kind;
+
+std::int64_t now_seconds() {
+  return static_cast<std::int64_t>(std::time(nullptr));
+}
+
+asio::ip::tcp::endpoint to_endpoint(const IpAddress& ip, std::uint16_t port) {
+  if (ip.is_v4()) {
+    const auto& b = ip.bytes();
+    return {asio::ip::address_v4({b[0], b[1], b[2], b[3]}), port};
+  }
+  return {asio::ip::address_v6(ip.bytes()), port};
+}
+
+double random01() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+
+}  // namespace
+
+Deliverer::Deliverer(asio::any_io_executor ex, const config::Config& config, Spool& spool,
+                     DnsResolver& resolver)
+    : ex_(ex),
+      config_(config),
+      spool_(spool),
+      resolver_(resolver),
+      signal_(ex),
+      tls_(asio::ssl::context::tls_client) {
+  client_.helo_name = config.hostname;
+  client_.tls = smtp::ClientOptions::Tls::opportunistic;
+  client_.connect_timeout = std::chrono::seconds(30);
+  tls_.set_verify_mode(asio::ssl::verify_none);
+}
+
+void Deliverer::start() {
+  asio::co_spawn(
+      ex_, [self = shared_from_this()]() { return self->run(); }, asio::detached);
+}
+
+void Deliverer::wake() {
+  signal_.cancel();
+}
+
+void Deliverer::stop() {
+  stopping_ = true;
+  signal_.cancel();
+}
+
+asio::awaitable<void> Deliverer::run() {
+  auto self = shared_from_this();
+  while (!stopping_) {
+    std::int64_t now = now_seconds();
+    for (const auto& id : spool_.due(now)) {
+      if (in_flight_.size() >= max_parallel_) break;
+      if (in_flight_.count(id)) continue;
+      in_flight_.insert(id);
+      asio::co_spawn(
+          ex_, [self, id]() { return self->deliver_entry(id); }, asio::detached);
+    }
+    // Sleep until woken (a new entry, a finished delivery) or a second passes: due times are in
+    // whole seconds.
+    signal_.expires_after(std::chrono::seconds(1));
+    boost::system::error_code ec;
+    co_await signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
+  auto self = shared_from_this();
+  SpoolError err = SpoolError::none;
+  auto entry = spool_.load(id, &err);
+  if (!entry) {
+    log_event("delivery-error", {{"queue_id", id}, {"error", to_string(err)}});
+    in_flight_.erase(id);
+    co_return;
+  }
+  Outcome out = co_await transport(*entry);
+  std::int64_t now = now_seconds();
+  ++entry->attempts;
+  const std::string attempts = std::to_string(entry->attempts);
+  if (out.kind == Kind::ok) {
+    spool_.remove(id);
+    log_event("delivered", {{"queue_id", id},
+                            {"to", entry->recipient},
+                            {"attempts", attempts},
+                            {"detail", out.detail}});
+  } else if (out.kind == Kind::permanent) {
+    spool_.remove(id);
+    log_event("bounced", {{"queue_id", id},
+                          {"to", entry->recipient},
+                          {"detail", out.detail},
+                          {"note", "dropped: the reply has a null sender"}});
+  } else {
+    auto delay = next_retry(retry_, entry->attempts, entry->created, now, random01());
+    if (!delay) {
+      spool_.remove(id);
+      log_event("expired", {{"queue_id", id}, {"to", entry->recipient}, {"detail", out.detail}});
+    } else {
+      entry->next_attempt = now + *delay;
+      entry->last_error = out.detail;
+      spool_.update(*entry);
+      log_event("deferred", {{"queue_id", id},
+                             {"to", entry->recipient},
+                             {"attempts", attempts},
+                             {"retry_in", std::to_string(*delay) + "s"},
+                             {"detail", out.detail}});
+    }
+  }
+  in_flight_.erase(id);
+  signal_.cancel();
+}
+
+asio::awaitable<Outcome> Deliverer::transport(const QueueEntry& entry) {
+  switch (config_.delivery.mode) {
+    case config::DeliveryMode::maildir: {
+      std::string path;
+      SpoolError e =
+          deliver_to_maildir(config_.delivery.maildir, entry.data, config_.hostname, &path);
+      if (e == SpoolError::none) co_return Outcome{Kind::ok, "maildir " + path};
+      co_return Outcome{Kind::temporary, "maildir: " + std::string(to_string(e))};
+    }
+    case config::DeliveryMode::smarthost: {
+      const auto& sh = *config_.delivery.smarthost;
+      Outcome out = co_await smtp::deliver(ex_, to_endpoint(sh.address, sh.port), client_, tls_,
+                                           entry.sender, entry.recipient, entry.data);
+      co_return out;
+    }
+    case config::DeliveryMode::mx: {
+      Outcome out = co_await via_mx(entry);
+      co_return out;
+    }
+  }
+  co_return Outcome{Kind::permanent, "unknown delivery mode"};
+}
+
+asio::awaitable<Outcome> Deliverer::via_mx(const QueueEntry& entry) {
+  auto at = entry.recipient.rfind('@');
+  if (at == std::string::npos) co_return Outcome{Kind::permanent, "recipient has no domain"};
+  std::string domain = entry.recipient.substr(at + 1);
+  if (!domain.empty() && domain.front() == '[')
+    co_return Outcome{Kind::permanent, "address literals are not delivered to"};
+
+  // RFC 5321 §5.1: MX hosts by preference; with no MX, the domain itself.
+  std::vector<std::string> hosts;
+  DnsResult mx = co_await resolver_.query(domain, RrType::mx);
+  if (mx.status == DnsStatus::temperror)
+    co_return Outcome{Kind::temporary, "MX lookup: " + mx.detail};
+  if (mx.status == DnsStatus::nxdomain) co_return Outcome{Kind::permanent, "domain does not exist"};
+  if (mx.status == DnsStatus::ok) {
+    auto records = mx.records;
+    std::stable_sort(records.begin(), records.end(), [](const DnsRecord& a, const DnsRecord& b) {
+      return a.preference < b.preference;
+    });
+    for (const auto& r : records) {
+      std::string host = r.text;
+      if (!host.empty() && host.back() == '.') host.pop_back();
+      // RFC 7505: a single MX with the root as exchange means "this domain takes no mail".
+      if (host.empty() || host == ".") co_return Outcome{Kind::permanent, "null MX (RFC 7505)"};
+      hosts.push_back(host);
+    }
+  } else {
+    hosts.push_back(domain);
+  }
+
+  Outcome last{Kind::temporary, "no usable address for " + domain};
+  std::size_t tried = 0;
+  for (const auto& host : hosts) {
+    for (RrType type : {RrType::aaaa, RrType::a}) {
+      DnsResult addrs = co_await resolver_.query(host, type);
+      if (addrs.status != DnsStatus::ok) continue;
+      for (const auto& r : addrs.records) {
+        if (!r.address || tried >= 10) continue;
+        if (r.address->is_non_public()) {
+          last = Outcome{Kind::temporary, host + " has the non-public address " +
+                                              r.address->to_string() + ": not used"};
+          continue;
+        }
+        ++tried;
+        smtp::ClientOptions opts = client_;
+        opts.tls_server_name = host;
+        last = co_await smtp::deliver(ex_, to_endpoint(*r.address, 25), opts, tls_, entry.sender,
+                                      entry.recipient, entry.data);
+        if (last.kind != Kind::temporary) co_return last;
+      }
+    }
+  }
+  co_return last;
+}
+
+}  // namespace ipconfirm::responder

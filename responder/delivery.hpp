@@ -1,0 +1,56 @@
+// Delivers queued replies: takes due entries from the spool, hands each to the configured
+// transport (a Maildir, one smarthost, or the recipient domain's MX hosts), and removes an
+// entry only after its target accepted it (at-least-once: a crash after the target's 250 but
+// before the removal delivers that reply twice, never zero times). Temporary failures are
+// retried with backoff and jitter (responder/retry.hpp) until the lifetime ends; permanent
+// failures are dropped and logged: the reply has the null sender, so there is nobody to bounce
+// to (RFC 3834 §3.3, RFC 5321 §4.5.5).
+//
+// MX mode follows RFC 5321 §5.1 (MX by preference, then the A/AAAA fallback) and RFC 7505
+// (a null MX means the domain takes no mail: permanent). It never connects to loopback,
+// private, link-local or other non-public addresses unless the config allows it.
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+
+#include "config/config.hpp"
+#include "responder/dns_resolver.hpp"
+#include "responder/retry.hpp"
+#include "responder/spool.hpp"
+#include "smtp/asio.hpp"
+#include "smtp/client.hpp"
+
+namespace ipconfirm::responder {
+
+class Deliverer : public std::enable_shared_from_this<Deliverer> {
+ public:
+  Deliverer(asio::any_io_executor ex, const config::Config& config, Spool& spool,
+            DnsResolver& resolver);
+  void start();
+  // A new entry is in the spool: look at it now rather than at the next scheduled time.
+  void wake();
+  void stop();
+  std::size_t in_flight() const { return in_flight_.size(); }
+
+ private:
+  asio::awaitable<void> run();
+  asio::awaitable<void> deliver_entry(std::string id);
+  asio::awaitable<smtp::DeliveryOutcome> transport(const QueueEntry& entry);
+  asio::awaitable<smtp::DeliveryOutcome> via_mx(const QueueEntry& entry);
+
+  asio::any_io_executor ex_;
+  const config::Config& config_;
+  Spool& spool_;
+  DnsResolver& resolver_;
+  asio::steady_timer signal_;
+  asio::ssl::context tls_;
+  smtp::ClientOptions client_;
+  RetryPolicy retry_;
+  std::set<std::string> in_flight_;
+  bool stopping_ = false;
+  std::size_t max_parallel_ = 20;
+};
+
+}  // namespace ipconfirm::responder

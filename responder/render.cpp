@@ -1,0 +1,232 @@
+#include "responder/render.hpp"
+
+#include <fstream>
+#include <kainjow/mustache.hpp>
+#include <sstream>
+
+#include "responder/embedded_files.hpp"
+
+namespace ipconfirm::responder {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+using kainjow::mustache::data;
+using kainjow::mustache::mustache;
+
+data to_data(const json& j) {
+  switch (j.type()) {
+    case json::value_t::object: {
+      data d{data::type::object};
+      for (auto it = j.begin(); it != j.end(); ++it) d.set(it.key(), to_data(it.value()));
+      return d;
+    }
+    case json::value_t::array: {
+      data d{data::type::list};
+      for (const auto& e : j) d.push_back(to_data(e));
+      return d;
+    }
+    case json::value_t::string:
+      return data{j.get<std::string>()};
+    case json::value_t::boolean:
+      return data{j.get<bool>()};
+    case json::value_t::null:
+      return data{false};
+    default:
+      return data{j.dump()};
+  }
+}
+
+std::string str(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) return "";
+  return it->get<std::string>();
+}
+
+std::string yes_no(const json& v, const char* unknown = "unknown (lookup failed)") {
+  if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
+  return unknown;
+}
+
+std::string join_strings(const json& list, std::string_view sep) {
+  std::string out;
+  if (!list.is_array()) return out;
+  for (const auto& e : list) {
+    if (!e.is_string()) continue;
+    if (!out.empty()) out += sep;
+    out += e.get<std::string>();
+  }
+  return out;
+}
+
+json build_view(const json& r) {
+  json v;
+  const json& conn = r["connection"];
+  const json& rdns = r["rdns"];
+  const json& helo = r["helo"];
+  v["rcpt_to"] = join_strings(r["envelope"]["rcpt_to"], ", ");
+  std::string mail_from = str(r["envelope"], "mail_from");
+  v["mail_from"] = mail_from.empty() ? "<>" : "<" + mail_from + ">";
+
+  std::string scope = str(conn, "scope");
+  if (scope == "public")
+    v["ip_scope_text"] = "It is a public address.";
+  else
+    v["ip_scope_text"] =
+        "It is a " + scope + " address,\nso this test did not cross the internet: see below.";
+
+  std::string ptrs = join_strings(rdns["ptr"], ", ");
+  std::string status = str(rdns, "status");
+  if (status == "temperror")
+    v["ptr_text"] = ptrs.empty() ? "unknown: the lookup failed temporarily" : ptrs;
+  else if (status == "permerror")
+    v["ptr_text"] = "unusable (malformed answer or invalid names)";
+  else
+    v["ptr_text"] = ptrs.empty() ? "none: no PTR record is published" : ptrs;
+  if (ptrs.empty())
+    v["fcrdns_text"] = "-";
+  else if (status == "temperror")
+    v["fcrdns_text"] = "unknown (lookup failed)";
+  else
+    v["fcrdns_text"] =
+        rdns.value("forward_confirmed", false)
+            ? "yes (" + join_strings(rdns["confirmed_names"], ", ") + " -> " + str(conn, "ip") + ")"
+            : "no";
+  v["generic_text"] =
+      rdns.value("generic", false) ? "yes: " + join_strings(rdns["generic_signals"], "; ") : "no";
+
+  std::string helo_name = str(helo, "name");
+  v["helo_text"] = helo_name.empty() ? "(none)" : helo_name;
+  v["helo_resolves_text"] = yes_no(helo["resolves"], "not checked");
+  v["helo_ptr_text"] = yes_no(helo["matches_ptr"]);
+  if (conn["tls"].is_object())
+    v["tls_text"] = str(conn["tls"], "version") + " " + str(conn["tls"], "cipher");
+  else
+    v["tls_text"] = "none (plain text)";
+
+  json dnsbl_lines = json::array();
+  for (const auto& d : r["dnsbl"]) {
+    std::string line = str(d, "zone") + ": ";
+    std::string st = str(d, "status");
+    if (d.value("listed", false))
+      line += "LISTED (" + join_strings(d["answers"], ", ") + ")" +
+              (str(d, "reason").empty() ? "" : " " + str(d, "reason"));
+    else if (st.empty())
+      line += "not listed";
+    else
+      line += st == "not_listed" ? "not listed" : st;
+    dnsbl_lines.push_back(line);
+  }
+  v["dnsbl_lines"] = dnsbl_lines;
+
+  json path_lines = json::array();
+  int n = 0;
+  for (const auto& hop : r["received"]) {
+    std::string line = std::to_string(++n) + ". ";
+    if (!hop.value("parsed", false)) {
+      path_lines.push_back(line + "(a Received header we could not read)");
+      continue;
+    }
+    std::string from = str(hop, "from_helo");
+    if (from.empty()) from = str(hop, "from_name");
+    line += "from " + (from.empty() ? std::string("?") : from);
+    if (hop["from_ip"].is_string()) {
+      line += " [" + hop["from_ip"].get<std::string>() + "]";
+      std::string s = str(hop, "from_ip_scope");
+      if (!s.empty() && s != "public") line += " (" + s + ")";
+    }
+    if (!str(hop, "by").empty()) line += " by " + str(hop, "by");
+    if (!str(hop, "with").empty()) line += " with " + str(hop, "with");
+    if (hop["tls"].is_string()) line += ", TLS";
+    path_lines.push_back(wrap(line, 70, 5));
+  }
+  for (const auto& note : r["path"]["notes"])
+    if (note.is_string())
+      path_lines.push_back(wrap("Our reading: " + note.get<std::string>(), 68, 2));
+  v["path_lines"] = path_lines;
+
+  json blocks = json::array();
+  for (const auto& h : r["hints"]) {
+    blocks.push_back(json{{"code", str(h, "code")},
+                          {"severity", str(h, "severity")},
+                          {"text", wrap(str(h, "text"), 72)},
+                          {"text_flat", str(h, "text")}});
+  }
+  v["hint_blocks"] = blocks;
+  return v;
+}
+
+std::string render_one(const std::string& text, const data& d, bool html) {
+  mustache tmpl{text};
+  if (!html) tmpl.set_custom_escape([](const std::string& s) { return s; });
+  return tmpl.render(d);
+}
+
+}  // namespace
+
+std::string wrap(std::string_view text, std::size_t width, std::size_t indent) {
+  std::string out, line;
+  std::size_t pos = 0;
+  auto flush = [&] {
+    if (!out.empty()) out += "\n" + std::string(indent, ' ');
+    out += line;
+    line.clear();
+  };
+  while (pos < text.size()) {
+    auto end = text.find(' ', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view word = text.substr(pos, end - pos);
+    std::size_t limit = out.empty() ? width : width - std::min(width - 1, indent);
+    if (!line.empty() && line.size() + 1 + word.size() > limit) flush();
+    if (!line.empty()) line += ' ';
+    line += word;
+    pos = end + 1;
+  }
+  if (!line.empty()) flush();
+  return out;
+}
+
+std::optional<Templates> load_templates(const std::string& dir, std::string& error) {
+  Templates t;
+  struct Slot {
+    const char* name;
+    std::string* out;
+  } slots[] = {{"subject.mustache", &t.subject},
+               {"report.txt.mustache", &t.text},
+               {"report.html.mustache", &t.html}};
+  for (auto& slot : slots) {
+    if (dir.empty()) {
+      *slot.out = embedded_files().at(slot.name);
+    } else {
+      std::ifstream in(dir + "/" + slot.name, std::ios::binary);
+      if (!in) {
+        error = dir + "/" + slot.name + ": cannot read the template";
+        return std::nullopt;
+      }
+      std::ostringstream s;
+      s << in.rdbuf();
+      *slot.out = s.str();
+    }
+    mustache check{*slot.out};
+    if (!check.is_valid()) {
+      error = std::string(slot.name) + ": " + check.error_message();
+      return std::nullopt;
+    }
+  }
+  return t;
+}
+
+Rendered render_report(const Templates& templates, const nlohmann::ordered_json& report) {
+  json model = report;
+  model["view"] = build_view(report);
+  data d = to_data(model);
+  Rendered out;
+  out.subject = render_one(templates.subject, d, false);
+  while (!out.subject.empty() && (out.subject.back() == '\n' || out.subject.back() == '\r'))
+    out.subject.pop_back();
+  out.text = render_one(templates.text, d, false);
+  out.html = render_one(templates.html, d, true);
+  return out;
+}
+
+}  // namespace ipconfirm::responder

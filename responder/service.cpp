@@ -1,0 +1,210 @@
+#include "responder/service.hpp"
+
+#include <ctime>
+#include <stdexcept>
+
+#include "mime/incoming.hpp"
+#include "responder/delivery.hpp"
+#include "responder/dns_resolver.hpp"
+#include "responder/log.hpp"
+#include "responder/lookups.hpp"
+#include "responder/render.hpp"
+#include "responder/reply_mail.hpp"
+#include "responder/reply_policy.hpp"
+#include "responder/report.hpp"
+#include "responder/spool.hpp"
+#include "smtp/server.hpp"
+
+namespace ipconfirm::responder {
+
+namespace {
+
+asio::ip::tcp::endpoint to_endpoint(const config::Endpoint& e) {
+  const auto& b = e.address.bytes();
+  if (e.address.is_v4()) return {asio::ip::address_v4({b[0], b[1], b[2], b[3]}), e.port};
+  return {asio::ip::address_v6(b), e.port};
+}
+
+}  // namespace
+
+struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
+  Impl(asio::io_context& i, config::Config c) : io(i), config(std::move(c)) {}
+
+  asio::io_context& io;
+  config::Config config;
+  Templates templates;
+  std::optional<Spool> spool;
+  std::unique_ptr<DnsResolver> resolver;
+  std::shared_ptr<Deliverer> deliverer;
+  std::unique_ptr<smtp::Server> server;
+  std::uint64_t suppressed = 0;
+
+  asio::awaitable<smtp::QueueOutcome> handle(const smtp::ConnectionInfo& info,
+                                             std::shared_ptr<Lookups> lookups,
+                                             const smtp::Session& session, std::string message);
+};
+
+namespace {
+
+class Handler : public smtp::ConnectionHandler {
+ public:
+  Handler(std::shared_ptr<Service::Impl> svc, smtp::ConnectionInfo info)
+      : svc_(std::move(svc)), info_(std::move(info)) {
+    lookups_ = std::make_shared<Lookups>(svc_->io.get_executor(), *svc_->resolver);
+    lookups_->start_ip(info_.ip, svc_->config.dns.dnsbl);
+    log_event("connect", {{"session", info_.session_id},
+                          {"ip", info_.ip.to_string()},
+                          {"port", std::to_string(info_.port)}});
+  }
+  void on_helo(const std::string& helo) override {
+    lookups_->start_helo(helo);
+    log_event("helo", {{"session", info_.session_id}, {"helo", helo}});
+  }
+  asio::awaitable<smtp::QueueOutcome> on_message(const smtp::Session& session,
+                                                 std::string message) override {
+    smtp::QueueOutcome out = co_await svc_->handle(info_, lookups_, session, std::move(message));
+    co_return out;
+  }
+  void on_close(std::string_view reason) override {
+    log_event("disconnect", {{"session", info_.session_id}, {"reason", reason}});
+  }
+
+ private:
+  std::shared_ptr<Service::Impl> svc_;
+  smtp::ConnectionInfo info_;
+  std::shared_ptr<Lookups> lookups_;
+};
+
+}  // namespace
+
+asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::ConnectionInfo& info,
+                                                          std::shared_ptr<Lookups> lookups,
+                                                          const smtp::Session& session,
+                                                          std::string message) {
+  auto self = shared_from_this();
+  const auto& env = session.envelope();
+  Observation obs;
+  obs.ip = info.ip;
+  obs.port = info.port;
+  if (session.tls()) {
+    obs.tls_version = session.tls()->version;
+    obs.tls_cipher = session.tls()->cipher;
+  }
+  obs.arrival = static_cast<std::int64_t>(std::time(nullptr));
+  obs.helo = env.helo;
+  obs.esmtp = env.esmtp;
+  obs.mail_from = env.mail_from;
+  obs.rcpt_to = env.rcpt_to;
+  obs.reply_domain = env.rcpt_domains.empty() ? config.domains.front() : env.rcpt_domains.front();
+  obs.message = mime::read_incoming(message);
+  message.clear();
+  message.shrink_to_fit();
+
+  co_await lookups->wait(std::chrono::steady_clock::now() + config.dns.report_deadline);
+  lookups->fill(obs);
+  Report report = build_report(obs, ReportOptions{config.hostname});
+
+  ReplyDecision decision = decide_reply(obs, ReplyPolicy{config.domains});
+  if (!decision.send) {
+    ++suppressed;
+    std::string id = info.session_id + "." + std::to_string(suppressed);
+    log_event("suppressed", {{"session", info.session_id},
+                             {"ip", obs.ip.to_string()},
+                             {"from", obs.mail_from},
+                             {"reason", decision.reason}});
+    co_return smtp::QueueOutcome{id, report.summary + "; no reply mail: " + decision.reason, ""};
+  }
+
+  Rendered rendered = render_report(templates, report.json);
+  auto now = static_cast<std::int64_t>(std::time(nullptr));
+  ReplyMail mail = build_reply_mail(obs, rendered, report.json, config.hostname, now);
+  QueueEntry entry;
+  entry.recipient = mail.recipient;
+  entry.sender = mail.sender;
+  entry.data = std::move(mail.data);
+  entry.origin = "ip " + obs.ip.to_string() + " msg " + obs.message.message_id;
+  Spool::Enqueued q = spool->enqueue(std::move(entry), now);
+  if (q.error != SpoolError::none) {
+    log_event("queue-error",
+              {{"session", info.session_id}, {"error", to_string(q.error)}, {"detail", q.detail}});
+    std::string why = q.error == SpoolError::full ? "queue full" : "queue write failed";
+    co_return smtp::QueueOutcome{std::nullopt, "", why};
+  }
+  log_event("queued", {{"session", info.session_id},
+                       {"queue_id", q.id},
+                       {"ip", obs.ip.to_string()},
+                       {"to", mail.recipient},
+                       {"rdns", report.json["rdns"]["status"].get<std::string>()},
+                       {"hints", std::to_string(report.hints.size())}});
+  deliverer->wake();
+  co_return smtp::QueueOutcome{q.id, report.summary, ""};
+}
+
+Service::Service(asio::io_context& io, config::Config config)
+    : impl_(std::make_shared<Impl>(io, std::move(config))) {}
+
+Service::~Service() {
+  stop();
+}
+
+void Service::start() {
+  auto& s = *impl_;
+  std::string error;
+  auto templates = load_templates(s.config.reply.templates, error);
+  if (!templates) throw std::runtime_error("templates: " + error);
+  s.templates = std::move(*templates);
+
+  SpoolOpenReport report;
+  s.spool =
+      Spool::open(Spool::Options{s.config.queue.dir, s.config.queue.max_entries}, report, error);
+  if (!s.spool) throw std::runtime_error("queue " + s.config.queue.dir + ": " + error);
+  log_event("queue-open", {{"dir", s.config.queue.dir},
+                           {"recovered", std::to_string(report.recovered)},
+                           {"temp_removed", std::to_string(report.temp_removed)},
+                           {"set_aside", std::to_string(report.set_aside)}});
+  for (const auto& p : report.problems) log_event("queue-problem", {{"detail", p}});
+
+  DnsResolver::Options dns;
+  dns.servers = s.config.dns.servers;
+  dns.timeout = s.config.dns.timeout;
+  dns.tries = s.config.dns.tries;
+  s.resolver = std::make_unique<DnsResolver>(s.io.get_executor(), dns);
+
+  s.deliverer = std::make_shared<Deliverer>(s.io.get_executor(), s.config, *s.spool, *s.resolver);
+  s.deliverer->start();
+
+  smtp::ServerOptions opts;
+  opts.session.hostname = s.config.hostname;
+  opts.session.domains = s.config.domains;
+  opts.session.max_message_size = s.config.smtp.max_message_size;
+  opts.session.max_recipients = s.config.smtp.max_recipients;
+  opts.session.max_errors = s.config.smtp.max_errors;
+  opts.session.max_commands = s.config.smtp.max_commands;
+  opts.max_connections = s.config.smtp.max_connections;
+  opts.max_connections_per_ip = s.config.smtp.max_connections_per_ip;
+  opts.command_timeout = s.config.smtp.command_timeout;
+  opts.connection_deadline = s.config.smtp.connection_deadline;
+  for (const auto& l : s.config.smtp.listen) opts.listeners.push_back({to_endpoint(l)});
+  std::weak_ptr<Impl> weak = impl_;
+  s.server = std::make_unique<smtp::Server>(
+      s.io, std::move(opts),
+      [weak](const smtp::ConnectionInfo& info) -> std::unique_ptr<smtp::ConnectionHandler> {
+        auto svc = weak.lock();
+        if (!svc) throw std::runtime_error("service stopped");
+        return std::make_unique<Handler>(svc, info);
+      });
+  s.server->start();
+  log_event("started", {{"hostname", s.config.hostname},
+                        {"version", IPCONFIRM_VERSION},
+                        {"queued", std::to_string(s.spool->size())}});
+}
+
+void Service::stop() {
+  if (!impl_) return;
+  auto& s = *impl_;
+  if (s.server) s.server->stop();
+  if (s.deliverer) s.deliverer->stop();
+  if (s.resolver) s.resolver->cancel_all();
+}
+
+}  // namespace ipconfirm::responder

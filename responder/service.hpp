@@ -1,0 +1,29 @@
+// The running ipconfirm: wires the config to the resolver, the spool, the SMTP server and the
+// delivery worker, and handles each accepted message: observation -> report -> reply policy ->
+// rendered reply -> durable queue, all before the 250 that ends DATA (docs/flow.md).
+#pragma once
+
+#include <memory>
+
+#include "config/config.hpp"
+#include "smtp/asio.hpp"
+
+namespace ipconfirm::responder {
+
+class Service {
+ public:
+  Service(asio::io_context& io, config::Config config);
+  ~Service();
+  // Opens the spool (recovering what a previous run left), loads the templates, binds the
+  // listeners and starts delivering. Throws std::runtime_error with a clear message.
+  void start();
+  // Stops accepting, closes connections (421) and stops the delivery worker.
+  void stop();
+
+  struct Impl;  // shared with the connection handlers (service.cpp)
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace ipconfirm::responder

@@ -1,0 +1,155 @@
+// The durable outbound queue: one file per reply that ipconfirm has promised to send.
+//
+// Once the receiver has answered 250 to a message, the reply it owes must survive kill -9 and
+// power loss. Every write therefore follows the discipline of Postfix, qmail and OpenSMTPD:
+// write a temporary file in <dir>/tmp/, fsync it, rename it into <dir>/queue/<id>, fsync
+// <dir>/queue/. Only when enqueue() returns SpoolError::none may the caller answer 250; any
+// other result (a full disk, an I/O or fsync error, a full queue) must become 451 4.3.0.
+//
+// Layout under Options::dir (created on open):
+//   tmp/      files being written; whatever is left here at open() is half-written and removed
+//   queue/    one file per entry, named by its id
+//   corrupt/  entries that failed their checks at open(), moved aside for a human to look at
+//   lock      flock()ed for the lifetime of the Spool: a second process cannot open the spool
+//
+// Entry file format (version 1). A magic line, then named length-prefixed fields in a fixed
+// order, then a trailer with the CRC-32 (IEEE 802.3, as in zlib) of every byte before it:
+//   "ipconfirm-spool 1\n"
+//   for each of id, recipient, sender, origin, created, next-attempt, attempts, last-error, data:
+//     "<name> <decimal byte length>\n" <exactly that many bytes> "\n"
+//   "crc32 <8 lower-case hex digits>\n"   and nothing after it.
+// The lengths catch truncation, the checksum catches flipped bytes, the magic line catches
+// foreign files; any of these sends the file to corrupt/ at open() (reported, never fatal) and
+// makes load() answer SpoolError::corrupt.
+//
+// What this file does not do: it does not decide when to retry (see retry.hpp) nor deliver
+// (see delivery.hpp); it never deletes an entry on its own. It does no Asio and no threads.
+//
+// Thread safety: thread-compatible. A Spool has one owner; calls on one Spool must not overlap.
+// Distinct Spool objects on distinct directories are independent.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ipconfirm::responder {
+
+struct QueueEntry {
+  std::string id;         // assigned by enqueue: filename-safe, unique, sortable by time
+  std::string recipient;  // the reply's envelope recipient (one per entry)
+  std::string sender;     // envelope sender of the reply; "" = null sender <>
+  std::string data;       // the full reply message, CRLF endings
+  std::string origin;     // free text for logs/queue list ("from 192.0.2.1 msg <id>")
+  int attempts = 0;
+  std::int64_t created = 0, next_attempt = 0;  // epoch seconds
+  std::string last_error;
+};
+
+enum class SpoolError {
+  none,       // done, and durable on disk
+  io,         // an I/O error (EIO, a failed fsync, a missing directory, ...): answer 451 4.3.0
+  no_space,   // ENOSPC or EDQUOT: answer 451 4.3.0 (or 452 4.3.1)
+  full,       // Options::max_entries reached: answer 451 4.3.0 "queue full"
+  corrupt,    // the entry's file fails the format checks
+  not_found,  // no such entry, or the id is not a valid entry name
+};
+std::string_view to_string(SpoolError);
+
+struct SpoolOpenReport {
+  std::size_t recovered = 0;          // valid entries found in queue/ and indexed
+  std::size_t temp_removed = 0;       // half-written files removed from tmp/
+  std::size_t set_aside = 0;          // files moved from queue/ to corrupt/
+  std::vector<std::string> problems;  // one human-readable line per file set aside or skipped
+};
+
+// True if `id` can name an entry: 1 to 64 characters of [A-Za-z0-9._-], not starting with '.'.
+// Ids that fail this ("../x", "a/b", "") are never turned into paths.
+bool is_valid_spool_id(std::string_view id);
+
+class Spool {
+ public:
+  struct Options {
+    std::filesystem::path dir;
+    std::size_t max_entries = 10000;
+  };
+
+  // Creates dir and its subfolders if needed (mode 0700), takes the lock, removes half-written
+  // temporary files, moves corrupt entries aside into dir/corrupt/ (each one reported in
+  // `report`, never fatal) and builds the in-memory index from queue/. Returns nullopt with
+  // `error` set only when the spool cannot be used at all (a directory cannot be created or
+  // read, or another process holds the lock).
+  static std::optional<Spool> open(const Options&, SpoolOpenReport& report, std::string& error);
+
+  Spool(Spool&&) noexcept;
+  Spool& operator=(Spool&&) noexcept;
+  Spool(const Spool&) = delete;
+  Spool& operator=(const Spool&) = delete;
+  ~Spool();
+
+  struct Enqueued {
+    SpoolError error = SpoolError::none;
+    std::string id;      // set when error == none
+    std::string detail;  // the failing system call and errno text otherwise
+  };
+  // Assigns a fresh id, sets created = now and, when entry.next_attempt is 0, next_attempt =
+  // now; writes the entry durably. Returns none only once the file and its directory entry are
+  // on stable storage. On any error nothing is left behind and the index is unchanged.
+  Enqueued enqueue(QueueEntry entry, std::int64_t now);
+
+  // Durably rewrites attempts, next_attempt and last_error of the stored entry entry.id; the
+  // other fields are taken from disk, not from `entry`. not_found for an unknown or invalid id.
+  SpoolError update(const QueueEntry& entry);
+
+  // Unlinks the entry and fsyncs queue/. not_found for an unknown or invalid id.
+  SpoolError remove(const std::string& id);
+
+  // Reads and verifies one entry. nullopt with *err = not_found (unknown or invalid id),
+  // corrupt (fails the checks) or io.
+  std::optional<QueueEntry> load(const std::string& id, SpoolError* err = nullptr) const;
+
+  // Every entry that loads, metadata and data, ordered by id (that is, by enqueue time).
+  // Entries that fail to load are left out; load() them one by one to see why.
+  std::vector<QueueEntry> list() const;
+
+  // Ids with next_attempt <= now, ordered by id. From the index: no disk access.
+  std::vector<std::string> due(std::int64_t now) const;
+
+  std::size_t size() const { return index_.size(); }
+
+  // The failing system call and errno text of the last update()/remove() that did not return
+  // none; empty after one that did.
+  const std::string& last_detail() const { return last_detail_; }
+
+  const std::filesystem::path& dir() const { return dir_; }
+
+ private:
+  struct IndexEntry {
+    std::int64_t next_attempt = 0;
+  };
+  Spool() = default;
+  // Writes tmp/<id>, fsyncs, renames to queue/<id>, fsyncs queue/. `renamed` tells whether the
+  // new file replaced the old name (so a later failure left it visible but maybe not durable).
+  SpoolError write_entry(const QueueEntry& entry, std::string& detail, bool& renamed);
+  std::string new_id(std::int64_t now);
+
+  std::filesystem::path dir_;
+  std::size_t max_entries_ = 0;
+  int lock_fd_ = -1;
+  std::int64_t last_stamp_ = 0;  // microseconds of the last id, to keep ids increasing
+  std::map<std::string, IndexEntry> index_;
+  std::string last_detail_;
+};
+
+// The serialized form of an entry (the format above), and its inverse. parse_spool_entry
+// returns nullopt and sets `why` on any truncation, checksum mismatch, bad number or trailing
+// byte. Exposed for tests and for tools that inspect the queue.
+std::string serialize_spool_entry(const QueueEntry&);
+std::optional<QueueEntry> parse_spool_entry(std::string_view bytes, std::string& why);
+
+}  // namespace ipconfirm::responder

@@ -1,0 +1,103 @@
+#include "smtp/data_decoder.hpp"
+
+#include <cstring>
+#include <utility>
+
+namespace ipconfirm::smtp {
+
+DataDecoder::DataDecoder(Limits limits) : limits_(limits) {}
+
+void DataDecoder::keep(const char* data, std::size_t n) {
+  if (over_size_) return;
+  const std::size_t room = limits_.max_message - message_.size();
+  if (n > room) {
+    n = room;
+    over_size_ = true;
+  }
+  message_.append(data, n);
+}
+
+std::size_t DataDecoder::feed(std::string_view in) {
+  std::size_t pos = 0;
+  const std::size_t n = in.size();
+  while (pos < n && state_ == State::reading) {
+    switch (phase_) {
+      case Phase::line_start:
+        line_length_ = 0;
+        if (in[pos] == '.') {
+          ++pos;
+          phase_ = Phase::dot;
+        } else {
+          phase_ = Phase::text;
+        }
+        break;
+      case Phase::dot:
+        // ".\r" may end the data; any other byte continues a stuffed line whose dot is dropped
+        // (a LF is then caught as bare by Phase::text).
+        if (in[pos] == '\r') {
+          ++pos;
+          phase_ = Phase::dot_cr;
+        } else {
+          phase_ = Phase::text;
+        }
+        break;
+      case Phase::dot_cr:
+        if (in[pos] != '\n') {
+          state_ = State::bad_line_ending;
+          return pos;
+        }
+        state_ = State::done;
+        return pos + 1;
+      case Phase::text: {
+        const char* start = in.data() + pos;
+        const std::size_t rest = n - pos;
+        const auto* cr = static_cast<const char*>(std::memchr(start, '\r', rest));
+        std::size_t length = cr ? static_cast<std::size_t>(cr - start) : rest;
+        const auto* lf = static_cast<const char*>(std::memchr(start, '\n', length));
+        // Up to a bare LF the bytes are kept like any others, so that what is kept does not
+        // depend on how the input was split; the message is to be discarded anyway.
+        if (lf) length = static_cast<std::size_t>(lf - start);
+        keep(start, length);
+        line_length_ += length;
+        if (line_length_ + 2 > limits_.max_line) line_too_long_ = true;
+        pos += length;
+        if (lf) {
+          state_ = State::bad_line_ending;
+          return pos;
+        }
+        if (cr) {
+          ++pos;
+          phase_ = Phase::cr;
+        }
+        break;
+      }
+      case Phase::cr:
+        if (in[pos] != '\n') {
+          state_ = State::bad_line_ending;
+          return pos;
+        }
+        ++pos;
+        keep("\r\n", 2);
+        phase_ = Phase::line_start;
+        break;
+    }
+  }
+  return pos;
+}
+
+std::string DataDecoder::take_message() {
+  std::string out = std::move(message_);
+  message_.clear();
+  return out;
+}
+
+void DataDecoder::reset() {
+  state_ = State::reading;
+  phase_ = Phase::line_start;
+  line_length_ = 0;
+  over_size_ = false;
+  line_too_long_ = false;
+  message_.clear();
+}
+
+}  // namespace ipconfirm::smtp

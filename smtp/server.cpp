@@ -1,0 +1,388 @@
+#include "smtp/server.hpp"
+
+#include <openssl/ssl.h>
+
+#include <atomic>
+#include <ctime>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "responder/log.hpp"
+#include "smtp/data_decoder.hpp"
+#include "smtp/line_reader.hpp"
+
+namespace ipconfirm::smtp {
+
+namespace {
+
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::redirect_error;
+using asio::use_awaitable;
+using Clock = std::chrono::steady_clock;
+
+IpAddress to_ip(const asio::ip::address& a) {
+  if (a.is_v4()) return IpAddress::from_v4(a.to_v4().to_uint());
+  return IpAddress::from_v6(a.to_v6().to_bytes());
+}
+
+std::string make_session_id() {
+  static std::atomic<std::uint32_t> counter{0};
+  static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUV";
+  std::uint64_t v =
+      (static_cast<std::uint64_t>(std::time(nullptr)) << 20) | (counter.fetch_add(1) & 0xfffff);
+  std::string out;
+  while (v) {
+    out.insert(out.begin(), digits[v & 31]);
+    v >>= 5;
+  }
+  return "S" + out;
+}
+
+constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr std::size_t kMaxPendingOutput = 64 * 1024;
+
+}  // namespace
+
+// Shared by the server and every connection coroutine; lives as long as any of them.
+struct Server::State : std::enable_shared_from_this<Server::State> {
+  State(asio::io_context& i, ServerOptions o, HandlerFactory f)
+      : io(i), options(std::move(o)), factory(std::move(f)) {}
+
+  asio::io_context& io;
+  ServerOptions options;
+  HandlerFactory factory;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::unordered_map<std::string, std::size_t> per_ip;
+  std::size_t total = 0;
+  std::set<tcp::socket*> live;
+  bool stopping = false;
+};
+
+namespace {
+
+// One client connection: the socket, the TLS layer once STARTTLS succeeded, and the timer that
+// bounds every read and write.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket s, const ServerOptions& o)
+      : socket(std::move(s)), timer(socket.get_executor()), options(o) {
+    deadline = Clock::now() + o.connection_deadline;
+  }
+
+  tcp::socket socket;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
+  asio::steady_timer timer;
+  const ServerOptions& options;
+  Clock::time_point deadline;
+  bool timed_out = false;
+
+  // Arms the timer for the next I/O step: the command timeout, capped by the deadline.
+  void arm(std::chrono::seconds limit) {
+    auto when = std::min(Clock::now() + limit, deadline);
+    timer.expires_at(when);
+    timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec) return;
+      self->timed_out = true;
+      boost::system::error_code ignored;
+      self->socket.cancel(ignored);
+    });
+  }
+
+  awaitable<std::size_t> read_some(char* data, std::size_t size, boost::system::error_code& ec) {
+    arm(options.command_timeout);
+    std::size_t n = 0;
+    if (tls)
+      n = co_await tls->async_read_some(asio::buffer(data, size),
+                                        redirect_error(use_awaitable, ec));
+    else
+      n = co_await socket.async_read_some(asio::buffer(data, size),
+                                          redirect_error(use_awaitable, ec));
+    timer.cancel();
+    co_return n;
+  }
+
+  awaitable<void> write_all(std::string_view data, boost::system::error_code& ec) {
+    arm(options.command_timeout);
+    if (tls)
+      co_await asio::async_write(*tls, asio::buffer(data.data(), data.size()),
+                                 redirect_error(use_awaitable, ec));
+    else
+      co_await asio::async_write(socket, asio::buffer(data.data(), data.size()),
+                                 redirect_error(use_awaitable, ec));
+    timer.cancel();
+  }
+
+  awaitable<void> handshake(asio::ssl::context& ctx, boost::system::error_code& ec) {
+    tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket, ctx);
+    arm(options.command_timeout);
+    co_await tls->async_handshake(asio::ssl::stream_base::server,
+                                  redirect_error(use_awaitable, ec));
+    timer.cancel();
+  }
+
+  void close() {
+    boost::system::error_code ignored;
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+  }
+};
+
+awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket raw) {
+  boost::system::error_code ec;
+  auto remote = raw.remote_endpoint(ec);
+  if (ec) co_return;
+  auto conn = std::make_shared<Connection>(std::move(raw), st->options);
+  const IpAddress ip = to_ip(remote.address());
+  const std::string ip_text = ip.to_string();
+  const std::string sid = make_session_id();
+
+  // Connection accounting, undone however this coroutine ends.
+  st->live.insert(&conn->socket);
+  ++st->total;
+  std::size_t& mine = st->per_ip[ip_text];
+  ++mine;
+  struct Release {
+    Server::State* st;
+    std::string ip;
+    tcp::socket* sock;
+    ~Release() {
+      st->live.erase(sock);
+      --st->total;
+      auto it = st->per_ip.find(ip);
+      if (it != st->per_ip.end() && --it->second == 0) st->per_ip.erase(it);
+    }
+  } release{st.get(), ip_text, &conn->socket};
+
+  SessionConfig sc = st->options.session;
+  sc.starttls_available = st->options.tls != nullptr;
+  Session session(std::move(sc), ip, remote.port());
+
+  if (st->total > st->options.max_connections || mine > st->options.max_connections_per_ip) {
+    log_event("reject", {{"session", sid}, {"ip", ip_text}, {"reason", "connection limit"}});
+    co_await conn->write_all(session.busy().format(), ec);
+    conn->close();
+    co_return;
+  }
+
+  auto handler = st->factory(ConnectionInfo{ip, remote.port(), sid});
+  std::string close_reason = "client closed";
+  std::string out = session.greeting().format();
+  std::string in;
+  in.reserve(kReadChunk);
+  std::vector<char> chunk(kReadChunk);
+  LineReader lines(st->options.max_line);
+  DataDecoder decoder(DataDecoder::Limits{session.message_limit(), st->options.max_text_line});
+  bool in_data = false;
+  bool closing = false;
+
+  auto flush = [&]() -> awaitable<bool> {
+    if (out.empty()) co_return true;
+    boost::system::error_code wec;
+    co_await conn->write_all(out, wec);
+    out.clear();
+    co_return !wec;
+  };
+
+  try {
+    while (!closing) {
+      // Turn every complete line (or the message data) in the buffer into replies.
+      bool need_read = false;
+      while (!closing && !need_read) {
+        Step step;
+        if (in_data) {
+          std::size_t used = decoder.feed(in);
+          in.erase(0, used);
+          if (decoder.state() == DataDecoder::State::reading) {
+            need_read = true;
+            continue;
+          }
+          in_data = false;
+          DataFault fault = DataFault::none;
+          if (decoder.state() == DataDecoder::State::bad_line_ending)
+            fault = DataFault::bad_line_ending;
+          else if (decoder.over_size())
+            fault = DataFault::too_big;
+          else if (decoder.line_too_long())
+            fault = DataFault::line_too_long;
+          step = session.on_data_end(fault);
+          if (step.action == Action::queue) {
+            QueueOutcome q = co_await handler->on_message(session, decoder.take_message());
+            step = session.on_queued(q.queue_id, q.summary, q.failure);
+          }
+          decoder.reset();
+        } else {
+          auto o = lines.next(in);
+          switch (o.result) {
+            case LineReader::Result::need_more:
+              in.erase(0, o.consumed);
+              need_read = true;
+              continue;
+            case LineReader::Result::line: {
+              bool was_fresh = session.envelope().helo.empty();
+              step = session.on_line(o.line);
+              in.erase(0, o.consumed);
+              if (was_fresh && !session.envelope().helo.empty())
+                handler->on_helo(session.envelope().helo);
+              break;
+            }
+            case LineReader::Result::too_long:
+              in.erase(0, o.consumed);
+              step = session.on_line_fault(LineFault::too_long);
+              break;
+            case LineReader::Result::bare_lf:
+              step = session.on_line_fault(LineFault::bare_lf);
+              break;
+            case LineReader::Result::bare_cr:
+              step = session.on_line_fault(LineFault::bare_cr);
+              break;
+            case LineReader::Result::nul:
+              step = session.on_line_fault(LineFault::nul);
+              break;
+          }
+        }
+        if ((step.action == Action::start_data || step.action == Action::start_tls) &&
+            !in.empty()) {
+          // The client sent more before it saw our 354 or 220. RFC 2920 §3.1 forbids it, and
+          // honouring it would let pipelined bytes become part of a message, or plaintext be
+          // answered inside TLS (CVE-2011-0411). Refuse and close.
+          step = {reply(554, "5.5.0", "improper use of SMTP command pipelining"), Action::close};
+        }
+        if (!step.reply.empty()) out += step.reply.format();
+        switch (step.action) {
+          case Action::none:
+          case Action::queue:
+            break;
+          case Action::close:
+            closing = true;
+            close_reason = "closed by us: " +
+                           (step.reply.lines.empty() ? std::string("") : step.reply.lines[0]);
+            break;
+          case Action::start_data: {
+            in_data = true;
+            bool flushed = co_await flush();
+            closing = !flushed;
+          } break;
+          case Action::start_tls: {
+            bool flushed = co_await flush();
+            closing = !flushed;
+            if (closing) break;
+            boost::system::error_code hec;
+            co_await conn->handshake(*st->options.tls, hec);
+            if (hec) {
+              closing = true;
+              close_reason = "TLS handshake failed: " + hec.message();
+              out.clear();
+              break;
+            }
+            SSL* ssl = conn->tls->native_handle();
+            session.on_tls_started(TlsInfo{SSL_get_version(ssl), SSL_get_cipher_name(ssl)});
+            lines = LineReader(st->options.max_line);
+            log_event("tls", {{"session", sid},
+                              {"version", session.tls()->version},
+                              {"cipher", session.tls()->cipher}});
+            break;
+          }
+        }
+        if (out.size() > kMaxPendingOutput) {
+          bool flushed = co_await flush();
+          closing = closing || !flushed;
+        }
+      }
+      bool sent = co_await flush();
+      if (!sent || closing) break;
+
+      // Read more.
+      boost::system::error_code rec;
+      std::size_t n = co_await conn->read_some(chunk.data(), chunk.size(), rec);
+      if (rec) {
+        if (st->stopping) {
+          out = reply(421, "4.3.2", "service shutting down, try again later").format();
+          conn->deadline = Clock::now() + std::chrono::seconds(2);
+          co_await flush();
+          close_reason = "shutdown";
+        } else if (conn->timed_out) {
+          conn->timed_out = false;
+          out = session.on_timeout().format();
+          conn->deadline = Clock::now() + std::chrono::seconds(10);
+          co_await flush();
+          close_reason = "timeout";
+        } else if (rec != asio::error::eof) {
+          close_reason = "read error: " + rec.message();
+        }
+        break;
+      }
+      in.append(chunk.data(), n);
+    }
+  } catch (const std::exception& e) {
+    close_reason = std::string("internal error: ") + e.what();
+    log_event("error", {{"session", sid}, {"what", e.what()}});
+  }
+  handler->on_close(close_reason);
+  conn->close();
+}
+
+awaitable<void> accept_loop(std::shared_ptr<Server::State> st, tcp::acceptor& acceptor) {
+  for (;;) {
+    boost::system::error_code ec;
+    tcp::socket s = co_await acceptor.async_accept(redirect_error(use_awaitable, ec));
+    if (st->stopping) co_return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      // Out of file descriptors or a transient error: pause instead of spinning.
+      log_event("accept-error", {{"error", ec.message()}});
+      asio::steady_timer t(acceptor.get_executor(), std::chrono::milliseconds(100));
+      co_await t.async_wait(redirect_error(use_awaitable, ec));
+      continue;
+    }
+    asio::co_spawn(st->io, serve_connection(st, std::move(s)), asio::detached);
+  }
+}
+
+}  // namespace
+
+Server::Server(asio::io_context& io, ServerOptions options, HandlerFactory factory)
+    : state_(std::make_shared<State>(io, std::move(options), std::move(factory))) {}
+
+Server::~Server() {
+  stop();
+}
+
+void Server::start() {
+  for (const auto& l : state_->options.listeners) {
+    auto acc = std::make_unique<tcp::acceptor>(state_->io);
+    boost::system::error_code ec;
+    acc->open(l.endpoint.protocol(), ec);
+    if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec && l.endpoint.address().is_v6()) acc->set_option(asio::ip::v6_only(true), ec);
+    if (!ec) acc->bind(l.endpoint, ec);
+    if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      std::ostringstream where;
+      where << l.endpoint;
+      throw std::runtime_error("cannot listen on " + where.str() + ": " + ec.message());
+    }
+    std::ostringstream where;
+    where << acc->local_endpoint();
+    log_event("listen", {{"address", where.str()}});
+    state_->acceptors.push_back(std::move(acc));
+  }
+  for (auto& acc : state_->acceptors)
+    asio::co_spawn(state_->io, accept_loop(state_, *acc), asio::detached);
+}
+
+void Server::stop() {
+  if (!state_ || state_->stopping) return;
+  state_->stopping = true;
+  boost::system::error_code ignored;
+  for (auto& acc : state_->acceptors) acc->close(ignored);
+  for (auto* s : state_->live) s->cancel(ignored);
+}
+
+std::size_t Server::connections() const {
+  return state_->total;
+}
+
+}  // namespace ipconfirm::smtp

@@ -1,0 +1,301 @@
+"""Shared pieces of the integration tests: real peers on loopback.
+
+Each test module starts what it needs: dnsmasq serving the test zones, Postfix's smtp-sink as
+the smarthost writing each reply to a folder, and the ipconfirm binary with a config written
+for the test. Ports are picked free at random on 127.0.0.1. A missing tool makes the module
+exit 77, which ctest reports as skipped (never as passed).
+
+Environment: IPCONFIRM_BIN (the binary), IPCONFIRM_SOURCE (the source tree), both set by ctest.
+"""
+
+import email
+import email.policy
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+SKIP = 77
+
+
+def find_tool(name):
+    for d in os.environ.get("PATH", "").split(os.pathsep) + ["/usr/sbin", "/usr/local/sbin"]:
+        p = os.path.join(d, name)
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def require(*tools):
+    """Returns the tools' paths, or exits 77 (skipped) naming the first one missing."""
+    paths = []
+    for t in tools:
+        p = find_tool(t)
+        if not p:
+            print(f"SKIP: {t} is not installed", flush=True)
+            sys.exit(SKIP)
+        paths.append(p)
+    return paths
+
+
+def binary():
+    b = os.environ.get("IPCONFIRM_BIN")
+    if not b or not os.path.exists(b):
+        print("IPCONFIRM_BIN is not set to the built binary", file=sys.stderr)
+        sys.exit(1)
+    return b
+
+
+def free_port(host="127.0.0.1", kind=socket.SOCK_STREAM):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, kind) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=10.0, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = predicate()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def port_open(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Workdir:
+    def __init__(self):
+        self.path = tempfile.mkdtemp(prefix="ipconfirm-it-")
+        os.chmod(self.path, 0o755)
+
+    def sub(self, *names):
+        p = os.path.join(self.path, *names)
+        os.makedirs(p, exist_ok=True)
+        return p
+
+    def cleanup(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class Dnsmasq:
+    """dnsmasq in the foreground, authoritative for the test zones, no upstream.
+
+    `lines` are dnsmasq config lines (host-record=..., ptr-record=..., txt-record=...).
+    """
+
+    def __init__(self, work, lines, port=None):
+        (self.exe,) = require("dnsmasq")
+        self.port = port or free_port("127.0.0.1", socket.SOCK_DGRAM)
+        conf = os.path.join(work.path, f"dnsmasq-{self.port}.conf")
+        base = [
+            "no-resolv", "no-hosts", "no-poll", "bind-interfaces", "listen-address=127.0.0.1",
+            "local=/test/", "local=/127.in-addr.arpa/", "local=/ip6.arpa/",
+            "local=/example/", "log-queries",
+        ]
+        with open(conf, "w") as f:
+            f.write("\n".join(base + list(lines)) + "\n")
+        self.log = open(os.path.join(work.path, f"dnsmasq-{self.port}.log"), "w")
+        self.proc = subprocess.Popen(
+            [self.exe, "--conf-file=" + conf, "--no-daemon", "--log-facility=-",
+             f"--port={self.port}", "--pid-file="],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        # dnsmasq binds before it logs "started"; a TCP connect tells us it listens.
+        wait_for(lambda: port_open(self.port) or self.proc.poll() is not None, 10, "dnsmasq")
+        if self.proc.poll() is not None:
+            raise RuntimeError("dnsmasq failed to start: see " + self.log.name)
+
+    def server(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+class SmtpSink:
+    """Postfix's smtp-sink writing each message to its own file in `dir`."""
+
+    def __init__(self, work, extra_args=(), port=None):
+        (self.exe,) = require("smtp-sink")
+        self.port = port or free_port()
+        self.dir = work.sub(f"sink-{self.port}")
+        os.chmod(self.dir, 0o777)
+        args = [self.exe]
+        if os.geteuid() == 0:
+            args += ["-u", "nobody"]
+        args += ["-h", "sink.test", "-d", os.path.join(self.dir, "%Y%m%d%H%M%S."), *extra_args,
+                 f"127.0.0.1:{self.port}", "100"]
+        self.log = open(os.path.join(work.path, f"sink-{self.port}.log"), "w")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(lambda: port_open(self.port) or self.proc.poll() is not None, 10, "smtp-sink")
+        if self.proc.poll() is not None:
+            raise RuntimeError("smtp-sink failed to start")
+
+    def endpoint(self):
+        return f"127.0.0.1:{self.port}"
+
+    def files(self):
+        return sorted(os.path.join(self.dir, f) for f in os.listdir(self.dir))
+
+    def messages(self):
+        """Every finished message as (envelope dict, email.message.EmailMessage)."""
+        out = []
+        for path in self.files():
+            with open(path, "rb") as f:
+                raw = f.read()
+            env, msg = parse_sink_file(raw)
+            if msg is not None:
+                out.append((env, msg))
+        return out
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+def parse_sink_file(raw):
+    """smtp-sink's dump: X-Client-Addr, X-Helo-Args, X-Mail-Args, X-Rcpt-Args lines, then the
+    message. Returns (envelope, message) with message None when the dump holds no data."""
+    env = {"rcpt": []}
+    lines = raw.split(b"\n")
+    i = 0
+    sink_fields = ("X-Client-Addr", "X-Client-Proto", "X-Helo-Args", "X-Mail-Args", "X-Rcpt-Args")
+    while i < len(lines) and b": " in lines[i]:
+        k, v = lines[i].decode("latin-1").split(": ", 1)
+        if k not in sink_fields:
+            break
+        if k == "X-Rcpt-Args":
+            env["rcpt"].append(v.strip())
+        elif k == "X-Mail-Args":
+            env["mail"] = v.strip()
+        else:
+            env[k] = v.strip()
+        i += 1
+    body = b"\n".join(lines[i:])
+    if not body.strip():
+        return env, None
+    return env, email.message_from_bytes(body, policy=email.policy.default)
+
+
+def report_json(msg):
+    """The ipconfirm.json part of a reply, parsed."""
+    for part in msg.walk():
+        if part.get_filename() == "ipconfirm.json":
+            return json.loads(part.get_content() if isinstance(part.get_content(), str)
+                              else part.get_content().decode())
+    raise AssertionError("the reply has no ipconfirm.json part")
+
+
+def text_part(msg):
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain":
+            return part.get_content()
+    return None
+
+
+class Ipconfirm:
+    """The real binary with a config written from `settings` (a TOML text)."""
+
+    def __init__(self, work, toml_text, name="ipconfirm"):
+        self.work = work
+        self.dir = work.sub(name)
+        self.config = os.path.join(self.dir, "ipconfirm.toml")
+        with open(self.config, "w") as f:
+            f.write(toml_text)
+        self.log_path = os.path.join(self.dir, "serve.log")
+        self.proc = None
+
+    def start(self, expect_ok=True):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([binary(), "serve", "--config", self.config],
+                                     cwd=self.dir, stdout=self.log, stderr=subprocess.STDOUT)
+        if expect_ok:
+            wait_for(lambda: " started " in self.read_log() or self.proc.poll() is not None,
+                     15, "ipconfirm to start")
+            if self.proc.poll() is not None:
+                raise RuntimeError("ipconfirm exited at start:\n" + self.read_log())
+        return self
+
+    def read_log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.log.close()
+        return self.proc.returncode if self.proc else None
+
+    def run(self, *args, timeout=30):
+        """Runs another verb (check, queue ...) with this instance's config."""
+        return subprocess.run([binary(), *args], cwd=self.dir, capture_output=True, text=True,
+                              timeout=timeout)
+
+
+def swaks(*args, timeout=60):
+    (exe,) = require("swaks")
+    p = subprocess.run([exe, "--hide-informational", *args], capture_output=True, text=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout + p.stderr
+
+
+def config_toml(listen, dns_server, smarthost=None, maildir=None, dnsbl=(), extra=""):
+    lines = [
+        'hostname = "mx.example.test"',
+        'domains = ["example.test", "example.net"]',
+        "[smtp]",
+        f"listen = {json.dumps(listen)}",
+        "command_timeout = 10",
+        "[dns]",
+        f"servers = {json.dumps([dns_server])}",
+        f"dnsbl = {json.dumps(list(dnsbl))}",
+        "timeout_ms = 500",
+        "tries = 2",
+        "[delivery]",
+    ]
+    if smarthost:
+        lines += ['mode = "smarthost"', f'smarthost = "{smarthost}"']
+    else:
+        lines += ['mode = "maildir"', f'maildir = "{maildir or "./outbox"}"']
+    lines += ["[queue]", 'dir = "./spool"']
+    return "\n".join(lines) + "\n" + extra
+
+
+def main():
+    """unittest's main; exit 77 when every test was skipped."""
+    result = unittest.main(exit=False, verbosity=2).result
+    if not result.wasSuccessful():
+        sys.exit(1)
+    if result.testsRun and len(result.skipped) == result.testsRun:
+        sys.exit(SKIP)
+    sys.exit(0)

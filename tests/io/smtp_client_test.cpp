@@ -1,0 +1,666 @@
+// The outbound SMTP client against real peers on loopback: Postfix's smtp-sink for delivery and
+// the faults it can produce (-r 4xx, -f 5xx, -q disconnect), and small scripted servers (on the
+// same io_context) for what smtp-sink cannot do: response injection, malformed replies, silence,
+// and STARTTLS with AUTH. Exits 77 (skipped) when smtp-sink is not installed.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "smtp/asio.hpp"
+#include "smtp/client.hpp"
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+using namespace ipconfirm;
+using namespace ipconfirm::smtp;
+using tcp = asio::ip::tcp;
+using Kind = DeliveryOutcome::Kind;
+
+namespace {
+
+std::optional<std::string> find_tool(const std::string& name) {
+  std::vector<std::string> dirs;
+  if (const char* path = std::getenv("PATH")) {
+    std::string p = path;
+    std::size_t start = 0;
+    while (start <= p.size()) {
+      std::size_t colon = p.find(':', start);
+      if (colon == std::string::npos) colon = p.size();
+      if (colon > start) dirs.push_back(p.substr(start, colon - start));
+      start = colon + 1;
+    }
+  }
+  dirs.emplace_back("/usr/sbin");  // Debian installs smtp-sink here, often outside a user's PATH
+  for (const auto& d : dirs) {
+    fs::path candidate = fs::path(d) / name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  }
+  return std::nullopt;
+}
+
+unsigned short random_port() {
+  static std::mt19937 rng{std::random_device{}()};
+  return static_cast<unsigned short>(std::uniform_int_distribution<int>(20000, 39999)(rng));
+}
+
+tcp::endpoint loopback(unsigned short port) {
+  return {asio::ip::make_address_v4("127.0.0.1"), port};
+}
+
+// Starts a program with stdout and stderr discarded; returns its pid or -1.
+pid_t spawn(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -1;
+}
+
+bool port_accepts(unsigned short port) {
+  asio::io_context io;
+  tcp::socket s(io);
+  boost::system::error_code ec;
+  s.connect(loopback(port), ec);
+  return !ec;
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string templ = (fs::temp_directory_path() / "ipconfirm-client-XXXXXX").string();
+    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path = templ;
+    // smtp-sink drops privileges to nobody when run as root and must still write here.
+    fs::permissions(path, fs::perms::all);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+std::string smtp_sink_path;
+
+// One smtp-sink on a random loopback port, writing each message into its own file.
+class Sink {
+ public:
+  explicit Sink(const std::vector<std::string>& fault_options = {}) {
+    for (int attempt = 0; attempt < 10 && pid_ < 0; ++attempt) {
+      port_ = random_port();
+      std::vector<std::string> args{smtp_sink_path};
+      if (::getuid() == 0) args.insert(args.end(), {"-u", "nobody"});
+      args.insert(args.end(), {"-h", "sink.test", "-d", (dir_.path / "%Y%m%d%H%M%S.").string()});
+      args.insert(args.end(), fault_options.begin(), fault_options.end());
+      args.push_back("127.0.0.1:" + std::to_string(port_));
+      args.emplace_back("10");
+      pid_t pid = spawn(args);
+      if (pid < 0) continue;
+      // Bounded wait: 100 x 20 ms for the port to answer, or for the sink to die (port taken).
+      for (int i = 0; i < 100; ++i) {
+        int status = 0;
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+          pid = -1;
+          break;
+        }
+        if (port_accepts(port_)) {
+          pid_ = pid;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      if (pid > 0 && pid_ < 0) {
+        ::kill(pid, SIGTERM);
+        ::waitpid(pid, nullptr, 0);
+      }
+    }
+    if (pid_ < 0) throw std::runtime_error("smtp-sink did not start");
+  }
+  ~Sink() {
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  Sink(const Sink&) = delete;
+  Sink& operator=(const Sink&) = delete;
+
+  tcp::endpoint endpoint() const { return loopback(port_); }
+
+  // The dumped messages; waits up to a second for at least `expected` of them.
+  std::vector<std::string> messages(std::size_t expected = 1) const {
+    std::vector<std::string> out;
+    for (int i = 0; i < 50; ++i) {
+      out.clear();
+      for (const auto& entry : fs::directory_iterator(dir_.path)) {
+        std::ifstream in(entry.path(), std::ios::binary);
+        out.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      }
+      if (out.size() >= expected) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return out;
+  }
+
+ private:
+  TempDir dir_;
+  unsigned short port_ = 0;
+  pid_t pid_ = -1;
+};
+
+ClientOptions test_options() {
+  ClientOptions o;
+  o.helo_name = "client.example.test";
+  o.connect_timeout = std::chrono::seconds{5};
+  o.command_timeout = std::chrono::seconds{5};
+  o.data_timeout = std::chrono::seconds{5};
+  return o;
+}
+
+// Runs the client (and, if given, a scripted server coroutine) on one io_context.
+DeliveryOutcome run_client(asio::io_context& io, tcp::endpoint ep, const ClientOptions& opts,
+                           asio::ssl::context& ctx, std::string sender, std::string recipient,
+                           std::string message) {
+  std::optional<DeliveryOutcome> result;
+  asio::co_spawn(io,
+                 deliver(io.get_executor(), ep, opts, ctx, std::move(sender), std::move(recipient),
+                         std::move(message)),
+                 [&](std::exception_ptr e, DeliveryOutcome o) {
+                   if (!e) result = std::move(o);
+                 });
+  io.run_for(std::chrono::seconds{30});
+  REQUIRE(result.has_value());
+  return *result;
+}
+
+DeliveryOutcome deliver_to(tcp::endpoint ep, const ClientOptions& opts, std::string sender,
+                           std::string recipient, std::string message) {
+  asio::io_context io;
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  return run_client(io, ep, opts, ctx, std::move(sender), std::move(recipient), std::move(message));
+}
+
+const char* const simple_message =
+    "From: ipconfirm@example.test\r\nTo: someone@sender.test\r\nSubject: report\r\n\r\nhello\r\n";
+
+// ---------------------------------------------------------------------------------------------
+// A scripted server: one connection, driven by a coroutine on the test's io_context.
+
+struct ScriptedPeer {
+  explicit ScriptedPeer(tcp::socket s) : socket(std::move(s)) {}
+  tcp::socket socket;
+  std::optional<asio::ssl::stream<tcp::socket>> tls;
+  std::string buffer;
+  std::vector<std::string> received;  // every line the client sent, without CRLF
+
+  asio::awaitable<void> send(std::string text) {
+    if (tls) {
+      co_await asio::async_write(*tls, asio::buffer(text), asio::use_awaitable);
+    } else {
+      co_await asio::async_write(socket, asio::buffer(text), asio::use_awaitable);
+    }
+  }
+
+  // The next CRLF-terminated line, or nullopt when the client closed the connection.
+  asio::awaitable<std::optional<std::string>> line() {
+    for (;;) {
+      std::size_t end = buffer.find("\r\n");
+      if (end != std::string::npos) {
+        std::string l = buffer.substr(0, end);
+        buffer.erase(0, end + 2);
+        received.push_back(l);
+        co_return l;
+      }
+      char chunk[4096];
+      boost::system::error_code ec;
+      std::size_t n = 0;
+      if (tls) {
+        n = co_await tls->async_read_some(asio::buffer(chunk),
+                                          asio::redirect_error(asio::use_awaitable, ec));
+      } else {
+        n = co_await socket.async_read_some(asio::buffer(chunk),
+                                            asio::redirect_error(asio::use_awaitable, ec));
+      }
+      if (ec) co_return std::nullopt;
+      buffer.append(chunk, n);
+    }
+  }
+};
+
+struct ScriptedServer {
+  using Script = std::function<asio::awaitable<void>(ScriptedPeer&)>;
+
+  explicit ScriptedServer(asio::io_context& io) : acceptor(io) {
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      boost::system::error_code ec;
+      port = random_port();
+      acceptor = tcp::acceptor(io);
+      acceptor.open(tcp::v4(), ec);
+      if (!ec) acceptor.bind(loopback(port), ec);
+      if (!ec) acceptor.listen(4, ec);
+      if (!ec) return;
+    }
+    throw std::runtime_error("no free port for the scripted server");
+  }
+
+  // Accepts one connection and runs `script` on it; `peer` stays readable after the run.
+  void start(Script script) {
+    asio::co_spawn(
+        acceptor.get_executor(),
+        [this, script = std::move(script)]() -> asio::awaitable<void> {
+          tcp::socket s = co_await acceptor.async_accept(asio::use_awaitable);
+          peer.emplace(std::move(s));
+          co_await script(*peer);
+        },
+        [this](std::exception_ptr e) { failed = static_cast<bool>(e); });
+  }
+
+  tcp::endpoint endpoint() const { return loopback(port); }
+
+  tcp::acceptor acceptor;
+  unsigned short port = 0;
+  std::optional<ScriptedPeer> peer;
+  bool failed = false;
+};
+
+// Answers commands until QUIT or the end of the connection.
+asio::awaitable<void> answer_commands(ScriptedPeer& p, std::string ehlo_reply) {
+  while (auto l = co_await p.line()) {
+    std::string verb = l->substr(0, 4);
+    if (verb == "EHLO") {
+      co_await p.send(ehlo_reply);
+    } else if (verb == "DATA") {
+      co_await p.send("354 go ahead\r\n");
+      while (auto body = co_await p.line()) {
+        if (*body == ".") break;
+      }
+      co_await p.send("250 2.0.0 queued\r\n");
+    } else if (verb == "QUIT") {
+      co_await p.send("221 2.0.0 bye\r\n");
+      co_return;
+    } else {
+      co_await p.send("250 2.0.0 ok\r\n");
+    }
+  }
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+bool sent(const ScriptedPeer& p, const std::string& prefix) {
+  for (const auto& l : p.received) {
+    if (l.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("delivers to smtp-sink with the right envelope and an unstuffed body") {
+  Sink sink;
+  // Lines that start with dots, a bare LF and an 8-bit octet.
+  std::string message =
+      "From: ipconfirm@example.test\r\nSubject: report\r\n\r\n.one dot\r\n..two dots\r\n"
+      ".\r\nbare lf\nlast line caf\xc3\xa9";
+  auto outcome = deliver_to(sink.endpoint(), test_options(), "", "someone@sender.test", message);
+  CHECK(outcome.kind == Kind::ok);
+  CHECK(contains(outcome.detail, "250"));
+  auto messages = sink.messages();
+  REQUIRE(messages.size() == 1);
+  const std::string& m = messages[0];
+  CHECK(contains(m, "X-Helo-Args: client.example.test\n"));
+  // smtp-sink announces 8BITMIME and no SIZE.
+  CHECK(contains(m, "X-Mail-Args: <> BODY=8BITMIME\n"));
+  CHECK(contains(m, "X-Rcpt-Args: <someone@sender.test>\n"));
+  CHECK(contains(m,
+                 "\nSubject: report\n\n.one dot\n..two dots\n.\nbare lf\nlast line caf\xc3\xa9\n"));
+}
+
+TEST_CASE("a 7-bit message from a named sender goes without BODY=") {
+  Sink sink;
+  auto outcome = deliver_to(sink.endpoint(), test_options(), "bounce@example.test",
+                            "someone@sender.test", simple_message);
+  CHECK(outcome.kind == Kind::ok);
+  auto messages = sink.messages();
+  REQUIRE(messages.size() == 1);
+  CHECK(contains(messages[0], "X-Mail-Args: <bounce@example.test>\n"));
+}
+
+TEST_CASE("4xx at DATA is a temporary failure") {
+  Sink sink({"-r", "data"});
+  auto outcome =
+      deliver_to(sink.endpoint(), test_options(), "", "someone@sender.test", simple_message);
+  CHECK(outcome.kind == Kind::temporary);
+  CHECK(contains(outcome.detail, "DATA: 4"));
+  // smtp-sink may leave the envelope of the aborted transaction behind, but never the body.
+  for (const auto& m : sink.messages(0)) CHECK_FALSE(contains(m, "\nhello\n"));
+}
+
+TEST_CASE("5xx at RCPT is a permanent failure") {
+  Sink sink({"-f", "rcpt"});
+  auto outcome =
+      deliver_to(sink.endpoint(), test_options(), "", "someone@sender.test", simple_message);
+  CHECK(outcome.kind == Kind::permanent);
+  CHECK(contains(outcome.detail, "RCPT TO: 5"));
+}
+
+TEST_CASE("5xx after the final dot is a permanent failure") {
+  Sink sink({"-f", "."});
+  auto outcome =
+      deliver_to(sink.endpoint(), test_options(), "", "someone@sender.test", simple_message);
+  CHECK(outcome.kind == Kind::permanent);
+  CHECK(contains(outcome.detail, "end of data: 5"));
+}
+
+TEST_CASE("a disconnect at DATA is a temporary failure") {
+  Sink sink({"-q", "data"});
+  auto outcome =
+      deliver_to(sink.endpoint(), test_options(), "", "someone@sender.test", simple_message);
+  CHECK(outcome.kind == Kind::temporary);
+  CHECK(contains(outcome.detail, "DATA: connection closed"));
+}
+
+TEST_CASE("nothing listening is a quick temporary failure") {
+  // Find a port nobody listens on (bounded).
+  unsigned short port = random_port();
+  for (int i = 0; i < 20 && port_accepts(port); ++i) port = random_port();
+  auto start = std::chrono::steady_clock::now();
+  auto outcome =
+      deliver_to(loopback(port), test_options(), "", "someone@sender.test", simple_message);
+  CHECK(outcome.kind == Kind::temporary);
+  CHECK(contains(outcome.detail, "connect to 127.0.0.1 port " + std::to_string(port)));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds{2});
+}
+
+TEST_CASE("credentials are not sent in clear, and TLS required fails without STARTTLS") {
+  Sink sink;  // offers AUTH PLAIN LOGIN but no STARTTLS
+  ClientOptions opts = test_options();
+  opts.auth = std::make_pair(std::string("user"), std::string("secret"));
+  auto outcome = deliver_to(sink.endpoint(), opts, "", "someone@sender.test", simple_message);
+  CHECK(outcome.kind == Kind::temporary);
+  CHECK(contains(outcome.detail, "refusing to send credentials without TLS"));
+
+  ClientOptions required = test_options();
+  required.tls = ClientOptions::Tls::required;
+  outcome = deliver_to(sink.endpoint(), required, "", "someone@sender.test", simple_message);
+  CHECK(outcome.kind == Kind::temporary);
+  CHECK(contains(outcome.detail, "TLS is required"));
+  CHECK(sink.messages(0).empty());
+}
+
+TEST_CASE("addresses that would inject commands are refused before connecting") {
+  // No server at all: the client must not even try.
+  auto outcome = deliver_to(loopback(1), test_options(), "a@example.test>\r\nRSET",
+                            "someone@sender.test", simple_message);
+  CHECK(outcome.kind == Kind::permanent);
+  CHECK(contains(outcome.detail, "invalid sender"));
+  ClientOptions bad_helo = test_options();
+  bad_helo.helo_name = "x\r\nMAIL FROM:<>";
+  outcome = deliver_to(loopback(1), bad_helo, "", "someone@sender.test", simple_message);
+  CHECK(outcome.kind == Kind::temporary);
+  CHECK(contains(outcome.detail, "helo_name"));
+}
+
+TEST_CASE("lines injected after the greeting are a protocol error") {
+  asio::io_context io;
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  ScriptedServer server(io);
+  server.start([](ScriptedPeer& p) -> asio::awaitable<void> {
+    // One write, so that the client reads both in the same segment.
+    co_await p.send("220 mx.example.test ESMTP\r\n250 2.0.0 injected\r\n");
+    co_await answer_commands(p, "250 mx.example.test\r\n");
+  });
+  auto outcome =
+      run_client(io, server.endpoint(), test_options(), ctx, "", "a@sender.test", simple_message);
+  CHECK(outcome.kind == Kind::temporary);
+  CHECK(contains(outcome.detail, "greeting: protocol error"));
+  CHECK(contains(outcome.detail, "injection"));
+  REQUIRE(server.peer);
+  CHECK_FALSE(sent(*server.peer, "EHLO"));
+}
+
+TEST_CASE("a malformed reply is a protocol error") {
+  const char* const replies[] = {"22 short code\r\n", "220-first\r\n221 other code\r\n",
+                                 "220 bare lf\n"};
+  for (const char* greeting : replies) {
+    CAPTURE(greeting);
+    asio::io_context io;
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    ScriptedServer server(io);
+    server.start([greeting](ScriptedPeer& p) -> asio::awaitable<void> {
+      co_await p.send(greeting);
+      co_await answer_commands(p, "250 mx.example.test\r\n");
+    });
+    auto outcome =
+        run_client(io, server.endpoint(), test_options(), ctx, "", "a@sender.test", simple_message);
+    CHECK(outcome.kind == Kind::temporary);
+    CHECK(contains(outcome.detail, "greeting: protocol error"));
+  }
+}
+
+TEST_CASE("a server that falls silent is a timeout") {
+  asio::io_context io;
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  ScriptedServer server(io);
+  server.start([](ScriptedPeer& p) -> asio::awaitable<void> {
+    co_await p.send("220 mx.example.test ESMTP\r\n");
+    co_await p.line();  // EHLO, never answered
+    co_await p.line();  // until the client gives up
+  });
+  ClientOptions opts = test_options();
+  opts.command_timeout = std::chrono::seconds{1};
+  auto start = std::chrono::steady_clock::now();
+  auto outcome = run_client(io, server.endpoint(), opts, ctx, "", "a@sender.test", simple_message);
+  auto took = std::chrono::steady_clock::now() - start;
+  CHECK(outcome.kind == Kind::temporary);
+  CHECK(contains(outcome.detail, "EHLO: timeout"));
+  CHECK(took >= std::chrono::milliseconds{900});
+  CHECK(took < std::chrono::seconds{3});
+}
+
+TEST_CASE("commands injected after 220 to STARTTLS are refused before the handshake") {
+  asio::io_context io;
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  ScriptedServer server(io);
+  server.start([](ScriptedPeer& p) -> asio::awaitable<void> {
+    co_await p.send("220 mx.example.test ESMTP\r\n");
+    co_await p.line();
+    co_await p.send("250-mx.example.test\r\n250 STARTTLS\r\n");
+    co_await p.line();
+    co_await p.send("220 2.0.0 ready\r\n250 2.0.0 injected\r\n");
+    co_await p.line();
+  });
+  auto outcome =
+      run_client(io, server.endpoint(), test_options(), ctx, "", "a@sender.test", simple_message);
+  CHECK(outcome.kind == Kind::temporary);
+  CHECK(contains(outcome.detail, "STARTTLS: protocol error"));
+  REQUIRE(server.peer);
+  CHECK(server.peer->received == std::vector<std::string>{"EHLO client.example.test", "STARTTLS"});
+}
+
+TEST_CASE("SIZE is declared, and a message over the limit is refused before MAIL") {
+  for (bool too_big : {false, true}) {
+    CAPTURE(too_big);
+    asio::io_context io;
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    ScriptedServer server(io);
+    std::string ehlo = too_big ? "250-mx.example.test\r\n250 SIZE 10\r\n"
+                               : "250-mx.example.test\r\n250 SIZE 100000\r\n";
+    server.start([ehlo](ScriptedPeer& p) -> asio::awaitable<void> {
+      co_await p.send("220 mx.example.test ESMTP\r\n");
+      co_await answer_commands(p, ehlo);
+    });
+    auto outcome = run_client(io, server.endpoint(), test_options(), ctx, "", "a@sender.test",
+                              "Subject: x\n\nbody\n");
+    REQUIRE(server.peer);
+    if (too_big) {
+      CHECK(outcome.kind == Kind::permanent);
+      CHECK_FALSE(sent(*server.peer, "MAIL"));
+      CHECK(sent(*server.peer, "QUIT"));
+    } else {
+      CHECK(outcome.kind == Kind::ok);
+      // "Subject: x\r\n\r\nbody\r\n" is 20 octets with CRLF line ends.
+      CHECK(sent(*server.peer, "MAIL FROM:<> SIZE=20"));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// STARTTLS and AUTH against a scripted TLS server with a certificate made for the test.
+
+namespace {
+
+struct TestCertificate {
+  TempDir dir;
+  fs::path key = dir.path / "key.pem";
+  fs::path cert = dir.path / "cert.pem";
+  bool ok = false;
+
+  TestCertificate() {
+    auto openssl = find_tool("openssl");
+    if (!openssl) return;
+    pid_t pid =
+        spawn({*openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+               "/CN=mx.example.test", "-addext", "subjectAltName=DNS:mx.example.test", "-keyout",
+               key.string(), "-out", cert.string()});
+    int status = 0;
+    ok = pid > 0 && ::waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+         WEXITSTATUS(status) == 0;
+  }
+};
+
+// Offers STARTTLS, then AUTH PLAIN only inside TLS, and takes the message.
+asio::awaitable<void> tls_server_script(ScriptedPeer& p, asio::ssl::context& server_ctx,
+                                        std::string& message_out) {
+  co_await p.send("220 mx.example.test ESMTP\r\n");
+  std::optional<std::string> ehlo = co_await p.line();
+  if (!ehlo) co_return;
+  co_await p.send("250-mx.example.test\r\n250-SIZE 100000\r\n250 STARTTLS\r\n");
+  std::optional<std::string> starttls = co_await p.line();
+  if (!starttls) co_return;
+  co_await p.send("220 2.0.0 ready\r\n");
+  p.tls.emplace(std::move(p.socket), server_ctx);
+  boost::system::error_code ec;
+  co_await p.tls->async_handshake(asio::ssl::stream_base::server,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return;
+  p.received.push_back("(TLS)");
+  while (auto l = co_await p.line()) {
+    if (l->rfind("EHLO", 0) == 0) {
+      co_await p.send("250-mx.example.test\r\n250-AUTH LOGIN PLAIN\r\n250 8BITMIME\r\n");
+    } else if (l->rfind("AUTH PLAIN ", 0) == 0) {
+      bool good = l->substr(11) == "AHVzZXIAc2VjcmV0";  // "\0user\0secret"
+      co_await p.send(good ? "235 2.7.0 authenticated\r\n" : "535 5.7.8 bad credentials\r\n");
+    } else if (*l == "DATA") {
+      co_await p.send("354 go ahead\r\n");
+      while (auto body = co_await p.line()) {
+        if (*body == ".") break;
+        message_out += *body + "\n";
+      }
+      co_await p.send("250 2.0.0 queued\r\n");
+    } else if (*l == "QUIT") {
+      co_await p.send("221 2.0.0 bye\r\n");
+      co_return;
+    } else {
+      co_await p.send("250 2.0.0 ok\r\n");
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("STARTTLS, EHLO again, AUTH PLAIN inside TLS, and peer verification") {
+  TestCertificate cert;
+  if (!cert.ok) {
+    MESSAGE("openssl could not make a test certificate; TLS cases not run");
+    return;
+  }
+  asio::ssl::context server_ctx(asio::ssl::context::tls_server);
+  server_ctx.use_certificate_chain_file(cert.cert.string());
+  server_ctx.use_private_key_file(cert.key.string(), asio::ssl::context::pem);
+
+  struct Case {
+    const char* name;
+    bool verify;
+    std::string server_name;
+    Kind expected;
+  };
+  const Case cases[] = {
+      {"opportunistic, no verification", false, "", Kind::ok},
+      {"verified against the test CA", true, "mx.example.test", Kind::ok},
+      {"verification with the wrong name", true, "other.example.test", Kind::temporary},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    asio::io_context io;
+    asio::ssl::context client_ctx(asio::ssl::context::tls_client);
+    if (c.verify) client_ctx.load_verify_file(cert.cert.string());
+    ScriptedServer server(io);
+    std::string received_message;
+    server.start([&](ScriptedPeer& p) -> asio::awaitable<void> {
+      co_await tls_server_script(p, server_ctx, received_message);
+    });
+    ClientOptions opts = test_options();
+    opts.tls = ClientOptions::Tls::required;
+    opts.verify_peer = c.verify;
+    opts.tls_server_name = c.server_name;
+    opts.auth = std::make_pair(std::string("user"), std::string("secret"));
+    auto outcome = run_client(io, server.endpoint(), opts, client_ctx, "bounce@example.test",
+                              "a@sender.test", "Subject: x\n\n.dot\n");
+    CHECK(outcome.kind == c.expected);
+    REQUIRE(server.peer);
+    const auto& got = server.peer->received;
+    if (c.expected == Kind::ok) {
+      REQUIRE(got.size() >= 7);
+      CHECK(got[0] == "EHLO client.example.test");
+      CHECK(got[1] == "STARTTLS");
+      CHECK(got[2] == "(TLS)");
+      CHECK(got[3] == "EHLO client.example.test");
+      CHECK(got[4] == "AUTH PLAIN AHVzZXIAc2VjcmV0");
+      // After TLS the server no longer announces SIZE: no SIZE= on MAIL FROM.
+      CHECK(got[5] == "MAIL FROM:<bounce@example.test>");
+      CHECK(got[6] == "RCPT TO:<a@sender.test>");
+      CHECK(received_message == "Subject: x\n\n..dot\n");  // as sent on the wire: stuffed
+    } else {
+      CHECK(contains(outcome.detail, "handshake failed"));
+      CHECK_FALSE(sent(*server.peer, "AUTH"));
+    }
+  }
+}
+
+int main(int argc, char** argv) {
+  auto sink = find_tool("smtp-sink");
+  if (!sink) {
+    std::fprintf(stderr, "smtp-sink not found: skipped\n");
+    return 77;
+  }
+  smtp_sink_path = *sink;
+  ::signal(SIGPIPE, SIG_IGN);
+  doctest::Context context(argc, argv);
+  return context.run();
+}

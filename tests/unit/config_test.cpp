@@ -1,0 +1,103 @@
+// The config loader: the example file loads; mistakes name the key and line.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "config/config.hpp"
+#include "responder/embedded_files.hpp"
+
+using namespace ipconfirm::config;
+
+namespace {
+LoadResult parse(const std::string& text) {
+  return parse_config(text, "t.toml");
+}
+const char* kMinimal =
+    "hostname = \"mx.example.test\"\ndomains = [\"example.test\"]\n"
+    "[smtp]\nlisten = [\"127.0.0.1:2525\"]\n";
+}  // namespace
+
+TEST_CASE("config: the commented example is the built-in default and loads") {
+  std::ifstream in(std::string(IPCONFIRM_TEST_DATA) + "/../../config/ipconfirm.toml");
+  REQUIRE(in);
+  std::stringstream text;
+  text << in.rdbuf();
+  CHECK(text.str() == ipconfirm::responder::embedded_files().at("ipconfirm.toml"));
+  LoadResult r = parse(text.str());
+  REQUIRE_MESSAGE(r.config, r.error);
+  CHECK(r.config->hostname == "mx.example.test");
+  CHECK(r.config->domains == std::vector<std::string>{"example.test"});
+  REQUIRE(r.config->smtp.listen.size() == 2);
+  CHECK(r.config->smtp.listen[0].to_string() == "127.0.0.1:2525");
+  CHECK(r.config->smtp.listen[1].to_string() == "[::1]:2525");
+  CHECK(r.config->delivery.mode == DeliveryMode::maildir);
+  CHECK(r.config->queue.dir == "./spool");
+}
+
+TEST_CASE("config: the issue's example keys load") {
+  LoadResult r = parse(R"(
+hostname = "mx.example.test"
+domains  = ["example.test"]
+[smtp]
+listen = ["127.0.0.1:2525", "[::1]:2525"]
+[dns]
+servers = ["127.0.0.1:5353"]
+dnsbl   = ["zen.spamhaus.org"]
+[delivery]
+mode      = "smarthost"
+smarthost = "127.0.0.1:2526"
+maildir   = "./outbox"
+[queue]
+dir = "./spool"
+)");
+  REQUIRE_MESSAGE(r.config, r.error);
+  CHECK(r.config->delivery.mode == DeliveryMode::smarthost);
+  CHECK(r.config->delivery.smarthost->to_string() == "127.0.0.1:2526");
+  CHECK(r.config->dns.servers == std::vector<std::string>{"127.0.0.1:5353"});
+  CHECK(r.config->dns.dnsbl == std::vector<std::string>{"zen.spamhaus.org"});
+}
+
+TEST_CASE("config: errors name the key and the line") {
+  struct {
+    std::string text;
+    std::string expect;
+  } cases[] = {
+      {std::string(kMinimal) + "bogus = 1\n", "t.toml:5: key 'smtp.bogus': unknown key"},
+      {std::string(kMinimal) + "max_recipients = \"ten\"\n",
+       "t.toml:5: key 'smtp.max_recipients': must be an integer"},
+      {"hostname = \"mx.example.test\"\ndomains = [\"example.test\"]\n[smtp]\nlisten = "
+       "[\"127.0.0.1\"]\n",
+       "t.toml:4: key 'smtp.listen': '127.0.0.1' is not an address:port"},
+      {"hostname = \"mx.example.test\"\ndomains = [\"example.test\"]\n[smtp]\nlisten = "
+       "[\"::1:25\"]\n",
+       "key 'smtp.listen'"},
+      {"domains = [\"example.test\"]\n", "key 'hostname': is required"},
+      {"hostname = \"bad host\"\ndomains = [\"example.test\"]\n", "key 'hostname'"},
+      {std::string(kMinimal) + "[delivery]\nmode = \"pigeon\"\n", "t.toml:6: key 'delivery.mode'"},
+      {std::string(kMinimal) + "[delivery]\nmode = \"smarthost\"\n",
+       "key 'delivery.smarthost': is required"},
+      {std::string(kMinimal) + "[dns]\nservers = [\"dns.example:53\"]\n",
+       "t.toml:6: key 'dns.servers'"},
+      {std::string(kMinimal) + "[queue]\ndir = 5\n", "t.toml:6: key 'queue.dir': must be a string"},
+      {"hostname = \"mx.example.test\"\n[[oops\n", "t.toml:2:"},
+      {"hostname = \"mx.example.test\"\ndomains = [\"example.test\"]\nsurprise = true\n",
+       "t.toml:3: key 'surprise': unknown key"},
+  };
+  for (const auto& c : cases) {
+    LoadResult r = parse(c.text);
+    CAPTURE(c.text);
+    CHECK_FALSE(r.config);
+    CHECK_MESSAGE(r.error.find(c.expect) != std::string::npos, r.error);
+  }
+}
+
+TEST_CASE("config: endpoints") {
+  CHECK(parse_endpoint("192.0.2.1:25")->to_string() == "192.0.2.1:25");
+  CHECK(parse_endpoint("[2001:db8::1]:587")->to_string() == "[2001:db8::1]:587");
+  CHECK(parse_endpoint("[::ffff:192.0.2.1]:25")->to_string() == "192.0.2.1:25");
+  for (const char* bad :
+       {"", "192.0.2.1", "192.0.2.1:0", "192.0.2.1:65536", "host:25", "2001:db8::1:25",
+        "[2001:db8::1]", "[2001:db8::1]25", "192.0.2.1:+25", " 192.0.2.1:25"})
+    CHECK_FALSE(parse_endpoint(bad));
+}
