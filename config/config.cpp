@@ -191,7 +191,9 @@ class Loader {
     }
 
     if (auto d = table(root, "delivery", "delivery")) {
-      only_known(*d, "delivery.", {"mode", "smarthost", "maildir"});
+      only_known(*d, "delivery.",
+                 {"mode", "smarthost", "maildir", "smarthost_tls", "smarthost_user",
+                  "smarthost_password", "smarthost_auth_file", "allow_private", "mx_port"});
       if (auto mode = string(*d, "mode", "delivery.mode")) {
         if (*mode == "smarthost")
           c.delivery.mode = DeliveryMode::smarthost;
@@ -212,17 +214,45 @@ class Loader {
         if (md->empty()) fail(d->get("maildir"), "delivery.maildir", "must not be empty");
         c.delivery.maildir = *md;
       }
+      if (auto tls = string(*d, "smarthost_tls", "delivery.smarthost_tls")) {
+        if (*tls == "none")
+          c.delivery.smarthost_tls = SmarthostTls::none;
+        else if (*tls == "opportunistic")
+          c.delivery.smarthost_tls = SmarthostTls::opportunistic;
+        else if (*tls == "required")
+          c.delivery.smarthost_tls = SmarthostTls::required;
+        else
+          fail(d->get("smarthost_tls"), "delivery.smarthost_tls",
+               "must be \"none\", \"opportunistic\" or \"required\"");
+      }
+      if (auto u = string(*d, "smarthost_user", "delivery.smarthost_user"))
+        c.delivery.smarthost_user = *u;
+      if (auto pw = string(*d, "smarthost_password", "delivery.smarthost_password"))
+        c.delivery.smarthost_password = *pw;
+      if (auto f = string(*d, "smarthost_auth_file", "delivery.smarthost_auth_file"))
+        c.delivery.smarthost_auth_file = *f;
+      if (!c.delivery.smarthost_user.empty() && !c.delivery.smarthost_auth_file.empty())
+        fail(d->get("smarthost_auth_file"), "delivery.smarthost_auth_file",
+             "give either smarthost_user/smarthost_password or smarthost_auth_file, not both");
+      if (const toml::node* n = d->get("allow_private")) {
+        if (!n->is_boolean()) fail(n, "delivery.allow_private", "must be true or false");
+        c.delivery.allow_private = *n->value<bool>();
+      }
+      set_size(*d, "mx_port", "delivery.mx_port", c.delivery.mx_port, 1, 65535);
     }
     if (c.delivery.mode == DeliveryMode::smarthost && !c.delivery.smarthost)
       fail(nullptr, "delivery.smarthost", "is required when delivery.mode is \"smarthost\"");
 
     if (auto q = table(root, "queue", "queue")) {
-      only_known(*q, "queue.", {"dir", "max_entries"});
+      only_known(*q, "queue.", {"dir", "max_entries", "retry_first", "retry_max", "lifetime"});
       if (auto dir = string(*q, "dir", "queue.dir")) {
         if (dir->empty()) fail(q->get("dir"), "queue.dir", "must not be empty");
         c.queue.dir = *dir;
       }
       set_size(*q, "max_entries", "queue.max_entries", c.queue.max_entries, 1, 10000000);
+      set_size(*q, "retry_first", "queue.retry_first", c.queue.retry_first, 1, 86400);
+      set_size(*q, "retry_max", "queue.retry_max", c.queue.retry_max, 1, 7 * 86400);
+      set_size(*q, "lifetime", "queue.lifetime", c.queue.lifetime, 1, 30 * 86400);
     }
 
     if (auto r = table(root, "reply", "reply")) {

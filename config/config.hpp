@@ -48,15 +48,25 @@ struct Dns {
 
 enum class DeliveryMode { smarthost, mx, maildir };
 
+enum class SmarthostTls { none, opportunistic, required };
+
 struct Delivery {
   DeliveryMode mode = DeliveryMode::maildir;
   std::optional<Endpoint> smarthost;
   std::string maildir = "./outbox";
+  SmarthostTls smarthost_tls = SmarthostTls::opportunistic;
+  std::string smarthost_user, smarthost_password;  // AUTH when user is set
+  std::string smarthost_auth_file;                 // "user:password" on its first line
+  bool allow_private = false;  // mx mode: may connect to loopback/private/link-local addresses
+  std::uint16_t mx_port = 25;  // mx mode: the port MX hosts are reached on (tests change it)
 };
 
 struct Queue {
   std::string dir = "./spool";
   std::size_t max_entries = 10000;
+  std::int64_t retry_first = 60;      // seconds after the first failed attempt
+  std::int64_t retry_max = 3600;      // longest wait between attempts
+  std::int64_t lifetime = 5 * 86400;  // give up this long after the reply was queued
 };
 
 struct Reply {

@@ -1,7 +1,9 @@
 #include "responder/delivery.hpp"
 
 #include <algorithm>
+#include <fstream>
 #include <random>
+#include <stdexcept>
 
 #include "responder/log.hpp"
 #include "responder/maildir.hpp"
@@ -25,6 +27,20 @@ asio::ip::tcp::endpoint to_endpoint(const IpAddress& ip, std::uint16_t port) {
   return {asio::ip::address_v6(ip.bytes()), port};
 }
 
+// The first line of `path`, "user:password", split at the first colon.
+std::pair<std::string, std::string> read_auth_file(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line))
+    throw std::runtime_error("delivery.smarthost_auth_file " + path + ": cannot read it");
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  auto colon = line.find(':');
+  if (colon == std::string::npos || colon == 0)
+    throw std::runtime_error("delivery.smarthost_auth_file " + path +
+                             ": the first line must be user:password");
+  return {line.substr(0, colon), line.substr(colon + 1)};
+}
+
 double random01() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
@@ -44,6 +60,27 @@ Deliverer::Deliverer(asio::any_io_executor ex, const config::Config& config, Spo
   client_.tls = smtp::ClientOptions::Tls::opportunistic;
   client_.connect_timeout = std::chrono::seconds(30);
   tls_.set_verify_mode(asio::ssl::verify_none);
+  retry_.first = config.queue.retry_first;
+  retry_.max_delay = config.queue.retry_max;
+  retry_.lifetime = config.queue.lifetime;
+
+  smarthost_client_ = client_;
+  switch (config.delivery.smarthost_tls) {
+    case config::SmarthostTls::none:
+      smarthost_client_.tls = smtp::ClientOptions::Tls::none;
+      break;
+    case config::SmarthostTls::opportunistic:
+      smarthost_client_.tls = smtp::ClientOptions::Tls::opportunistic;
+      break;
+    case config::SmarthostTls::required:
+      smarthost_client_.tls = smtp::ClientOptions::Tls::required;
+      break;
+  }
+  if (!config.delivery.smarthost_auth_file.empty())
+    smarthost_client_.auth = read_auth_file(config.delivery.smarthost_auth_file);
+  else if (!config.delivery.smarthost_user.empty())
+    smarthost_client_.auth =
+        std::make_pair(config.delivery.smarthost_user, config.delivery.smarthost_password);
 }
 
 void Deliverer::start() {
@@ -64,6 +101,7 @@ asio::awaitable<void> Deliverer::run() {
   auto self = shared_from_this();
   while (!stopping_) {
     std::int64_t now = now_seconds();
+    apply_requests(now);
     for (const auto& id : spool_.due(now)) {
       if (in_flight_.size() >= max_parallel_) break;
       if (in_flight_.count(id)) continue;
@@ -77,6 +115,25 @@ asio::awaitable<void> Deliverer::run() {
     boost::system::error_code ec;
     co_await signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
+}
+
+void Deliverer::apply_requests(std::int64_t now) {
+  std::vector<std::string> problems;
+  for (const std::string& text : spool_.take_requests(problems)) {
+    if (text == "flush\n") {
+      std::size_t n = spool_.flush(now);
+      log_event("queue-flush", {{"due_now", std::to_string(n)}});
+    } else if (text.rfind("delete ", 0) == 0 && text.size() > 8 && text.back() == '\n') {
+      std::string id = text.substr(7, text.size() - 8);
+      SpoolError err = spool_.remove(id);
+      // An entry being delivered right now may still reach its target; its delivery then
+      // finds the entry gone and leaves it so.
+      log_event("queue-delete", {{"queue_id", id}, {"result", to_string(err)}});
+    } else {
+      problems.push_back("unknown queue request: " + text.substr(0, 80));
+    }
+  }
+  for (const auto& p : problems) log_event("queue-problem", {{"detail", p}});
 }
 
 asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
@@ -124,7 +181,11 @@ asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
   signal_.cancel();
 }
 
-asio::awaitable<Outcome> Deliverer::transport(const QueueEntry& entry) {
+asio::awaitable<Outcome> Deliverer::transport(const QueueEntry& stored) {
+  // The queue id travels in a header of its own, so that a reply can be traced back to the
+  // "queued as" of the message that caused it.
+  QueueEntry entry = stored;
+  entry.data = "X-Ipconfirm-Queue-Id: " + stored.id + "\r\n" + stored.data;
   switch (config_.delivery.mode) {
     case config::DeliveryMode::maildir: {
       std::string path;
@@ -135,8 +196,8 @@ asio::awaitable<Outcome> Deliverer::transport(const QueueEntry& entry) {
     }
     case config::DeliveryMode::smarthost: {
       const auto& sh = *config_.delivery.smarthost;
-      Outcome out = co_await smtp::deliver(ex_, to_endpoint(sh.address, sh.port), client_, tls_,
-                                           entry.sender, entry.recipient, entry.data);
+      Outcome out = co_await smtp::deliver(ex_, to_endpoint(sh.address, sh.port), smarthost_client_,
+                                           tls_, entry.sender, entry.recipient, entry.data);
       co_return out;
     }
     case config::DeliveryMode::mx: {
@@ -184,7 +245,7 @@ asio::awaitable<Outcome> Deliverer::via_mx(const QueueEntry& entry) {
       if (addrs.status != DnsStatus::ok) continue;
       for (const auto& r : addrs.records) {
         if (!r.address || tried >= 10) continue;
-        if (r.address->is_non_public()) {
+        if (r.address->is_non_public() && !config_.delivery.allow_private) {
           last = Outcome{Kind::temporary, host + " has the non-public address " +
                                               r.address->to_string() + ": not used"};
           continue;
@@ -192,8 +253,8 @@ asio::awaitable<Outcome> Deliverer::via_mx(const QueueEntry& entry) {
         ++tried;
         smtp::ClientOptions opts = client_;
         opts.tls_server_name = host;
-        last = co_await smtp::deliver(ex_, to_endpoint(*r.address, 25), opts, tls_, entry.sender,
-                                      entry.recipient, entry.data);
+        last = co_await smtp::deliver(ex_, to_endpoint(*r.address, config_.delivery.mx_port), opts,
+                                      tls_, entry.sender, entry.recipient, entry.data);
         if (last.kind != Kind::temporary) co_return last;
       }
     }

@@ -36,6 +36,8 @@ class Deliverer : public std::enable_shared_from_this<Deliverer> {
 
  private:
   asio::awaitable<void> run();
+  // Applies the requests `ipconfirm queue flush|delete` left in the spool's control/ folder.
+  void apply_requests(std::int64_t now);
   asio::awaitable<void> deliver_entry(std::string id);
   asio::awaitable<smtp::DeliveryOutcome> transport(const QueueEntry& entry);
   asio::awaitable<smtp::DeliveryOutcome> via_mx(const QueueEntry& entry);
@@ -46,7 +48,8 @@ class Deliverer : public std::enable_shared_from_this<Deliverer> {
   DnsResolver& resolver_;
   asio::steady_timer signal_;
   asio::ssl::context tls_;
-  smtp::ClientOptions client_;
+  smtp::ClientOptions client_;            // MX hosts: opportunistic TLS, no AUTH
+  smtp::ClientOptions smarthost_client_;  // the smarthost: TLS and AUTH as configured
   RetryPolicy retry_;
   std::set<std::string> in_flight_;
   bool stopping_ = false;

@@ -1,8 +1,10 @@
 // ipconfirm's command line: only wiring. `serve` runs the service, `check` runs the analysis on
 // a stored message as if it had just arrived, `queue` shows and manages waiting replies.
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -149,9 +151,70 @@ int check(const CheckArgs& a) {
   return 0;
 }
 
+void print_entries(const std::vector<responder::QueueEntry>& entries) {
+  for (const auto& e : entries) {
+    std::printf("%s  to=<%s>  attempts=%d  next=%lld  %s%s%s\n", e.id.c_str(), e.recipient.c_str(),
+                e.attempts, static_cast<long long>(e.next_attempt), e.origin.c_str(),
+                e.last_error.empty() ? "" : "  last_error=", e.last_error.c_str());
+  }
+  std::printf("%zu repl%s queued\n", entries.size(), entries.size() == 1 ? "y" : "ies");
+}
+
+// A server owns the spool: `list` reads the files without the lock (each one is complete,
+// renamed into place), `flush` and `delete` leave a request in control/ that the server
+// applies within about a second, and we wait (bounded) until it has.
+int queue_of_running_server(const std::string& dir, const std::string& verb,
+                            const std::string& id) {
+  if (verb == "list") {
+    print_entries(responder::Spool::peek(dir));
+    return 0;
+  }
+  if (verb == "delete") {
+    bool found = false;
+    for (const auto& e : responder::Spool::peek(dir)) found = found || e.id == id;
+    if (!responder::is_valid_spool_id(id) || !found) {
+      std::fprintf(stderr, "ipconfirm: %s: not found\n", id.c_str());
+      return 1;
+    }
+  }
+  std::string error;
+  auto req =
+      responder::Spool::request(dir, verb == "flush" ? "flush\n" : "delete " + id + "\n", error);
+  if (!req) {
+    std::fprintf(stderr, "ipconfirm: queue %s: %s\n", dir.c_str(), error.c_str());
+    return 1;
+  }
+  std::error_code ec;
+  for (int i = 0; i < 200 && std::filesystem::exists(*req, ec); ++i) ::usleep(50000);
+  if (std::filesystem::exists(*req, ec)) {
+    std::fprintf(stderr,
+                 "ipconfirm: the running server has not taken the request within 10 s; it "
+                 "stays in %s\n",
+                 req->c_str());
+    return 1;
+  }
+  if (verb == "flush") {
+    std::printf("flush requested from the running server\n");
+    return 0;
+  }
+  for (int i = 0; i < 100; ++i) {
+    bool still = false;
+    for (const auto& e : responder::Spool::peek(dir)) still = still || e.id == id;
+    if (!still) {
+      std::printf("deleted %s\n", id.c_str());
+      return 0;
+    }
+    ::usleep(50000);
+  }
+  std::fprintf(stderr, "ipconfirm: %s: the server did not delete it\n", id.c_str());
+  return 1;
+}
+
 int queue(const std::string& config_path, const std::string& verb, const std::string& id) {
   auto cfg = load(config_path);
   if (!cfg) return 2;
+  if (responder::Spool::in_use(cfg->queue.dir))
+    return queue_of_running_server(cfg->queue.dir, verb, id);
   responder::SpoolOpenReport report;
   std::string error;
   auto spool = responder::Spool::open({cfg->queue.dir, cfg->queue.max_entries}, report, error);
@@ -160,23 +223,12 @@ int queue(const std::string& config_path, const std::string& verb, const std::st
     return 1;
   }
   if (verb == "list") {
-    auto entries = spool->list();
-    for (const auto& e : entries) {
-      std::printf("%s  to=<%s>  attempts=%d  next=%lld  %s%s%s\n", e.id.c_str(),
-                  e.recipient.c_str(), e.attempts, static_cast<long long>(e.next_attempt),
-                  e.origin.c_str(),
-                  e.last_error.empty() ? "" : "  last_error=", e.last_error.c_str());
-    }
-    std::printf("%zu repl%s queued\n", entries.size(), entries.size() == 1 ? "y" : "ies");
+    print_entries(spool->list());
     return 0;
   }
   if (verb == "flush") {
-    // Makes every entry due now; a running server picks them up within a second.
-    std::size_t n = 0;
-    for (auto e : spool->list()) {
-      e.next_attempt = 0;
-      if (spool->update(e) == responder::SpoolError::none) ++n;
-    }
+    // Makes every entry due now; the server delivers them when it next starts.
+    std::size_t n = spool->flush(static_cast<std::int64_t>(std::time(nullptr)));
     std::printf("%zu repl%s due now\n", n, n == 1 ? "y" : "ies");
     return 0;
   }

@@ -300,8 +300,8 @@ std::optional<Spool> Spool::open(const Options& options, SpoolOpenReport& report
     return std::nullopt;
   }
   const fs::path tmp = options.dir / "tmp", queue = options.dir / "queue",
-                 corrupt = options.dir / "corrupt";
-  for (const fs::path& sub : {tmp, queue, corrupt}) {
+                 corrupt = options.dir / "corrupt", control = options.dir / "control";
+  for (const fs::path& sub : {tmp, queue, corrupt, control}) {
     if (auto r = spool_fs::make_dir(sub); !r.ok()) {
       error = r.detail;
       return std::nullopt;
@@ -535,6 +535,95 @@ std::vector<QueueEntry> Spool::list() const {
     if (auto e = load(id)) out.push_back(std::move(*e));
   }
   return out;
+}
+
+std::size_t Spool::flush(std::int64_t now) {
+  std::size_t n = 0;
+  std::vector<std::string> ids;
+  for (const auto& [id, meta] : index_) ids.push_back(id);
+  for (const auto& id : ids) {
+    auto stored = load(id);
+    if (!stored) continue;
+    stored->next_attempt = now;
+    if (update(*stored) == SpoolError::none) ++n;
+  }
+  return n;
+}
+
+std::vector<std::string> Spool::take_requests(std::vector<std::string>& problems) {
+  std::vector<std::string> out, names;
+  const fs::path control = dir_ / "control";
+  if (auto r = list_dir(control, names); !r.ok()) {
+    problems.push_back(r.detail);
+    return out;
+  }
+  // Requests are a line each; anything larger is not one.
+  constexpr std::size_t kMaxRequestBytes = 4096;
+  for (const auto& name : names) {
+    if (name.front() == '.') continue;  // still being written
+    fs::path p = control / name;
+    std::string text;
+    auto r = spool_fs::read_file(p, kMaxRequestBytes, text);
+    if (r.ok()) {
+      out.push_back(std::move(text));
+    } else if (r.error != SpoolError::not_found) {
+      problems.push_back("control/" + name + ": " + r.detail);
+    }
+    ::unlink(p.c_str());
+  }
+  return out;
+}
+
+bool Spool::in_use(const fs::path& dir) {
+  const fs::path lock_path = dir / "lock";
+  int fd;
+  do {
+    fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return false;  // no lock file: no server has ever opened this spool
+  int locked;
+  do {
+    locked = ::flock(fd, LOCK_SH | LOCK_NB);
+  } while (locked != 0 && errno == EINTR);
+  bool busy = locked != 0 && errno == EWOULDBLOCK;
+  ::close(fd);
+  return busy;
+}
+
+std::vector<QueueEntry> Spool::peek(const fs::path& dir) {
+  std::vector<QueueEntry> out;
+  std::vector<std::string> names;
+  const fs::path queue = dir / "queue";
+  if (!list_dir(queue, names).ok()) return out;
+  for (const auto& name : names) {
+    if (!is_valid_spool_id(name)) continue;
+    std::string bytes, why;
+    if (!spool_fs::read_file(queue / name, kMaxEntryBytes, bytes).ok()) continue;
+    auto entry = parse_spool_entry(bytes, why);
+    if (entry && entry->id == name) out.push_back(std::move(*entry));
+  }
+  return out;
+}
+
+std::optional<fs::path> Spool::request(const fs::path& dir, std::string_view text,
+                                       std::string& error) {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%lld.%09ld.%ld", static_cast<long long>(ts.tv_sec), ts.tv_nsec,
+                static_cast<long>(::getpid()));
+  const fs::path control = dir / "control";
+  const fs::path tmp = control / ("." + std::string(buf)), final_path = control / buf;
+  if (auto r = spool_fs::write_new_file_synced(tmp, text); !r.ok()) {
+    error = r.detail;
+    return std::nullopt;
+  }
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+    error = spool_fs::failure("rename", tmp, errno).detail;
+    ::unlink(tmp.c_str());
+    return std::nullopt;
+  }
+  return final_path;
 }
 
 std::vector<std::string> Spool::due(std::int64_t now) const {

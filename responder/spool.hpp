@@ -10,7 +10,14 @@
 //   tmp/      files being written; whatever is left here at open() is half-written and removed
 //   queue/    one file per entry, named by its id
 //   corrupt/  entries that failed their checks at open(), moved aside for a human to look at
+//   control/  requests from `ipconfirm queue flush|delete` while a server owns the spool: one
+//             small file each ("flush\n" or "delete <id>\n"), written under a name starting
+//             with '.' and renamed, so the owner only ever sees whole requests
 //   lock      flock()ed for the lifetime of the Spool: a second process cannot open the spool
+//
+// Only the owner (the process holding the lock) changes queue/. Other processes may read it
+// (peek(): every file there is complete, thanks to the rename) and drop requests into control/
+// (request()); the owner applies them (take_requests(), flush(), remove()) and unlinks each.
 //
 // Entry file format (version 1). A magic line, then named length-prefixed fields in a fixed
 // order, then a trailer with the CRC-32 (IEEE 802.3, as in zlib) of every byte before it:
@@ -108,6 +115,26 @@ class Spool {
 
   // Unlinks the entry and fsyncs queue/. not_found for an unknown or invalid id.
   SpoolError remove(const std::string& id);
+
+  // Makes every entry due at `now` (durably, like update()). Returns how many were updated.
+  std::size_t flush(std::int64_t now);
+
+  // Reads, unlinks and returns the pending requests in control/, oldest name first. A request
+  // that cannot be read is dropped with a line in `problems`.
+  std::vector<std::string> take_requests(std::vector<std::string>& problems);
+
+  // True when another process (a running server) holds the lock of the spool at `dir`.
+  static bool in_use(const std::filesystem::path& dir);
+
+  // Every entry in dir/queue/ that loads, ordered by id, read without the lock and without
+  // changing anything: safe while a server owns the spool. Files that vanish while being read
+  // (delivered meanwhile) or fail the checks are left out.
+  static std::vector<QueueEntry> peek(const std::filesystem::path& dir);
+
+  // Writes `text` (e.g. "flush\n") as a new request into dir/control/ for the owner to apply.
+  // Returns the request's path, or nullopt with `error` set.
+  static std::optional<std::filesystem::path> request(const std::filesystem::path& dir,
+                                                      std::string_view text, std::string& error);
 
   // Reads and verifies one entry. nullopt with *err = not_found (unknown or invalid id),
   // corrupt (fails the checks) or io.
