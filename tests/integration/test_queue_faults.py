@@ -1,0 +1,234 @@
+"""Delivery faults, with Postfix's smtp-sink as a misbehaving smarthost.
+
+- 4xx at DATA: the reply stays queued and is retried; once the smarthost is fixed it arrives.
+- 5xx at RCPT: dropped and logged at once, never retried (the reply has a null sender).
+- Disconnect without a reply: retried, then delivered.
+- A smarthost that is down, then comes back: delivered.
+- A restart with a full queue: everything is delivered after the restart.
+- The queue cap: new mail gets 451 4.3.0, not 250.
+- A full disk (a small tmpfs in a private mount namespace): 451 4.3.0, never 250.
+
+Retries are made fast for the test with [queue] retry_first = 1, retry_max = 2.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness as h  # noqa: E402
+import queue_helpers as q  # noqa: E402
+
+FAST_RETRY = "retry_first = 1\nretry_max = 2\n"
+
+
+class Faults(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        h.require("dnsmasq", "smtp-sink")
+        cls.work = h.Workdir()
+        cls.dns = h.Dnsmasq(cls.work, q.RECORDS)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dns.stop()
+        cls.work.cleanup()
+
+    def setUp(self):
+        self.sinks = []
+        self.svc = None
+        self.port = h.free_port()
+        self.sink_port = h.free_port()
+
+    def tearDown(self):
+        if self.svc:
+            self.svc.stop()
+        for s in self.sinks:
+            s.stop()
+
+    def sink(self, *args):
+        s = h.SmtpSink(self.work, extra_args=args, port=self.sink_port)
+        self.sinks.append(s)
+        return s
+
+    def stop_sink(self, s):
+        s.stop()
+        q.wait_port_closed(self.sink_port)
+
+    def serve(self, queue=FAST_RETRY, name=None):
+        self.svc = q.Server(self.work, q.config(self.port, self.dns,
+                                                f"127.0.0.1:{self.sink_port}", queue=queue),
+                            name=name or self.id().rsplit(".", 1)[-1])
+        return self.svc.start()
+
+    def send(self, n):
+        code, text = q.send_one(self.port, n)
+        self.assertEqual(code, 250, text)
+        return q.QUEUED.search(text).group(1)
+
+    def wait_log(self, pattern, timeout=20):
+        return h.wait_for(lambda: re.search(pattern, self.svc.read_log()), timeout, pattern)
+
+    def wait_delivered(self, sink, ids, timeout=30):
+        h.wait_for(lambda: all(q.delivered_ids(sink)[i] for i in ids), timeout,
+                   f"{len(ids)} replies at the sink")
+
+    def queue_ids(self):
+        p = self.svc.queue("list")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return re.findall(r"^(\S+)  to=", p.stdout, re.M)
+
+    def retried_then_fixed(self, *fault, stored_by_bad_sink=False):
+        bad = self.sink(*fault)
+        self.serve()
+        qid = self.send(1)
+        self.wait_log(rf"deferred queue_id={re.escape(qid)} .*attempts=2")
+        if not stored_by_bad_sink:
+            self.assertEqual(q.delivered_ids(bad)[qid], 0)
+        self.assertIn(qid, self.queue_ids())
+        self.stop_sink(bad)
+        good = self.sink()
+        self.wait_delivered(good, [qid])
+        self.wait_log(rf"delivered queue_id={re.escape(qid)} ")
+        h.wait_for(lambda: qid not in self.queue_ids(), 10, "the entry to leave the queue")
+
+    def test_4xx_at_data_is_retried_until_the_sink_is_fixed(self):
+        self.retried_then_fixed("-r", "DATA")
+
+    def test_4xx_after_the_dot_is_retried(self):
+        # smtp-sink writes the message to its folder before it answers 4xx to the dot.
+        self.retried_then_fixed("-r", ".", stored_by_bad_sink=True)
+
+    def test_disconnect_without_reply_is_retried(self):
+        self.retried_then_fixed("-q", "DATA")
+
+    def test_5xx_at_rcpt_is_dropped_not_retried(self):
+        bad = self.sink("-f", "RCPT")
+        self.serve()
+        qid = self.send(2)
+        self.wait_log(rf"bounced queue_id={re.escape(qid)} ")
+        self.assertNotIn(qid, self.queue_ids())
+        time.sleep(3)  # longer than retry_max: a retry would have happened by now
+        log = self.svc.read_log()
+        self.assertEqual(log.count(f"queue_id={qid} "), 2, log)  # queued, bounced
+        self.assertNotIn(f"deferred queue_id={qid}", log)
+        self.assertEqual(q.delivered_ids(bad)[qid], 0)
+
+    def test_smarthost_down_then_back(self):
+        self.serve()
+        qid = self.send(3)
+        self.wait_log(rf"deferred queue_id={re.escape(qid)} ")
+        good = self.sink()
+        self.wait_delivered(good, [qid])
+
+    def test_restart_with_a_full_queue_delivers_everything(self):
+        self.serve(queue="retry_first = 3600\nretry_max = 3600\n")
+        ids = [self.send(10 + i) for i in range(20)]
+        h.wait_for(lambda: self.svc.read_log().count("deferred queue_id=") >= 20, 30,
+                   "every entry tried once")
+        self.assertEqual(sorted(self.queue_ids()), sorted(ids))
+        self.assertEqual(self.svc.stop(), 0)
+        good = self.sink()
+        # Not due for an hour: the restart alone does not send them; a flush does.
+        self.svc.start()
+        self.assertIn("recovered=20", self.svc.read_log())
+        p = self.svc.queue("flush")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.wait_delivered(good, ids)
+        h.wait_for(lambda: not self.queue_ids(), 10, "an empty queue")
+
+    def test_queue_cap_answers_451(self):
+        self.serve(queue="max_entries = 3\nretry_first = 3600\n")
+        ids = [self.send(30 + i) for i in range(3)]
+        code, text = q.send_one(self.port, 33)
+        self.assertEqual(code, 451, text)
+        self.assertIn("4.3.0", text)
+        self.assertEqual(sorted(self.queue_ids()), sorted(ids))
+        self.wait_log("queue-error .*queue full")
+
+    def test_queue_delete_while_running(self):
+        self.serve(queue="retry_first = 3600\n")
+        a, b = self.send(40), self.send(41)
+        self.wait_log(rf"deferred queue_id={re.escape(b)} ")
+        p = self.svc.queue("delete", a)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(self.queue_ids(), [b])
+        p = self.svc.queue("delete", a)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("not found", p.stderr)
+        p = self.svc.queue("delete", "../../etc/passwd")
+        self.assertEqual(p.returncode, 1)
+        good = self.sink()
+        self.svc.queue("flush")
+        self.wait_delivered(good, [b])
+        self.assertEqual(q.delivered_ids(good)[a], 0)
+
+    def test_full_disk_answers_451_never_250(self):
+        unshare = shutil.which("unshare")
+        if not unshare or os.geteuid() != 0:
+            self.skipTest("needs unshare and root for a private tmpfs")
+        probe = subprocess.run([unshare, "-m", "--propagation", "private", "true"],
+                               capture_output=True)
+        if probe.returncode != 0:
+            self.skipTest("unshare -m is not permitted here")
+        self.svc = q.Server(self.work, q.config(self.port, self.dns,
+                                                f"127.0.0.1:{self.sink_port}",
+                                                queue="retry_first = 3600\n"), name="diskfull")
+        spool = os.path.join(self.svc.dir, "spool")
+        os.makedirs(spool, exist_ok=True)
+        # The server runs in its own mount namespace with a 64 KiB tmpfs as its spool; exec
+        # keeps the pid, so the harness stops it as usual.
+        wrapper = os.path.join(self.svc.dir, "serve-on-tmpfs")
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\nset -e\nmount -t tmpfs -o size=64k tmpfs ./spool\n"
+                    f'exec "{h.binary()}" "$@"\n')
+        os.chmod(wrapper, 0o755)
+        self.start_in_namespace(unshare, wrapper)
+        # The queue verbs must see the tmpfs: they run in the server's mount namespace.
+        nsenter = shutil.which("nsenter")
+        if not nsenter:
+            self.skipTest("nsenter is not installed")
+        pid = str(self.svc.proc.pid)
+        self.svc.queue = lambda *args: subprocess.run(
+            [nsenter, "-t", pid, "-m", "sh", "-c", 'cd "$0" && exec "$@"', self.svc.dir,
+             h.binary(), "queue", "--config", self.svc.config, *args],
+            capture_output=True, text=True, timeout=30)
+        accepted, refused = [], []
+        for n in range(60):
+            code, text = q.send_one(self.port, 100 + n)
+            if code == 250:
+                accepted.append(q.QUEUED.search(text).group(1))
+            else:
+                self.assertEqual(code, 451, text)
+                self.assertIn("4.3.0", text)
+                refused.append(n)
+                if len(refused) >= 3:
+                    break
+        self.assertTrue(accepted, "nothing fitted in 64 KiB")
+        self.assertGreaterEqual(len(refused), 3, f"{len(accepted)} accepted, none refused")
+        self.wait_log("queue-error .*no space")
+        # Everything acknowledged is in the queue and reaches the smarthost once it is up.
+        self.assertEqual(sorted(self.queue_ids()), sorted(accepted))
+        good = self.sink()
+        self.svc.queue("flush")
+        self.wait_delivered(good, accepted)
+
+    def start_in_namespace(self, unshare, wrapper):
+        svc = self.svc
+        before = svc.read_log().count(" started ") if os.path.exists(svc.log_path) else 0
+        svc.log = open(svc.log_path, "ab")
+        svc.proc = subprocess.Popen([unshare, "-m", "--propagation", "private", wrapper,
+                                     "serve", "--config", svc.config], cwd=svc.dir,
+                                    stdout=svc.log, stderr=subprocess.STDOUT)
+        h.wait_for(lambda: svc.read_log().count(" started ") > before or
+                   svc.proc.poll() is not None, 15, "ipconfirm to start")
+        if svc.proc.poll() is not None:
+            self.skipTest("could not mount a tmpfs: " + svc.read_log()[-300:])
+
+
+if __name__ == "__main__":
+    h.main()
