@@ -265,6 +265,13 @@ asio::awaitable<std::optional<DeliveryOutcome>> greet(Session& s, const ClientOp
   co_return std::nullopt;
 }
 
+// A refused AUTH is temporary whatever its code (as Postfix's smtp_sasl_auth_soft_bounce): it
+// means our credentials or the relay's setup are wrong, and once that is fixed the queued
+// replies must still go out rather than having been dropped one by one.
+DeliveryOutcome auth_refused(std::string_view step, const Reply& r) {
+  return temporary(std::string(step) + ": " + describe(r));
+}
+
 asio::awaitable<std::optional<DeliveryOutcome>> authenticate(Session& s, const ClientOptions& opts,
                                                              const Capabilities& caps) {
   const auto& [user, password] = *opts.auth;
@@ -279,19 +286,19 @@ asio::awaitable<std::optional<DeliveryOutcome>> authenticate(Session& s, const C
     if (!response) co_return temporary("AUTH: credentials contain NUL");
     auto r = co_await s.command("AUTH PLAIN", "AUTH PLAIN " + *response + "\r\n");
     if (!r) co_return s.failure();
-    if (r->code != 235) co_return refused("AUTH PLAIN", *r);
+    if (r->code != 235) co_return auth_refused("AUTH PLAIN", *r);
     co_return std::nullopt;
   }
   if (offers("LOGIN")) {
     auto r = co_await s.command("AUTH LOGIN", "AUTH LOGIN\r\n");
     if (!r) co_return s.failure();
-    if (r->code != 334) co_return refused("AUTH LOGIN", *r);
+    if (r->code != 334) co_return auth_refused("AUTH LOGIN", *r);
     r = co_await s.command("AUTH LOGIN", base64_encode(user) + "\r\n");
     if (!r) co_return s.failure();
-    if (r->code != 334) co_return refused("AUTH LOGIN", *r);
+    if (r->code != 334) co_return auth_refused("AUTH LOGIN", *r);
     r = co_await s.command("AUTH LOGIN", base64_encode(password) + "\r\n");
     if (!r) co_return s.failure();
-    if (r->code != 235) co_return refused("AUTH LOGIN", *r);
+    if (r->code != 235) co_return auth_refused("AUTH LOGIN", *r);
     co_return std::nullopt;
   }
   co_return temporary("AUTH: the server offers neither PLAIN nor LOGIN");

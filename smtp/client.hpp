@@ -41,11 +41,12 @@ struct DeliveryOutcome {
 
 // Connects to `endpoint`, delivers one message (MAIL FROM:<sender> — "" = <>; one RCPT), QUITs.
 // 2xx after the final dot -> ok; 4xx, timeouts, refused connections, protocol errors ->
-// temporary; 5xx at any step -> permanent. An address the protocol cannot carry is permanent;
-// a local misconfiguration (bad helo_name, verify_peer without a name) is temporary.
-// Never throws; every failure is an outcome. `opts` and `tls_ctx` must outlive the coroutine.
-// The executor must not run the coroutine on several threads at once (use a strand or a
-// single-threaded io_context): the deadline timer and the dialogue share the socket.
+// temporary; 5xx at any step -> permanent, except a refused AUTH, which is temporary (the
+// credentials are ours to fix; the replies must wait for that, not be dropped). An address the
+// protocol cannot carry is permanent; a local misconfiguration (bad helo_name, verify_peer without
+// a name) is temporary. Never throws; every failure is an outcome. `opts` and `tls_ctx` must
+// outlive the coroutine. The executor must not run the coroutine on several threads at once (use a
+// strand or a single-threaded io_context): the deadline timer and the dialogue share the socket.
 asio::awaitable<DeliveryOutcome> deliver(asio::any_io_executor ex, asio::ip::tcp::endpoint endpoint,
                                          const ClientOptions& opts, asio::ssl::context& tls_ctx,
                                          std::string sender, std::string recipient,

@@ -5,11 +5,15 @@ message that got its 250, and a reader that collects the X-Ipconfirm-Queue-Id of
 that reached an smtp-sink.
 """
 
+import base64
 import collections
 import os
 import re
 import smtplib
 import socket
+import socketserver
+import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -50,9 +54,9 @@ def message(n, sender):
             f"Message-ID: <load.{n}.{time.time_ns()}@sender.test>\r\n\r\nmessage {n}\r\n")
 
 
-def send_one(port, n, source="127.0.0.2", timeout=20):
+def send_one(port, n, source="127.0.0.2", timeout=20, sender=None):
     """Sends one message; returns (code, reply text) of the final dot, or (None, error)."""
-    sender = f"s{n}@sender.test"
+    sender = sender or f"s{n}@sender.test"
     try:
         with smtplib.SMTP("127.0.0.1", port, local_hostname="mail.sender.test",
                           source_address=(source, 0), timeout=timeout) as c:
@@ -176,3 +180,118 @@ def wait_port_closed(port, timeout=5):
         except OSError:
             return True
     h.wait_for(closed, timeout, f"port {port} to close")
+
+
+class TlsAuthSmarthost:
+    """A small SMTP server on 127.0.0.1 that offers STARTTLS and, inside TLS, AUTH PLAIN and
+    LOGIN; it accepts mail only from a client that authenticated with `user`/`password`, and
+    records each message with whether it came over TLS and which credentials were used."""
+
+    def __init__(self, work, user, password):
+        (openssl,) = h.require("openssl")
+        self.key = os.path.join(work.path, "smarthost-key.pem")
+        self.cert = os.path.join(work.path, "smarthost-cert.pem")
+        subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=smarthost.test", "-keyout", self.key, "-out", self.cert],
+                       check=True, capture_output=True)
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(self.cert, self.key)
+        self.user, self.password = user, password
+        self.messages = []  # dicts: tls, auth (user, password) or None, data (bytes)
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            timeout = 20
+
+            def handle(self):
+                sock = outer.session(self.request)
+                if sock is not self.request:
+                    sock.close()
+
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def endpoint(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def session(self, sock):
+        f = sock.makefile("rb")
+        tls, auth, mail = False, None, None
+
+        def send(text):
+            sock.sendall(text.encode() + b"\r\n")
+
+        def line():
+            return f.readline(2048).decode("latin-1").rstrip("\r\n")
+
+        send("220 smarthost.test ESMTP")
+        while True:
+            cmd = line()
+            verb = cmd.split(" ", 1)[0].upper()
+            if not cmd or verb == "QUIT":
+                send("221 bye")
+                return sock
+            if verb == "EHLO":
+                ext = ["AUTH PLAIN LOGIN"] if tls else ["STARTTLS"]
+                send("\r\n".join([f"250-smarthost.test"] + [f"250-{e}" for e in ext[:-1]] +
+                                  [f"250 {ext[-1]}"]))
+            elif verb == "STARTTLS" and not tls:
+                send("220 go ahead")
+                sock = self.ctx.wrap_socket(sock, server_side=True)
+                f = sock.makefile("rb")
+                tls = True
+            elif verb == "AUTH" and tls:
+                parts = cmd.split(" ")
+                if parts[1].upper() == "PLAIN":
+                    blob = parts[2] if len(parts) > 2 else (send("334 "), line())[1]
+                    _, u, p = base64.b64decode(blob).decode().split("\0")
+                else:
+                    send("334 VXNlcm5hbWU6")
+                    u = base64.b64decode(line()).decode()
+                    send("334 UGFzc3dvcmQ6")
+                    p = base64.b64decode(line()).decode()
+                if (u, p) == (self.user, self.password):
+                    auth = (u, p)
+                    send("235 2.7.0 ok")
+                else:
+                    send("535 5.7.8 bad credentials")
+            elif verb == "MAIL":
+                if auth is None:
+                    send("530 5.7.0 authentication required")
+                else:
+                    mail = cmd
+                    send("250 ok")
+            elif verb == "RCPT":
+                send("250 ok")
+            elif verb == "DATA" and mail:
+                send("354 go")
+                data = []
+                while True:
+                    ln = f.readline(4096)
+                    if ln in (b".\r\n", b""):
+                        break
+                    data.append(ln[1:] if ln.startswith(b"..") else ln)
+                with self.lock:
+                    self.messages.append({"tls": tls, "auth": auth, "data": b"".join(data)})
+                send("250 2.0.0 queued")
+            elif verb in ("RSET", "NOOP"):
+                send("250 ok")
+            else:
+                send("502 5.5.2 not here")
+
+    def queue_ids(self):
+        with self.lock:
+            out = []
+            for m in self.messages:
+                found = re.search(rb"^X-Ipconfirm-Queue-Id: (\S+)", m["data"], re.M)
+                if found:
+                    out.append((found.group(1).decode(), m))
+            return out
