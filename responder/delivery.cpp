@@ -105,6 +105,10 @@ asio::awaitable<void> Deliverer::run() {
     for (const auto& id : spool_.due(now)) {
       if (in_flight_.size() >= max_parallel_) break;
       if (in_flight_.count(id)) continue;
+      if (auto held = held_until_.find(id); held != held_until_.end()) {
+        if (held->second > now) continue;
+        held_until_.erase(held);
+      }
       in_flight_.insert(id);
       asio::co_spawn(
           ex_, [self, id]() { return self->deliver_entry(id); }, asio::detached);
@@ -121,11 +125,13 @@ void Deliverer::apply_requests(std::int64_t now) {
   std::vector<std::string> problems;
   for (const std::string& text : spool_.take_requests(problems)) {
     if (text == "flush\n") {
+      held_until_.clear();
       std::size_t n = spool_.flush(now);
       log_event("queue-flush", {{"due_now", std::to_string(n)}});
     } else if (text.rfind("delete ", 0) == 0 && text.size() > 8 && text.back() == '\n') {
       std::string id = text.substr(7, text.size() - 8);
       SpoolError err = spool_.remove(id);
+      held_until_.erase(id);
       // An entry being delivered right now may still reach its target; its delivery then
       // finds the entry gone and leaves it so.
       log_event("queue-delete", {{"queue_id", id}, {"result", to_string(err)}});
@@ -149,8 +155,12 @@ asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
   std::int64_t now = now_seconds();
   ++entry->attempts;
   const std::string attempts = std::to_string(entry->attempts);
+  held_until_.erase(id);
   if (out.kind == Kind::ok) {
-    spool_.remove(id);
+    if (SpoolError e = spool_.remove(id); e != SpoolError::none && e != SpoolError::not_found) {
+      // Delivered, but still queued: it will be sent again (at-least-once), never lost.
+      log_event("queue-error", {{"queue_id", id}, {"detail", spool_.last_detail()}});
+    }
     log_event("delivered", {{"queue_id", id},
                             {"to", entry->recipient},
                             {"attempts", attempts},
@@ -169,7 +179,13 @@ asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
     } else {
       entry->next_attempt = now + *delay;
       entry->last_error = out.detail;
-      spool_.update(*entry);
+      if (SpoolError e = spool_.update(*entry);
+          e != SpoolError::none && e != SpoolError::not_found) {
+        // The entry keeps its old (due) schedule on disk; keep the new one in memory so that a
+        // full disk does not turn the retries into a loop.
+        held_until_[id] = entry->next_attempt;
+        log_event("queue-error", {{"queue_id", id}, {"detail", spool_.last_detail()}});
+      }
       log_event("deferred", {{"queue_id", id},
                              {"to", entry->recipient},
                              {"attempts", attempts},

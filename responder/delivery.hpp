@@ -11,6 +11,8 @@
 // private, link-local or other non-public addresses unless the config allows it.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -52,6 +54,7 @@ class Deliverer : public std::enable_shared_from_this<Deliverer> {
   smtp::ClientOptions smarthost_client_;  // the smarthost: TLS and AUTH as configured
   RetryPolicy retry_;
   std::set<std::string> in_flight_;
+  std::map<std::string, std::int64_t> held_until_;  // new schedule of entries update() failed on
   bool stopping_ = false;
   std::size_t max_parallel_ = 20;
 };

@@ -546,6 +546,9 @@ std::size_t Spool::flush(std::int64_t now) {
     if (!stored) continue;
     stored->next_attempt = now;
     if (update(*stored) == SpoolError::none) ++n;
+    // Due now in memory even when the disk refused the rewrite (a full disk): an earlier
+    // attempt than the file says is always safe.
+    index_[id].next_attempt = now;
   }
   return n;
 }

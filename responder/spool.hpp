@@ -116,7 +116,8 @@ class Spool {
   // Unlinks the entry and fsyncs queue/. not_found for an unknown or invalid id.
   SpoolError remove(const std::string& id);
 
-  // Makes every entry due at `now` (durably, like update()). Returns how many were updated.
+  // Makes every entry due at `now`: in the index always, on disk (like update()) where the
+  // rewrite succeeds. Returns how many were rewritten on disk.
   std::size_t flush(std::int64_t now);
 
   // Reads, unlinks and returns the pending requests in control/, oldest name first. A request

@@ -653,6 +653,35 @@ TEST_CASE("STARTTLS, EHLO again, AUTH PLAIN inside TLS, and peer verification") 
   }
 }
 
+TEST_CASE("a refused AUTH is a temporary failure, and no mail is sent") {
+  TestCertificate cert;
+  if (!cert.ok) {
+    MESSAGE("openssl could not make a test certificate; TLS cases not run");
+    return;
+  }
+  asio::ssl::context server_ctx(asio::ssl::context::tls_server);
+  server_ctx.use_certificate_chain_file(cert.cert.string());
+  server_ctx.use_private_key_file(cert.key.string(), asio::ssl::context::pem);
+  asio::io_context io;
+  asio::ssl::context client_ctx(asio::ssl::context::tls_client);
+  ScriptedServer server(io);
+  std::string received_message;
+  server.start([&](ScriptedPeer& p) -> asio::awaitable<void> {
+    co_await tls_server_script(p, server_ctx, received_message);
+  });
+  ClientOptions opts = test_options();
+  opts.tls = ClientOptions::Tls::required;
+  opts.auth = std::make_pair(std::string("user"), std::string("wrong"));
+  auto outcome = run_client(io, server.endpoint(), opts, client_ctx, "", "a@sender.test",
+                            "Subject: x\n\nbody\n");
+  // 535 is a 5xx, but it says our credentials are wrong: the reply must wait, not be dropped.
+  CHECK(outcome.kind == Kind::temporary);
+  CHECK(contains(outcome.detail, "535"));
+  REQUIRE(server.peer);
+  CHECK_FALSE(sent(*server.peer, "MAIL"));
+  CHECK(received_message.empty());
+}
+
 int main(int argc, char** argv) {
   auto sink = find_tool("smtp-sink");
   if (!sink) {
