@@ -167,11 +167,6 @@ def config(port, dns, smarthost=None, extra_delivery="", queue=""):
     return text + queue
 
 
-def ephemeral_port_unused():
-    """A port on 127.0.0.1 where nothing listens (a smarthost that is down)."""
-    return h.free_port()
-
-
 def wait_port_closed(port, timeout=5):
     def closed():
         try:
@@ -187,7 +182,7 @@ class TlsAuthSmarthost:
     LOGIN; it accepts mail only from a client that authenticated with `user`/`password`, and
     records each message with whether it came over TLS and which credentials were used."""
 
-    def __init__(self, work, user, password):
+    def __init__(self, work, user, password, mechanisms="PLAIN LOGIN"):
         (openssl,) = h.require("openssl")
         self.key = os.path.join(work.path, "smarthost-key.pem")
         self.cert = os.path.join(work.path, "smarthost-cert.pem")
@@ -196,7 +191,7 @@ class TlsAuthSmarthost:
                        check=True, capture_output=True)
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(self.cert, self.key)
-        self.user, self.password = user, password
+        self.user, self.password, self.mechanisms = user, password, mechanisms
         self.messages = []  # dicts: tls, auth (user, password) or None, data (bytes)
         self.lock = threading.Lock()
         outer = self
@@ -240,7 +235,7 @@ class TlsAuthSmarthost:
                 send("221 bye")
                 return sock
             if verb == "EHLO":
-                ext = ["AUTH PLAIN LOGIN"] if tls else ["STARTTLS"]
+                ext = [f"AUTH {self.mechanisms}"] if tls else ["STARTTLS"]
                 send("\r\n".join([f"250-smarthost.test"] + [f"250-{e}" for e in ext[:-1]] +
                                   [f"250 {ext[-1]}"]))
             elif verb == "STARTTLS" and not tls:
@@ -250,6 +245,9 @@ class TlsAuthSmarthost:
                 tls = True
             elif verb == "AUTH" and tls:
                 parts = cmd.split(" ")
+                if parts[1].upper() not in self.mechanisms.split():
+                    send("504 5.5.4 mechanism not offered")
+                    continue
                 if parts[1].upper() == "PLAIN":
                     blob = parts[2] if len(parts) > 2 else (send("334 "), line())[1]
                     _, u, p = base64.b64decode(blob).decode().split("\0")

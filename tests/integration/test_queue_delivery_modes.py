@@ -83,8 +83,8 @@ class DeliveryModes(unittest.TestCase):
         self.wait_log(rf"deferred queue_id={re.escape(qid)} .*attempts=2")
         self.assertEqual(q.delivered_ids(sink)[qid], 0)
 
-    def smarthost_with_auth(self, delivery):
-        peer = q.TlsAuthSmarthost(self.work, "ipconfirm", "s3cret:with colon")
+    def smarthost_with_auth(self, delivery, mechanisms="PLAIN LOGIN"):
+        peer = q.TlsAuthSmarthost(self.work, "ipconfirm", "s3cret:with colon", mechanisms)
         self.peers.append(peer)
         self.serve(peer.endpoint(), delivery)
         qid = self.send(2)
@@ -101,9 +101,9 @@ class DeliveryModes(unittest.TestCase):
         os.chmod(path, 0o600)
         self.smarthost_with_auth(f'smarthost_tls = "required"\nsmarthost_auth_file = "{path}"\n')
 
-    def test_auth_from_the_config(self):
+    def test_auth_login_from_the_config(self):
         self.smarthost_with_auth('smarthost_user = "ipconfirm"\n'
-                                 'smarthost_password = "s3cret:with colon"\n')
+                                 'smarthost_password = "s3cret:with colon"\n', mechanisms="LOGIN")
 
     def test_wrong_password_is_retried_not_dropped(self):
         peer = q.TlsAuthSmarthost(self.work, "ipconfirm", "right")

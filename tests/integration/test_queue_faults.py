@@ -5,6 +5,7 @@
 - Disconnect without a reply: retried, then delivered.
 - A smarthost that is down, then comes back: delivered.
 - A restart with a full queue: everything is delivered after the restart.
+- `ipconfirm queue flush` and `delete` on the running server.
 - The queue cap: new mail gets 451 4.3.0, not 250.
 - A full disk (a small tmpfs in a private mount namespace): 451 4.3.0, never 250.
 
@@ -126,16 +127,25 @@ class Faults(unittest.TestCase):
         self.wait_delivered(good, [qid])
 
     def test_restart_with_a_full_queue_delivers_everything(self):
-        self.serve(queue="retry_first = 3600\nretry_max = 3600\n")
+        self.serve()
         ids = [self.send(10 + i) for i in range(20)]
         h.wait_for(lambda: self.svc.read_log().count("deferred queue_id=") >= 20, 30,
                    "every entry tried once")
         self.assertEqual(sorted(self.queue_ids()), sorted(ids))
         self.assertEqual(self.svc.stop(), 0)
+        self.assertEqual(sorted(self.queue_ids()), sorted(ids))  # the stopped server's spool
         good = self.sink()
-        # Not due for an hour: the restart alone does not send them; a flush does.
         self.svc.start()
         self.assertIn("recovered=20", self.svc.read_log())
+        self.wait_delivered(good, ids)
+        h.wait_for(lambda: not self.queue_ids(), 10, "an empty queue")
+
+    def test_flush_sends_what_is_not_due_yet(self):
+        self.serve(queue="retry_first = 3600\nretry_max = 3600\n")
+        ids = [self.send(20 + i) for i in range(3)]
+        h.wait_for(lambda: self.svc.read_log().count("deferred queue_id=") >= 3, 30,
+                   "every entry tried once")
+        good = self.sink()
         p = self.svc.queue("flush")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.wait_delivered(good, ids)
