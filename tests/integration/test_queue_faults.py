@@ -3,7 +3,8 @@
 - 4xx at DATA: the reply stays queued and is retried; once the smarthost is fixed it arrives.
 - 5xx at RCPT: dropped and logged at once, never retried (the reply has a null sender).
 - Disconnect without a reply: retried, then delivered.
-- A smarthost that is down, then comes back: delivered.
+- A smarthost that is down, then comes back: delivered; one that stays down past the
+  lifetime: dropped and logged.
 - A restart with a full queue: everything is delivered after the restart.
 - `ipconfirm queue flush` and `delete` on the running server.
 - The queue cap: new mail gets 451 4.3.0, not 250.
@@ -118,6 +119,12 @@ class Faults(unittest.TestCase):
         self.assertEqual(log.count(f"queue_id={qid} "), 2, log)  # queued, bounced
         self.assertNotIn(f"deferred queue_id={qid}", log)
         self.assertEqual(q.delivered_ids(bad)[qid], 0)
+
+    def test_lifetime_ends_retries(self):
+        self.serve(queue="retry_first = 1\nretry_max = 1\nlifetime = 3\n")
+        qid = self.send(4)
+        self.wait_log(rf"expired queue_id={re.escape(qid)} ")
+        self.assertNotIn(qid, self.queue_ids())
 
     def test_smarthost_down_then_back(self):
         self.serve()
