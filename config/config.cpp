@@ -226,8 +226,27 @@ class Loader {
     }
 
     if (auto r = table(root, "reply", "reply")) {
-      only_known(*r, "reply.", {"templates"});
+      only_known(*r, "reply.",
+                 {"templates", "mode", "max_received", "max_per_recipient_per_hour",
+                  "max_per_ip_per_hour", "max_per_network_per_hour", "rate_limit_entries"});
       if (auto t = string(*r, "templates", "reply.templates")) c.reply.templates = *t;
+      if (auto mode = string(*r, "mode", "reply.mode")) {
+        if (*mode == "mail")
+          c.reply.mode = ReplyMode::mail;
+        else if (*mode == "transcript")
+          c.reply.mode = ReplyMode::transcript;
+        else
+          fail(r->get("mode"), "reply.mode", "must be \"mail\" or \"transcript\"");
+      }
+      set_size(*r, "max_received", "reply.max_received", c.reply.max_received, 1, 1000);
+      set_size(*r, "max_per_recipient_per_hour", "reply.max_per_recipient_per_hour",
+               c.reply.max_per_recipient_per_hour, 0, 1000000);
+      set_size(*r, "max_per_ip_per_hour", "reply.max_per_ip_per_hour", c.reply.max_per_ip_per_hour,
+               0, 1000000);
+      set_size(*r, "max_per_network_per_hour", "reply.max_per_network_per_hour",
+               c.reply.max_per_network_per_hour, 0, 1000000);
+      set_size(*r, "rate_limit_entries", "reply.rate_limit_entries", c.reply.rate_limit_entries,
+               100, 10000000);
     }
     return c;
   }

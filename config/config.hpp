@@ -59,8 +59,17 @@ struct Queue {
   std::size_t max_entries = 10000;
 };
 
+enum class ReplyMode { mail, transcript };
+
 struct Reply {
   std::string templates;  // a folder with report.txt.mustache etc.; "" = the built-in ones
+  ReplyMode mode = ReplyMode::mail;  // transcript: answer only in the SMTP 250, no reply mail
+  std::size_t max_received = 30;     // loop limit: more Received fields, no reply
+  // Reply mails per hour (0 = no limit): per recipient, per connecting IP, per /24 or /64.
+  std::size_t max_per_recipient_per_hour = 10;
+  std::size_t max_per_ip_per_hour = 30;
+  std::size_t max_per_network_per_hour = 60;
+  std::size_t rate_limit_entries = 100000;  // keys remembered per limit
 };
 
 struct Config {

@@ -8,6 +8,7 @@
 #include "responder/dns_resolver.hpp"
 #include "responder/log.hpp"
 #include "responder/lookups.hpp"
+#include "responder/rate_limit.hpp"
 #include "responder/render.hpp"
 #include "responder/reply_mail.hpp"
 #include "responder/reply_policy.hpp"
@@ -38,6 +39,10 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   std::shared_ptr<Deliverer> deliverer;
   std::unique_ptr<smtp::Server> server;
   std::uint64_t suppressed = 0;
+  // Backscatter limits; one io_context thread, so no lock.
+  ReplyLimiter limiter{
+      ReplyRateLimits{config.reply.max_per_recipient_per_hour, config.reply.max_per_ip_per_hour,
+                      config.reply.max_per_network_per_hour, config.reply.rate_limit_entries}};
 
   asio::awaitable<smtp::QueueOutcome> handle(const smtp::ConnectionInfo& info,
                                              std::shared_ptr<Lookups> lookups,
@@ -104,7 +109,16 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
   lookups->fill(obs);
   Report report = build_report(obs, ReportOptions{config.hostname});
 
-  ReplyDecision decision = decide_reply(obs, ReplyPolicy{config.domains});
+  // RFC 3834 first (what the message says about itself), then the transcript-only mode, then
+  // the rate limits, so that suppressed mail costs no tokens.
+  ReplyDecision decision =
+      decide_reply(obs, ReplyPolicy{config.domains, config.reply.max_received, config.hostname});
+  if (decision.send && config.reply.mode == config::ReplyMode::transcript)
+    decision = {false, "transcript-mode"};
+  if (decision.send) {
+    std::string limited = limiter.admit(obs.mail_from, obs.ip, RateClock::now());
+    if (!limited.empty()) decision = {false, std::move(limited)};
+  }
   if (!decision.send) {
     ++suppressed;
     std::string id = info.session_id + "." + std::to_string(suppressed);
