@@ -110,6 +110,8 @@ Report build_report(const Observation& obs, const ReportOptions& options) {
   connection["port"] = obs.port;
   connection["scope"] = std::string(obs.ip.scope());
   connection["proxied"] = obs.proxied;
+  // Only the socket, or a PROXY header from a trusted load balancer, gives this address.
+  connection["source"] = obs.proxied ? "proxy-protocol" : "socket";
   if (obs.tls_version)
     connection["tls"] =
         json{{"version", *obs.tls_version}, {"cipher", obs.tls_cipher.value_or("")}};
@@ -173,7 +175,9 @@ Report build_report(const Observation& obs, const ReportOptions& options) {
   json received = json::array();
   for (const auto& value : obs.message.received) {
     hops.push_back(parse_received(value));
-    received.push_back(json(to_json(hops.back())));
+    json hop = json(to_json(hops.back()));
+    hop["claimed"] = true;  // written by the sender's servers: a claim, not an observation
+    received.push_back(std::move(hop));
   }
   PathAnalysis path = analyse_path(hops, obs.ip, helo_facts.name);
   json path_json = json(to_json(path));
@@ -205,7 +209,9 @@ Report build_report(const Observation& obs, const ReportOptions& options) {
     }
     if (r.outcome == DnsblOutcome::listed) listed_zones.push_back(d.zone);
     if (r.outcome == DnsblOutcome::refused) refused_zones.push_back(d.zone);
-    dnsbl.push_back(json(to_json(r)));
+    json entry = json(to_json(r));
+    entry["query"] = obs.ip.dnsbl_name(d.zone);
+    dnsbl.push_back(std::move(entry));
   }
 
   // --- Message facts.
