@@ -87,11 +87,13 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
                                                           std::string message) {
   auto self = shared_from_this();
   const auto& env = session.envelope();
-  // Mail for postmaster@ (RFC 5321 §4.5.1) is kept or forwarded, never answered with a report.
-  if (!env.rcpt_to.empty() &&
-      std::all_of(env.rcpt_to.begin(), env.rcpt_to.end(),
-                  [](const std::string& r) { return r.rfind("postmaster@", 0) == 0; })) {
-    co_return deliver_postmaster(info, session, std::move(message));
+  // Mail for postmaster@ (RFC 5321 §4.5.1) is kept or forwarded, never answered with a report;
+  // when ipconfirm@ is among the recipients too, the postmaster gets a copy first.
+  auto is_postmaster = [](const std::string& r) { return r.rfind("postmaster@", 0) == 0; };
+  if (std::any_of(env.rcpt_to.begin(), env.rcpt_to.end(), is_postmaster)) {
+    const bool only = std::all_of(env.rcpt_to.begin(), env.rcpt_to.end(), is_postmaster);
+    smtp::QueueOutcome pm = deliver_postmaster(info, session, only ? std::move(message) : message);
+    if (only || !pm.queue_id) co_return pm;
   }
   Observation obs;
   obs.ip = info.ip;

@@ -63,7 +63,25 @@ class PostmasterTest(unittest.TestCase):
             self.assertIn(b"Return-Path: <alice@sender.test>", raw)
             self.assertIn(b"[127.0.0.2]", raw)
         time.sleep(0.5)
-        self.assertEqual(maildir_files(self.outbox), [], "a postmaster mail was auto-replied")
+        for p in maildir_files(self.outbox):
+            with open(p, "rb") as f:
+                self.assertNotIn(b"alice@sender.test", f.read(), "a postmaster mail was answered")
+
+    def test_mixed_recipients_copy_the_postmaster_and_report(self):
+        before = len(maildir_files(self.pm))
+        rc, out = self.send(self.port, "postmaster@example.test,ipconfirm@example.test",
+                            sender="carol@sender.test")
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"250 2\.0\.0 Ok: queued as .*your IP is 127\.0\.0\.2")
+        self.assertEqual(len(maildir_files(self.pm)), before + 1)
+
+        def report():
+            for p in maildir_files(self.outbox):
+                with open(p, "rb") as f:
+                    if b"carol@sender.test" in f.read():
+                        return p
+            return None
+        h.wait_for(report, 15, "the report to carol")
 
     def test_postmaster_elsewhere_is_refused(self):
         rc, out = self.send(self.port, "postmaster@elsewhere.test")
