@@ -64,7 +64,7 @@ asio::awaitable<void> Deliverer::run() {
   auto self = shared_from_this();
   while (!stopping_) {
     std::int64_t now = now_seconds();
-    for (const auto& id : spool_.due(now)) {
+    for (const auto& id : spool_.due(now, in_flight_.size() + max_parallel_)) {
       if (in_flight_.size() >= max_parallel_) break;
       if (in_flight_.count(id)) continue;
       in_flight_.insert(id);

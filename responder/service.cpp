@@ -51,7 +51,55 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   asio::awaitable<smtp::QueueOutcome> handle(const smtp::ConnectionInfo& info,
                                              std::shared_ptr<Lookups> lookups,
                                              const smtp::Session& session, std::string message);
+
+  // Group commit: replies queued while one batch is being synced wait for the next batch, so
+  // the cost of fsync is shared by every message that arrived in the meantime.
+  struct PendingEnqueue {
+    explicit PendingEnqueue(asio::io_context& i) : done(i) {}
+    QueueEntry entry;
+    Spool::Enqueued result;
+    asio::steady_timer done;
+    bool finished = false;
+  };
+  std::vector<std::shared_ptr<PendingEnqueue>> pending;
+  bool commit_posted = false;
+  asio::awaitable<Spool::Enqueued> enqueue_grouped(QueueEntry entry);
+  void commit_pending();
 };
+
+asio::awaitable<Spool::Enqueued> Service::Impl::enqueue_grouped(QueueEntry entry) {
+  auto self = shared_from_this();
+  auto p = std::make_shared<PendingEnqueue>(io);
+  p->entry = std::move(entry);
+  p->done.expires_at(asio::steady_timer::time_point::max());
+  pending.push_back(p);
+  if (!commit_posted) {
+    commit_posted = true;
+    asio::post(io, [self] { self->commit_pending(); });
+  }
+  while (!p->finished) {
+    boost::system::error_code ec;
+    co_await p->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  Spool::Enqueued result = std::move(p->result);
+  co_return result;
+}
+
+void Service::Impl::commit_pending() {
+  commit_posted = false;
+  auto batch = std::move(pending);
+  pending.clear();
+  std::vector<QueueEntry> entries;
+  entries.reserve(batch.size());
+  for (auto& p : batch) entries.push_back(std::move(p->entry));
+  auto now = static_cast<std::int64_t>(std::time(nullptr));
+  std::vector<Spool::Enqueued> results = spool->enqueue_batch(std::move(entries), now);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    batch[i]->result = std::move(results[i]);
+    batch[i]->finished = true;
+    batch[i]->done.cancel();
+  }
+}
 
 namespace {
 
@@ -150,7 +198,7 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
   entry.sender = mail.sender;
   entry.data = std::move(mail.data);
   entry.origin = "ip " + obs.ip.to_string() + " msg " + obs.message.message_id;
-  Spool::Enqueued q = spool->enqueue(std::move(entry), now);
+  Spool::Enqueued q = co_await enqueue_grouped(std::move(entry));
   if (q.error != SpoolError::none) {
     log_event("queue-error",
               {{"session", info.session_id}, {"error", to_string(q.error)}, {"detail", q.detail}});

@@ -90,6 +90,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(tcp::socket s, const ServerOptions& o)
       : socket(std::move(s)), timer(socket.get_executor()), options(o) {
     deadline = Clock::now() + o.connection_deadline;
+    boost::system::error_code ignored;
+    socket.non_blocking(true, ignored);
   }
 
   tcp::socket socket;
@@ -98,6 +100,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const ServerOptions& options;
   Clock::time_point deadline;
   bool timed_out = false;
+  std::vector<char> tls_chunk;  // the read buffer, once TLS is on
 
   // Arms the timer for the next I/O step: the command timeout, capped by the deadline.
   void arm(std::chrono::seconds limit) {
@@ -111,15 +114,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
 
-  awaitable<std::size_t> read_some(char* data, std::size_t size, boost::system::error_code& ec) {
+  // Appends what the client sent to `in`. A plaintext connection holds no read buffer while
+  // it waits: it waits for readability, then reads into one buffer shared by all connections
+  // (the server runs on one thread), so an idle connection costs no 16 KiB of its own.
+  awaitable<std::size_t> read_some(std::string& in, boost::system::error_code& ec) {
     arm(options.command_timeout);
     std::size_t n = 0;
-    if (tls)
-      n = co_await tls->async_read_some(asio::buffer(data, size),
-                                        redirect_error(use_awaitable, ec));
-    else
-      n = co_await socket.async_read_some(asio::buffer(data, size),
-                                          redirect_error(use_awaitable, ec));
+    if (tls) {
+      if (tls_chunk.empty()) tls_chunk.resize(kReadChunk);
+      n = co_await tls->async_read_some(asio::buffer(tls_chunk), redirect_error(use_awaitable, ec));
+      if (!ec) in.append(tls_chunk.data(), n);
+    } else {
+      static std::vector<char> shared_chunk(kReadChunk);
+      for (int spurious = 0; spurious < 100; ++spurious) {
+        co_await socket.async_wait(tcp::socket::wait_read, redirect_error(use_awaitable, ec));
+        if (ec) break;
+        n = socket.read_some(asio::buffer(shared_chunk), ec);  // non-blocking (constructor)
+        if (ec != asio::error::would_block && ec != asio::error::try_again) break;
+        ec = {};
+      }
+      if (!ec) in.append(shared_chunk.data(), n);
+    }
     timer.cancel();
     co_return n;
   }
@@ -159,18 +174,16 @@ bool trusted_proxy(const std::vector<TrustedNetwork>& nets, const IpAddress& ip)
 // Reads the PROXY protocol header that must open a connection on a proxy listener, within the
 // command timeout and at most `max` bytes. Bytes after the header stay in `in`.
 awaitable<ProxyParse> read_proxy_header(Connection& conn, std::string& in, std::size_t max) {
-  std::vector<char> chunk(max);
   for (;;) {
     ProxyParse p = parse_proxy_header(in);
     if (p.status != ProxyStatus::need_more) co_return p;
     if (in.size() >= max) co_return ProxyParse{ProxyStatus::invalid, 0, {}, "header too long"};
     boost::system::error_code ec;
-    std::size_t n = co_await conn.read_some(chunk.data(), max - in.size(), ec);
-    if (ec) {
+    std::size_t n = co_await conn.read_some(in, ec);
+    if (ec || n == 0) {
       std::string why = conn.timed_out ? "no header in time" : "read: " + ec.message();
       co_return ProxyParse{ProxyStatus::invalid, 0, {}, why};
     }
-    in.append(chunk.data(), n);
   }
 }
 
@@ -261,7 +274,6 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
   auto handler = st->factory(ConnectionInfo{ip, port, sid, proxied});
   std::string close_reason = "client closed";
   std::string out = session.greeting().format();
-  std::vector<char> chunk(kReadChunk);
   LineReader lines(st->options.max_line);
   DataDecoder decoder(DataDecoder::Limits{session.message_limit(), st->options.max_text_line});
   bool in_data = false;
@@ -385,7 +397,8 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
 
       // Read more.
       boost::system::error_code rec;
-      std::size_t n = co_await conn->read_some(chunk.data(), chunk.size(), rec);
+      if (in.empty() && in.capacity() > 4096) std::string().swap(in);  // idle: give it back
+      std::size_t n = co_await conn->read_some(in, rec);
       if (rec) {
         if (st->stopping) {
           out = reply(421, "4.3.2", "service shutting down, try again later").format();
@@ -403,7 +416,7 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
         }
         break;
       }
-      in.append(chunk.data(), n);
+      (void)n;
     }
   } catch (const std::exception& e) {
     close_reason = std::string("internal error: ") + e.what();
