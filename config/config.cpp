@@ -39,6 +39,21 @@ std::optional<Endpoint> parse_endpoint(std::string_view text) {
   return Endpoint{*ip, static_cast<std::uint16_t>(port)};
 }
 
+std::optional<Network> parse_network(std::string_view text) {
+  auto slash = text.find('/');
+  auto ip = IpAddress::parse(text.substr(0, slash));
+  if (!ip) return std::nullopt;
+  const int max = ip->is_v4() ? 32 : 128;
+  if (slash == std::string_view::npos) return Network{*ip, max};
+  auto digits = text.substr(slash + 1);
+  int prefix = -1;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
+  if (ec != std::errc{} || end != digits.data() + digits.size() || digits.empty() || prefix < 0 ||
+      prefix > max)
+    return std::nullopt;
+  return Network{*ip, prefix};
+}
+
 namespace {
 
 // Thrown inside the loader only; parse_config turns it into a LoadResult.
@@ -130,7 +145,8 @@ class Loader {
 
   Config load(const toml::table& root) {
     Config c;
-    only_known(root, "", {"hostname", "domains", "smtp", "dns", "delivery", "queue", "reply"});
+    only_known(root, "",
+               {"hostname", "domains", "smtp", "dns", "delivery", "queue", "reply", "postmaster"});
 
     auto hostname = string(root, "hostname", "hostname");
     if (!hostname) fail(nullptr, "hostname", "is required");
@@ -148,10 +164,11 @@ class Loader {
     c.domains = *domains;
 
     if (auto s = table(root, "smtp", "smtp")) {
-      only_known(
-          *s, "smtp.",
-          {"listen", "max_message_size", "max_recipients", "max_errors", "max_commands",
-           "max_connections", "max_connections_per_ip", "command_timeout", "connection_deadline"});
+      only_known(*s, "smtp.",
+                 {"listen", "max_message_size", "max_recipients", "max_errors", "max_commands",
+                  "max_connections", "max_connections_per_ip", "command_timeout",
+                  "connection_deadline", "tls_cert", "tls_key", "implicit_tls_listen",
+                  "proxy_protocol_listen", "trusted_proxies"});
       c.smtp.listen = endpoints(*s, "listen", "smtp.listen");
       set_size(*s, "max_message_size", "smtp.max_message_size", c.smtp.max_message_size, 1024,
                1LL << 30);
@@ -165,8 +182,33 @@ class Loader {
         c.smtp.command_timeout = std::chrono::seconds(*v);
       if (auto v = integer(*s, "connection_deadline", "smtp.connection_deadline", 1, 86400))
         c.smtp.connection_deadline = std::chrono::seconds(*v);
+      if (auto v = string(*s, "tls_cert", "smtp.tls_cert")) c.smtp.tls_cert = *v;
+      if (auto v = string(*s, "tls_key", "smtp.tls_key")) c.smtp.tls_key = *v;
+      if (c.smtp.tls_cert.empty() != c.smtp.tls_key.empty())
+        fail(s->get(c.smtp.tls_cert.empty() ? "tls_key" : "tls_cert"), "smtp.tls_cert",
+             "tls_cert and tls_key go together");
+      c.smtp.implicit_tls_listen = endpoints(*s, "implicit_tls_listen", "smtp.implicit_tls_listen");
+      if (!c.smtp.implicit_tls_listen.empty() && c.smtp.tls_cert.empty())
+        fail(s->get("implicit_tls_listen"), "smtp.implicit_tls_listen",
+             "needs smtp.tls_cert and smtp.tls_key");
+      c.smtp.proxy_protocol_listen =
+          endpoints(*s, "proxy_protocol_listen", "smtp.proxy_protocol_listen");
+      if (auto nets = strings(*s, "trusted_proxies", "smtp.trusted_proxies")) {
+        for (const auto& n : *nets) {
+          auto net = parse_network(n);
+          if (!net)
+            fail(s->get("trusted_proxies"), "smtp.trusted_proxies",
+                 "'" + n + "' is not an address or address/prefix");
+          c.smtp.trusted_proxies.push_back(*net);
+        }
+      }
+      if (!c.smtp.proxy_protocol_listen.empty() && c.smtp.trusted_proxies.empty())
+        fail(s->get("proxy_protocol_listen"), "smtp.proxy_protocol_listen",
+             "needs smtp.trusted_proxies");
     }
-    if (c.smtp.listen.empty()) fail(nullptr, "smtp.listen", "needs at least one address");
+    if (c.smtp.listen.empty() && c.smtp.implicit_tls_listen.empty() &&
+        c.smtp.proxy_protocol_listen.empty())
+      fail(nullptr, "smtp.listen", "needs at least one address");
 
     if (auto d = table(root, "dns", "dns")) {
       only_known(*d, "dns.", {"servers", "dnsbl", "timeout_ms", "tries", "report_deadline_ms"});
@@ -256,8 +298,41 @@ class Loader {
     }
 
     if (auto r = table(root, "reply", "reply")) {
-      only_known(*r, "reply.", {"templates"});
+      only_known(*r, "reply.",
+                 {"templates", "mode", "max_received", "max_per_recipient_per_hour",
+                  "max_per_ip_per_hour", "max_per_network_per_hour", "rate_limit_entries"});
       if (auto t = string(*r, "templates", "reply.templates")) c.reply.templates = *t;
+      if (auto mode = string(*r, "mode", "reply.mode")) {
+        if (*mode == "mail")
+          c.reply.mode = ReplyMode::mail;
+        else if (*mode == "transcript")
+          c.reply.mode = ReplyMode::transcript;
+        else
+          fail(r->get("mode"), "reply.mode", "must be \"mail\" or \"transcript\"");
+      }
+      set_size(*r, "max_received", "reply.max_received", c.reply.max_received, 1, 1000);
+      set_size(*r, "max_per_recipient_per_hour", "reply.max_per_recipient_per_hour",
+               c.reply.max_per_recipient_per_hour, 0, 1000000);
+      set_size(*r, "max_per_ip_per_hour", "reply.max_per_ip_per_hour", c.reply.max_per_ip_per_hour,
+               0, 1000000);
+      set_size(*r, "max_per_network_per_hour", "reply.max_per_network_per_hour",
+               c.reply.max_per_network_per_hour, 0, 1000000);
+      set_size(*r, "rate_limit_entries", "reply.rate_limit_entries", c.reply.rate_limit_entries,
+               100, 10000000);
+    }
+
+    if (auto p = table(root, "postmaster", "postmaster")) {
+      only_known(*p, "postmaster.", {"forward", "maildir"});
+      if (auto f = string(*p, "forward", "postmaster.forward")) {
+        auto at = f->rfind('@');
+        if (!f->empty() &&
+            (at == std::string::npos || at == 0 || !smtp::is_valid_domain(f->substr(at + 1))))
+          fail(p->get("forward"), "postmaster.forward", "'" + *f + "' is not an address");
+        c.postmaster.forward = *f;
+      }
+      if (auto m = string(*p, "maildir", "postmaster.maildir")) c.postmaster.maildir = *m;
+      if (c.postmaster.forward.empty() && c.postmaster.maildir.empty())
+        fail(p->get("maildir"), "postmaster.maildir", "must not be empty without a forward");
     }
     return c;
   }

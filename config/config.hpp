@@ -26,6 +26,14 @@ struct Endpoint {
 // Parses the forms above; nullopt on anything else (a host name, a missing port, port 0).
 std::optional<Endpoint> parse_endpoint(std::string_view text);
 
+// "192.0.2.0/24", "2001:db8::/32", or one address ("192.0.2.1" = /32, "::1" = /128).
+struct Network {
+  IpAddress address;
+  int prefix = 32;
+};
+// Parses the forms above; nullopt on anything else.
+std::optional<Network> parse_network(std::string_view text);
+
 struct Smtp {
   std::vector<Endpoint> listen;
   std::size_t max_message_size = 10 * 1024 * 1024;  // announced in SIZE
@@ -36,6 +44,12 @@ struct Smtp {
   std::size_t max_connections_per_ip = 20;
   std::chrono::seconds command_timeout{60};
   std::chrono::seconds connection_deadline{600};
+  // TLS (PEM files). Both set: STARTTLS is offered and implicit_tls_listen works.
+  std::string tls_cert;
+  std::string tls_key;
+  std::vector<Endpoint> implicit_tls_listen;    // TLS from the first byte (RFC 8314)
+  std::vector<Endpoint> proxy_protocol_listen;  // a PROXY v1/v2 header must come first
+  std::vector<Network> trusted_proxies;         // who may send that header
 };
 
 struct Dns {
@@ -69,8 +83,25 @@ struct Queue {
   std::int64_t lifetime = 5 * 86400;  // give up this long after the reply was queued
 };
 
+enum class ReplyMode { mail, transcript };
+
 struct Reply {
   std::string templates;  // a folder with report.txt.mustache etc.; "" = the built-in ones
+  ReplyMode mode = ReplyMode::mail;  // transcript: answer only in the SMTP 250, no reply mail
+  std::size_t max_received = 30;     // loop limit: more Received fields, no reply
+  // Reply mails per hour (0 = no limit): per recipient, per connecting IP, per /24 or /64.
+  std::size_t max_per_recipient_per_hour = 10;
+  std::size_t max_per_ip_per_hour = 30;
+  std::size_t max_per_network_per_hour = 60;
+  std::size_t rate_limit_entries = 100000;  // keys remembered per limit
+};
+
+// Mail to postmaster@<domain> (RFC 5321 §4.5.1): accepted, never auto-replied, and either
+// forwarded to `forward` or written into the Maildir `maildir` (one of them; default: the
+// Maildir "./postmaster").
+struct Postmaster {
+  std::string forward;
+  std::string maildir = "./postmaster";
 };
 
 struct Config {
@@ -81,6 +112,7 @@ struct Config {
   Delivery delivery;
   Queue queue;
   Reply reply;
+  Postmaster postmaster;
 };
 
 struct LoadResult {

@@ -241,13 +241,47 @@ std::string unstructured_field(std::string_view name, std::string_view raw) {
   return fold(name, encoded_words(text, first_word_budget(name)));
 }
 
-// An addr-spec with everything removed that could end the angle brackets or the field.
+// True if every quoted-string in `s` is closed (backslash escapes inside quotes honoured).
+bool quotes_closed(std::string_view s) {
+  bool quoted = false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (quoted && s[i] == '\\') {
+      if (++i == s.size()) return false;
+    } else if (s[i] == '"') {
+      quoted = !quoted;
+    }
+  }
+  return !quoted;
+}
+
+// An addr-spec with everything removed that could end the angle brackets or the field. A
+// quoted local part ("john doe"@example) keeps its spaces and escapes; if the quotes do not
+// pair up, quotes, backslashes and spaces are all dropped, so that no quoted-string can run
+// past the closing angle bracket.
 std::string clean_address(std::string_view raw) {
+  const std::string text = header_text(raw);
   std::string out;
-  for (char c : header_text(raw)) {
-    if (c != ' ' && c != '<' && c != '>' && c != ',') out.push_back(c);
+  bool quoted = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '<' || c == '>' || c == ',') continue;
+    if (c == '"') {
+      quoted = !quoted;
+    } else if (c == '\\' && !quoted) {
+      continue;
+    } else if (c == '\\' && i + 1 < text.size()) {
+      out.push_back(c);
+      out.push_back(text[++i]);
+      continue;
+    } else if (c == ' ' && !quoted) {
+      continue;
+    }
+    out.push_back(c);
   }
   cap_utf8(out, kMaxAddressBytes);
+  if (!quotes_closed(out)) {
+    std::erase_if(out, [](char c) { return c == '"' || c == '\\' || c == ' '; });
+  }
   return out;
 }
 

@@ -102,7 +102,7 @@ asio::awaitable<void> Deliverer::run() {
   while (!stopping_) {
     std::int64_t now = now_seconds();
     apply_requests(now);
-    for (const auto& id : spool_.due(now)) {
+    for (const auto& id : spool_.due(now, in_flight_.size() + held_until_.size() + max_parallel_)) {
       if (in_flight_.size() >= max_parallel_) break;
       if (in_flight_.count(id)) continue;
       if (auto held = held_until_.find(id); held != held_until_.end()) {

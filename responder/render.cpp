@@ -59,6 +59,45 @@ std::string join_strings(const json& list, std::string_view sep) {
   return out;
 }
 
+// Plain words for each hint code: a headline a person who knows nothing of SMTP understands,
+// and who can fix it. The hint's own text (from the report) explains and says what to do.
+struct HintGuide {
+  std::string_view code, title, who;
+};
+constexpr HintGuide kGuides[] = {
+    {"non-public-ip", "This test did not cross the internet",
+     "you: send the test from the server that sends your mail out"},
+    {"no-ptr", "Your address has no name in the DNS (no \"reverse DNS\")",
+     "whoever gave you the address: your internet provider or hosting company"},
+    {"ptr-invalid", "The reverse DNS of your address is broken",
+     "whoever gave you the address: your internet provider or hosting company"},
+    {"ptr-not-confirmed", "Your address's name does not point back to your address",
+     "whoever runs the DNS of that name, or your provider"},
+    {"generic-ptr", "Your address looks like a home or dynamic connection",
+     "you (send through your provider's mail server), or your provider (a static address)"},
+    {"dnsbl-listed", "Your address is on a blocklist",
+     "you: find the cause (an infected machine, an open relay, a stolen password), then "
+     "ask the list"},
+    {"dnsbl-refused", "A blocklist would not answer us", "nobody on your side"},
+    {"helo-not-fqdn", "Your server introduces itself with an incomplete name",
+     "whoever runs your mail server"},
+    {"helo-literal-mismatch", "Your server does not know its public address",
+     "whoever runs your mail server"},
+    {"helo-mismatch", "Your server introduces itself with the wrong name",
+     "whoever runs your mail server"},
+    {"behind-nat", "Your mail leaves through a gateway", "nobody, if this is what you expect"},
+    {"dns-temperror", "Some checks could not finish", "nobody: try again in a few minutes"},
+    {"clock-skew", "Your server's clock is wrong", "whoever runs your mail server"},
+    {"no-tls", "Your mail was not encrypted on the way", "whoever runs your mail server"},
+    {"open-relay", "Your server relays mail for anyone", "whoever runs your mail server"},
+};
+
+std::string severity_word(std::string_view severity) {
+  if (severity == "error") return "Must fix";
+  if (severity == "warning") return "Should fix";
+  return "Good to know";
+}
+
 json build_view(const json& r) {
   json v;
   const json& conn = r["connection"];
@@ -115,7 +154,7 @@ json build_view(const json& r) {
       line += "not listed";
     else
       line += st == "not_listed" ? "not listed" : st;
-    dnsbl_lines.push_back(line);
+    dnsbl_lines.push_back(wrap(line, 70, 4));
   }
   v["dnsbl_lines"] = dnsbl_lines;
 
@@ -146,14 +185,87 @@ json build_view(const json& r) {
   v["path_lines"] = path_lines;
 
   json blocks = json::array();
+  std::size_t must = 0, should = 0;
   for (const auto& h : r["hints"]) {
-    blocks.push_back(json{{"code", str(h, "code")},
-                          {"severity", str(h, "severity")},
-                          {"text", wrap(str(h, "text"), 72)},
-                          {"text_flat", str(h, "text")}});
+    const std::string code = str(h, "code");
+    const std::string severity = str(h, "severity");
+    std::string title = code, who;
+    for (const auto& g : kGuides) {
+      if (g.code == code) {
+        title = std::string(g.title);
+        who = std::string(g.who);
+      }
+    }
+    must += severity == "error";
+    should += severity == "warning";
+    const std::string number = std::to_string(blocks.size() + 1) + ". ";
+    blocks.push_back(json{
+        {"code", code},
+        {"severity", severity},
+        {"severity_text", severity_word(severity)},
+        {"number", blocks.size() + 1},
+        {"title", title},
+        {"heading", wrap(number + title, 72, number.size())},
+        {"label", std::string(number.size(), ' ') + severity_word(severity) + " (" + code + ")"},
+        {"who", who},
+        {"who_text", who.empty() ? "" : "   " + wrap("Who can fix it: " + who, 69, 5)},
+        {"text", "   " + wrap(str(h, "text"), 69, 3)},
+        {"text_flat", str(h, "text")}});
   }
   v["hint_blocks"] = blocks;
+  // The text template's values in the details column start at column 22: wrap them to end by
+  // column 76 (a single long token, like a long host name, still goes on one line).
+  for (const char* key : {"ptr_text", "fcrdns_text", "generic_text", "helo_text",
+                          "helo_resolves_text", "helo_ptr_text", "tls_text"}) {
+    std::string wrapped = wrap(v[key].get<std::string>(), 54);
+    std::string out;
+    for (char c : wrapped) {
+      out += c;
+      if (c == '\n') out += std::string(22, ' ');
+    }
+    v[key] = out;
+  }
+  std::string verdict;
+  if (must + should == 0)
+    verdict = "Nothing to fix: everything we checked looks right.";
+  else
+    verdict = std::to_string(must) + " thing" + (must == 1 ? "" : "s") + " to fix, " +
+              std::to_string(should) + " worth fixing; see WHAT TO DO below.";
+  v["verdict"] = verdict;
+  v["verdict_html"] = must + should == 0 ? "Nothing to fix: everything we checked looks right."
+                                         : std::to_string(must) + " must be fixed, " +
+                                               std::to_string(should) + " should be fixed.";
+  v["intro_text"] =
+      wrap("This is ipconfirm at " + str(r, "reporter") + ", answering the message you sent to " +
+               join_strings(r["envelope"]["rcpt_to"], ", ") + " on " + str(r, "arrival") + ".",
+           72);
   return v;
+}
+
+// `j` with every control character in its strings (CR, LF and TAB included) made a space, so
+// that no value a sender controls can start a new line in the text part; line breaks in the
+// rendered report come only from the templates and from wrap().
+json single_line_strings(const json& j) {
+  switch (j.type()) {
+    case json::value_t::object: {
+      json out = json::object();
+      for (auto it = j.begin(); it != j.end(); ++it) out[it.key()] = single_line_strings(*it);
+      return out;
+    }
+    case json::value_t::array: {
+      json out = json::array();
+      for (const auto& e : j) out.push_back(single_line_strings(e));
+      return out;
+    }
+    case json::value_t::string: {
+      std::string s = j.get<std::string>();
+      for (auto& c : s)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
+      return s;
+    }
+    default:
+      return j;
+  }
 }
 
 std::string render_one(const std::string& text, const data& d, bool html) {
@@ -217,8 +329,8 @@ std::optional<Templates> load_templates(const std::string& dir, std::string& err
 }
 
 Rendered render_report(const Templates& templates, const nlohmann::ordered_json& report) {
-  json model = report;
-  model["view"] = build_view(report);
+  json model = single_line_strings(report);
+  model["view"] = build_view(model);
   data d = to_data(model);
   Rendered out;
   out.subject = render_one(templates.subject, d, false);

@@ -110,6 +110,8 @@ Report build_report(const Observation& obs, const ReportOptions& options) {
   connection["port"] = obs.port;
   connection["scope"] = std::string(obs.ip.scope());
   connection["proxied"] = obs.proxied;
+  // Only the socket, or a PROXY header from a trusted load balancer, gives this address.
+  connection["source"] = obs.proxied ? "proxy-protocol" : "socket";
   if (obs.tls_version)
     connection["tls"] =
         json{{"version", *obs.tls_version}, {"cipher", obs.tls_cipher.value_or("")}};
@@ -173,7 +175,9 @@ Report build_report(const Observation& obs, const ReportOptions& options) {
   json received = json::array();
   for (const auto& value : obs.message.received) {
     hops.push_back(parse_received(value));
-    received.push_back(json(to_json(hops.back())));
+    json hop = json(to_json(hops.back()));
+    hop["claimed"] = true;  // written by the sender's servers: a claim, not an observation
+    received.push_back(std::move(hop));
   }
   PathAnalysis path = analyse_path(hops, obs.ip, helo_facts.name);
   json path_json = json(to_json(path));
@@ -205,7 +209,9 @@ Report build_report(const Observation& obs, const ReportOptions& options) {
     }
     if (r.outcome == DnsblOutcome::listed) listed_zones.push_back(d.zone);
     if (r.outcome == DnsblOutcome::refused) refused_zones.push_back(d.zone);
-    dnsbl.push_back(json(to_json(r)));
+    json entry = json(to_json(r));
+    entry["query"] = obs.ip.dnsbl_name(d.zone);
+    dnsbl.push_back(std::move(entry));
   }
 
   // --- Message facts.
@@ -273,9 +279,12 @@ Report build_report(const Observation& obs, const ReportOptions& options) {
     case HeloKind::bare_name:
       hint("helo-not-fqdn", "warning",
            "Your server introduced itself (HELO/EHLO) as '" + helo_facts.name +
-               "', which is not a fully qualified domain name. Configure it to use its "
-               "public name, ideally the one its PTR record gives" +
-               (rdns.names.empty() ? std::string(".") : " (" + rdns.names.front() + ")."));
+               "', which is not a fully qualified domain name. Configure it to introduce "
+               "itself with its public host name" +
+               (rdns.confirmed && !is_generic
+                    ? ", " + rdns.confirmed_names.front() + " (the name its PTR record gives)."
+                    : ", a name whose A record is " + ip + " and which the PTR record of " + ip +
+                          " names as well."));
       break;
     case HeloKind::address_literal:
       if (helo.literal_mismatch)
@@ -298,11 +307,20 @@ Report build_report(const Observation& obs, const ReportOptions& options) {
                  ". Set the HELO name to the name the PTR record of " + ip + " gives.");
       break;
   }
-  if (path.behind_nat)
+  if (path.behind_nat) {
+    std::string believed = path.sender_believed_ip ? path.sender_believed_ip->to_string()
+                                                   : std::string("another address");
     hint("behind-nat", "info",
-         path.notes.empty() ? "Your mail leaves through a gateway: it connected from " + ip +
-                                  ", but your own server's headers show another address."
-                            : join(path.notes, " "));
+         "Your mail server believes it is " + believed + ", but it reaches the internet as " + ip +
+             ": it sits behind NAT, a firewall or a proxy. That is fine, but receivers judge " +
+             ip + ", not " + believed +
+             ": the PTR record, the blocklist listings and your SPF "
+             "record must all be about " +
+             ip +
+             ", and the server's HELO name should be a "
+             "name that resolves to " +
+             ip + ".");
+  }
   if (rdns.status == 3 || helo_temporary || dnsbl_temporary)
     hint("dns-temperror", "warning",
          "Some DNS lookups failed temporarily or did not finish in time, so parts of this "

@@ -1,5 +1,6 @@
 #include "responder/service.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <stdexcept>
 
@@ -8,6 +9,8 @@
 #include "responder/dns_resolver.hpp"
 #include "responder/log.hpp"
 #include "responder/lookups.hpp"
+#include "responder/maildir.hpp"
+#include "responder/rate_limit.hpp"
 #include "responder/render.hpp"
 #include "responder/reply_mail.hpp"
 #include "responder/reply_policy.hpp"
@@ -38,11 +41,65 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   std::shared_ptr<Deliverer> deliverer;
   std::unique_ptr<smtp::Server> server;
   std::uint64_t suppressed = 0;
+  // Backscatter limits; one io_context thread, so no lock.
+  ReplyLimiter limiter{
+      ReplyRateLimits{config.reply.max_per_recipient_per_hour, config.reply.max_per_ip_per_hour,
+                      config.reply.max_per_network_per_hour, config.reply.rate_limit_entries}};
 
+  smtp::QueueOutcome deliver_postmaster(const smtp::ConnectionInfo& info,
+                                        const smtp::Session& session, std::string message);
   asio::awaitable<smtp::QueueOutcome> handle(const smtp::ConnectionInfo& info,
                                              std::shared_ptr<Lookups> lookups,
                                              const smtp::Session& session, std::string message);
+
+  // Group commit: replies queued while one batch is being synced wait for the next batch, so
+  // the cost of fsync is shared by every message that arrived in the meantime.
+  struct PendingEnqueue {
+    explicit PendingEnqueue(asio::io_context& i) : done(i) {}
+    QueueEntry entry;
+    Spool::Enqueued result;
+    asio::steady_timer done;
+    bool finished = false;
+  };
+  std::vector<std::shared_ptr<PendingEnqueue>> pending;
+  bool commit_posted = false;
+  asio::awaitable<Spool::Enqueued> enqueue_grouped(QueueEntry entry);
+  void commit_pending();
 };
+
+asio::awaitable<Spool::Enqueued> Service::Impl::enqueue_grouped(QueueEntry entry) {
+  auto self = shared_from_this();
+  auto p = std::make_shared<PendingEnqueue>(io);
+  p->entry = std::move(entry);
+  p->done.expires_at(asio::steady_timer::time_point::max());
+  pending.push_back(p);
+  if (!commit_posted) {
+    commit_posted = true;
+    asio::post(io, [self] { self->commit_pending(); });
+  }
+  while (!p->finished) {
+    boost::system::error_code ec;
+    co_await p->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  Spool::Enqueued result = std::move(p->result);
+  co_return result;
+}
+
+void Service::Impl::commit_pending() {
+  commit_posted = false;
+  auto batch = std::move(pending);
+  pending.clear();
+  std::vector<QueueEntry> entries;
+  entries.reserve(batch.size());
+  for (auto& p : batch) entries.push_back(std::move(p->entry));
+  auto now = static_cast<std::int64_t>(std::time(nullptr));
+  std::vector<Spool::Enqueued> results = spool->enqueue_batch(std::move(entries), now);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    batch[i]->result = std::move(results[i]);
+    batch[i]->finished = true;
+    batch[i]->done.cancel();
+  }
+}
 
 namespace {
 
@@ -83,9 +140,18 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
                                                           std::string message) {
   auto self = shared_from_this();
   const auto& env = session.envelope();
+  // Mail for postmaster@ (RFC 5321 §4.5.1) is kept or forwarded, never answered with a report;
+  // when ipconfirm@ is among the recipients too, the postmaster gets a copy first.
+  auto is_postmaster = [](const std::string& r) { return r.rfind("postmaster@", 0) == 0; };
+  if (std::any_of(env.rcpt_to.begin(), env.rcpt_to.end(), is_postmaster)) {
+    const bool only = std::all_of(env.rcpt_to.begin(), env.rcpt_to.end(), is_postmaster);
+    smtp::QueueOutcome pm = deliver_postmaster(info, session, only ? std::move(message) : message);
+    if (only || !pm.queue_id) co_return pm;
+  }
   Observation obs;
   obs.ip = info.ip;
   obs.port = info.port;
+  obs.proxied = info.proxied;
   if (session.tls()) {
     obs.tls_version = session.tls()->version;
     obs.tls_cipher = session.tls()->cipher;
@@ -104,7 +170,16 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
   lookups->fill(obs);
   Report report = build_report(obs, ReportOptions{config.hostname});
 
-  ReplyDecision decision = decide_reply(obs, ReplyPolicy{config.domains});
+  // RFC 3834 first (what the message says about itself), then the transcript-only mode, then
+  // the rate limits, so that suppressed mail costs no tokens.
+  ReplyDecision decision =
+      decide_reply(obs, ReplyPolicy{config.domains, config.reply.max_received, config.hostname});
+  if (decision.send && config.reply.mode == config::ReplyMode::transcript)
+    decision = {false, "transcript-mode"};
+  if (decision.send) {
+    std::string limited = limiter.admit(obs.mail_from, obs.ip, RateClock::now());
+    if (!limited.empty()) decision = {false, std::move(limited)};
+  }
   if (!decision.send) {
     ++suppressed;
     std::string id = info.session_id + "." + std::to_string(suppressed);
@@ -123,7 +198,7 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
   entry.sender = mail.sender;
   entry.data = std::move(mail.data);
   entry.origin = "ip " + obs.ip.to_string() + " msg " + obs.message.message_id;
-  Spool::Enqueued q = spool->enqueue(std::move(entry), now);
+  Spool::Enqueued q = co_await enqueue_grouped(std::move(entry));
   if (q.error != SpoolError::none) {
     log_event("queue-error",
               {{"session", info.session_id}, {"error", to_string(q.error)}, {"detail", q.detail}});
@@ -138,6 +213,48 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
                        {"hints", std::to_string(report.hints.size())}});
   deliverer->wake();
   co_return smtp::QueueOutcome{q.id, report.summary, ""};
+}
+
+smtp::QueueOutcome Service::Impl::deliver_postmaster(const smtp::ConnectionInfo& info,
+                                                     const smtp::Session& session,
+                                                     std::string message) {
+  const auto& env = session.envelope();
+  char date[64];
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  // Trace fields first (RFC 5321 §4.4); the envelope values were checked by the session.
+  std::string trace = "Return-Path: <" + env.mail_from +
+                      ">\r\nDelivered-To: " + env.rcpt_to.front() + "\r\nReceived: from " +
+                      env.helo + " ([" + info.ip.to_string() + "]) by " + config.hostname +
+                      " with " + (session.tls() ? "ESMTPS" : "ESMTP") + " id " + info.session_id +
+                      "; " + date + "\r\n";
+  message.insert(0, trace);
+  std::string where;
+  if (!config.postmaster.forward.empty()) {
+    QueueEntry entry;
+    entry.recipient = config.postmaster.forward;
+    entry.sender = "";  // a bounce of a forward must not come back here
+    entry.data = std::move(message);
+    entry.origin = "postmaster mail from ip " + info.ip.to_string();
+    Spool::Enqueued q = spool->enqueue(std::move(entry), static_cast<std::int64_t>(now));
+    if (q.error != SpoolError::none)
+      return smtp::QueueOutcome{std::nullopt, "", "queue write failed"};
+    deliverer->wake();
+    where = q.id;
+  } else {
+    std::string path;
+    SpoolError e = deliver_to_maildir(config.postmaster.maildir, message, config.hostname, &path);
+    if (e != SpoolError::none) return smtp::QueueOutcome{std::nullopt, "", "mailbox write failed"};
+    where = info.session_id + ".pm";
+  }
+  log_event("postmaster", {{"session", info.session_id},
+                           {"ip", info.ip.to_string()},
+                           {"from", env.mail_from},
+                           {"to", config.postmaster.forward.empty() ? config.postmaster.maildir
+                                                                    : config.postmaster.forward}});
+  return smtp::QueueOutcome{where, "for the postmaster", ""};
 }
 
 Service::Service(asio::io_context& io, config::Config config)
@@ -185,6 +302,14 @@ void Service::start() {
   opts.command_timeout = s.config.smtp.command_timeout;
   opts.connection_deadline = s.config.smtp.connection_deadline;
   for (const auto& l : s.config.smtp.listen) opts.listeners.push_back({to_endpoint(l)});
+  for (const auto& l : s.config.smtp.implicit_tls_listen)
+    opts.listeners.push_back({to_endpoint(l), true, false});
+  for (const auto& l : s.config.smtp.proxy_protocol_listen)
+    opts.listeners.push_back({to_endpoint(l), false, true});
+  for (const auto& n : s.config.smtp.trusted_proxies)
+    opts.trusted_proxies.push_back({n.address, n.prefix});
+  opts.tls_cert = s.config.smtp.tls_cert;
+  opts.tls_key = s.config.smtp.tls_key;
   std::weak_ptr<Impl> weak = impl_;
   s.server = std::make_unique<smtp::Server>(
       s.io, std::move(opts),

@@ -417,7 +417,8 @@ std::string Spool::new_id(std::int64_t now) {
   }
 }
 
-SpoolError Spool::write_entry(const QueueEntry& entry, std::string& detail, bool& renamed) {
+SpoolError Spool::write_entry(const QueueEntry& entry, std::string& detail, bool& renamed,
+                              bool sync_dir) {
   renamed = false;
   const fs::path tmp = dir_ / "tmp" / entry.id;
   const fs::path final_path = dir_ / "queue" / entry.id;
@@ -438,6 +439,7 @@ SpoolError Spool::write_entry(const QueueEntry& entry, std::string& detail, bool
     return r.error == SpoolError::not_found ? SpoolError::io : r.error;
   }
   renamed = true;
+  if (!sync_dir) return SpoolError::none;
   if (auto r = spool_fs::fsync_dir(dir_ / "queue"); !r.ok()) {
     detail = r.detail;
     return r.error;
@@ -446,28 +448,56 @@ SpoolError Spool::write_entry(const QueueEntry& entry, std::string& detail, bool
 }
 
 Spool::Enqueued Spool::enqueue(QueueEntry entry, std::int64_t now) {
-  Enqueued result;
-  if (index_.size() >= max_entries_) {
-    result.error = SpoolError::full;
-    result.detail = "queue full (" + std::to_string(index_.size()) + " entries)";
-    return result;
+  std::vector<QueueEntry> one;
+  one.push_back(std::move(entry));
+  std::vector<Enqueued> r = enqueue_batch(std::move(one), now);
+  return std::move(r.front());
+}
+
+std::vector<Spool::Enqueued> Spool::enqueue_batch(std::vector<QueueEntry> entries,
+                                                  std::int64_t now) {
+  // Group commit: each file is written and fsynced, then all are renamed and queue/ is fsynced
+  // once for the whole batch. The directory fsync is the costly step that would otherwise be
+  // paid once per message.
+  std::vector<Enqueued> results(entries.size());
+  std::vector<std::size_t> renamed_ones;
+  std::size_t accepted = 0;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    QueueEntry& entry = entries[i];
+    Enqueued& result = results[i];
+    if (index_.size() + accepted >= max_entries_) {
+      result.error = SpoolError::full;
+      result.detail = "queue full (" + std::to_string(index_.size()) + " entries)";
+      continue;
+    }
+    entry.id = new_id(now);
+    entry.created = now;
+    if (entry.next_attempt == 0) entry.next_attempt = now;
+    bool renamed = false;
+    result.error = write_entry(entry, result.detail, renamed, false);
+    if (renamed) renamed_ones.push_back(i);
+    if (result.error == SpoolError::none) {
+      result.id = entry.id;
+      ++accepted;
+    }
   }
-  entry.id = new_id(now);
-  entry.created = now;
-  if (entry.next_attempt == 0) entry.next_attempt = now;
-  bool renamed = false;
-  result.error = write_entry(entry, result.detail, renamed);
-  if (result.error != SpoolError::none) {
-    // The entry may be visible but not durable (the directory fsync failed). The caller is
-    // about to answer 4xx and the client will send again: remove it so that the reply is not
-    // sent twice.
-    fs::path p = dir_ / "queue" / entry.id;
-    if (renamed && ::unlink(p.c_str()) == 0) (void)spool_fs::fsync_dir(dir_ / "queue");
-    return result;
+  if (!renamed_ones.empty()) {
+    if (auto r = spool_fs::fsync_dir(dir_ / "queue"); !r.ok()) {
+      // The entries may be visible but not durable. The callers are about to answer 4xx and
+      // the clients will send again: remove them so that no reply is sent twice.
+      for (std::size_t i : renamed_ones) {
+        fs::path p = dir_ / "queue" / entries[i].id;
+        ::unlink(p.c_str());
+        results[i] = Enqueued{r.error, "", r.detail};
+      }
+      (void)spool_fs::fsync_dir(dir_ / "queue");
+    }
   }
-  index_[entry.id] = IndexEntry{entry.next_attempt};
-  result.id = entry.id;
-  return result;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (results[i].error == SpoolError::none)
+      index_[results[i].id] = IndexEntry{entries[i].next_attempt};
+  }
+  return results;
 }
 
 SpoolError Spool::update(const QueueEntry& entry) {
@@ -504,10 +534,6 @@ SpoolError Spool::remove(const std::string& id) {
     return r.error;
   }
   index_.erase(id);
-  if (auto r = spool_fs::fsync_dir(dir_ / "queue"); !r.ok()) {
-    last_detail_ = r.detail;
-    return r.error;
-  }
   return SpoolError::none;
 }
 
@@ -629,9 +655,10 @@ std::optional<fs::path> Spool::request(const fs::path& dir, std::string_view tex
   return final_path;
 }
 
-std::vector<std::string> Spool::due(std::int64_t now) const {
+std::vector<std::string> Spool::due(std::int64_t now, std::size_t limit) const {
   std::vector<std::string> out;
   for (const auto& [id, meta] : index_) {
+    if (out.size() >= limit) break;
     if (meta.next_attempt <= now) out.push_back(id);
   }
   return out;

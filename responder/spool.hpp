@@ -109,11 +109,16 @@ class Spool {
   // on stable storage. On any error nothing is left behind and the index is unchanged.
   Enqueued enqueue(QueueEntry entry, std::int64_t now);
 
+  // enqueue() for several entries at once (group commit): the same guarantees for each, one
+  // result per entry in the same order, but queue/ is fsynced once for the whole batch.
+  std::vector<Enqueued> enqueue_batch(std::vector<QueueEntry> entries, std::int64_t now);
+
   // Durably rewrites attempts, next_attempt and last_error of the stored entry entry.id; the
   // other fields are taken from disk, not from `entry`. not_found for an unknown or invalid id.
   SpoolError update(const QueueEntry& entry);
 
-  // Unlinks the entry and fsyncs queue/. not_found for an unknown or invalid id.
+  // Unlinks the entry. queue/ is not fsynced: delivery is at-least-once, so an unlink that a
+  // crash undoes only sends that reply again. not_found for an unknown or invalid id.
   SpoolError remove(const std::string& id);
 
   // Makes every entry due at `now`: in the index always, on disk (like update()) where the
@@ -146,7 +151,9 @@ class Spool {
   std::vector<QueueEntry> list() const;
 
   // Ids with next_attempt <= now, ordered by id. From the index: no disk access.
-  std::vector<std::string> due(std::int64_t now) const;
+  // At most `limit` of them (the oldest), so that a long queue costs no full scan per wake.
+  std::vector<std::string> due(std::int64_t now,
+                               std::size_t limit = static_cast<std::size_t>(-1)) const;
 
   std::size_t size() const { return index_.size(); }
 
@@ -163,7 +170,9 @@ class Spool {
   Spool() = default;
   // Writes tmp/<id>, fsyncs, renames to queue/<id>, fsyncs queue/. `renamed` tells whether the
   // new file replaced the old name (so a later failure left it visible but maybe not durable).
-  SpoolError write_entry(const QueueEntry& entry, std::string& detail, bool& renamed);
+  // With sync_dir false the caller fsyncs queue/ itself (once for a batch).
+  SpoolError write_entry(const QueueEntry& entry, std::string& detail, bool& renamed,
+                         bool sync_dir = true);
   std::string new_id(std::int64_t now);
 
   std::filesystem::path dir_;

@@ -12,6 +12,7 @@
 #include "responder/log.hpp"
 #include "smtp/data_decoder.hpp"
 #include "smtp/line_reader.hpp"
+#include "smtp/proxy_protocol.hpp"
 
 namespace ipconfirm::smtp {
 
@@ -39,6 +40,25 @@ std::string make_session_id() {
     v >>= 5;
   }
   return "S" + out;
+}
+
+// TLS 1.2 and later only (RFC 8996, RFC 8314 §4.1), with the given certificate chain and key.
+std::shared_ptr<asio::ssl::context> make_tls_context(const std::string& cert,
+                                                     const std::string& key) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  boost::system::error_code ec;
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                   ec);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  if (!ec) ctx->use_certificate_chain_file(cert, ec);
+  if (ec) throw std::runtime_error("TLS certificate " + cert + ": " + ec.message());
+  ctx->use_private_key_file(key, asio::ssl::context::pem, ec);
+  if (ec) throw std::runtime_error("TLS key " + key + ": " + ec.message());
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
+    throw std::runtime_error("TLS key " + key + " does not match the certificate " + cert);
+  return ctx;
 }
 
 constexpr std::size_t kReadChunk = 16 * 1024;
@@ -70,6 +90,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(tcp::socket s, const ServerOptions& o)
       : socket(std::move(s)), timer(socket.get_executor()), options(o) {
     deadline = Clock::now() + o.connection_deadline;
+    boost::system::error_code ignored;
+    socket.non_blocking(true, ignored);
   }
 
   tcp::socket socket;
@@ -78,6 +100,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const ServerOptions& options;
   Clock::time_point deadline;
   bool timed_out = false;
+  std::vector<char> tls_chunk;  // the read buffer, once TLS is on
 
   // Arms the timer for the next I/O step: the command timeout, capped by the deadline.
   void arm(std::chrono::seconds limit) {
@@ -91,15 +114,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
 
-  awaitable<std::size_t> read_some(char* data, std::size_t size, boost::system::error_code& ec) {
+  // Appends what the client sent to `in`. A plaintext connection holds no read buffer while
+  // it waits: it waits for readability, then reads into one buffer shared by all connections
+  // (the server runs on one thread), so an idle connection costs no 16 KiB of its own.
+  awaitable<std::size_t> read_some(std::string& in, boost::system::error_code& ec) {
     arm(options.command_timeout);
     std::size_t n = 0;
-    if (tls)
-      n = co_await tls->async_read_some(asio::buffer(data, size),
-                                        redirect_error(use_awaitable, ec));
-    else
-      n = co_await socket.async_read_some(asio::buffer(data, size),
-                                          redirect_error(use_awaitable, ec));
+    if (tls) {
+      if (tls_chunk.empty()) tls_chunk.resize(kReadChunk);
+      n = co_await tls->async_read_some(asio::buffer(tls_chunk), redirect_error(use_awaitable, ec));
+      if (!ec) in.append(tls_chunk.data(), n);
+    } else {
+      static std::vector<char> shared_chunk(kReadChunk);
+      for (int spurious = 0; spurious < 100; ++spurious) {
+        co_await socket.async_wait(tcp::socket::wait_read, redirect_error(use_awaitable, ec));
+        if (ec) break;
+        n = socket.read_some(asio::buffer(shared_chunk), ec);  // non-blocking (constructor)
+        if (ec != asio::error::would_block && ec != asio::error::try_again) break;
+        ec = {};
+      }
+      if (!ec) in.append(shared_chunk.data(), n);
+    }
     timer.cancel();
     co_return n;
   }
@@ -130,20 +165,45 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 };
 
-awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket raw) {
+bool trusted_proxy(const std::vector<TrustedNetwork>& nets, const IpAddress& ip) {
+  for (const auto& n : nets)
+    if (n.address.is_v4() == ip.is_v4() && ip.same_network(n.address, n.prefix)) return true;
+  return false;
+}
+
+// Reads the PROXY protocol header that must open a connection on a proxy listener, within the
+// command timeout and at most `max` bytes. Bytes after the header stay in `in`.
+awaitable<ProxyParse> read_proxy_header(Connection& conn, std::string& in, std::size_t max) {
+  for (;;) {
+    ProxyParse p = parse_proxy_header(in);
+    if (p.status != ProxyStatus::need_more) co_return p;
+    if (in.size() >= max) co_return ProxyParse{ProxyStatus::invalid, 0, {}, "header too long"};
+    boost::system::error_code ec;
+    std::size_t n = co_await conn.read_some(in, ec);
+    if (ec || n == 0) {
+      std::string why = conn.timed_out ? "no header in time" : "read: " + ec.message();
+      co_return ProxyParse{ProxyStatus::invalid, 0, {}, why};
+    }
+  }
+}
+
+awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket raw,
+                                 Listener listener) {
   boost::system::error_code ec;
   auto remote = raw.remote_endpoint(ec);
   if (ec) co_return;
   auto conn = std::make_shared<Connection>(std::move(raw), st->options);
-  const IpAddress ip = to_ip(remote.address());
-  const std::string ip_text = ip.to_string();
+  const IpAddress peer = to_ip(remote.address());
+  IpAddress ip = peer;
+  std::uint16_t port = remote.port();
   const std::string sid = make_session_id();
+  std::string in;
+  in.reserve(kReadChunk);
 
-  // Connection accounting, undone however this coroutine ends.
+  // Connection accounting, undone however this coroutine ends. The per-IP count is taken once
+  // the client's address is known (after a PROXY header).
   st->live.insert(&conn->socket);
   ++st->total;
-  std::size_t& mine = st->per_ip[ip_text];
-  ++mine;
   struct Release {
     Server::State* st;
     std::string ip;
@@ -151,28 +211,69 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
     ~Release() {
       st->live.erase(sock);
       --st->total;
+      if (ip.empty()) return;
       auto it = st->per_ip.find(ip);
       if (it != st->per_ip.end() && --it->second == 0) st->per_ip.erase(it);
     }
-  } release{st.get(), ip_text, &conn->socket};
+  } release{st.get(), "", &conn->socket};
+
+  bool proxied = false;
+  if (listener.proxy_protocol) {
+    // Only a trusted load balancer may say who the client is; anyone else is closed without a
+    // word, since a greeting would tell a scanner it found an SMTP server.
+    if (!trusted_proxy(st->options.trusted_proxies, peer)) {
+      log_event("proxy-refused",
+                {{"session", sid}, {"peer", peer.to_string()}, {"reason", "untrusted peer"}});
+      conn->close();
+      co_return;
+    }
+    ProxyParse p = co_await read_proxy_header(*conn, in, st->options.max_proxy_header);
+    conn->timed_out = false;
+    if (p.status != ProxyStatus::ok) {
+      log_event("proxy-refused",
+                {{"session", sid}, {"peer", peer.to_string()}, {"reason", p.error}});
+      conn->close();
+      co_return;
+    }
+    in.erase(0, p.consumed);
+    if (!p.header.local && p.header.source) {
+      ip = *p.header.source;
+      port = p.header.source_port;
+      proxied = true;
+    }
+  }
+  const std::string ip_text = ip.to_string();
+  release.ip = ip_text;
+  std::size_t& mine = st->per_ip[ip_text];
+  ++mine;
 
   SessionConfig sc = st->options.session;
-  sc.starttls_available = st->options.tls != nullptr;
-  Session session(std::move(sc), ip, remote.port());
+  sc.starttls_available = st->options.tls != nullptr && !listener.implicit_tls;
+  Session session(std::move(sc), ip, port);
 
   if (st->total > st->options.max_connections || mine > st->options.max_connections_per_ip) {
     log_event("reject", {{"session", sid}, {"ip", ip_text}, {"reason", "connection limit"}});
-    co_await conn->write_all(session.busy().format(), ec);
+    // On an implicit TLS listener a plaintext 421 would be noise to the client: just close.
+    if (!listener.implicit_tls) co_await conn->write_all(session.busy().format(), ec);
     conn->close();
     co_return;
   }
 
-  auto handler = st->factory(ConnectionInfo{ip, remote.port(), sid});
+  if (listener.implicit_tls) {
+    boost::system::error_code hec;
+    co_await conn->handshake(*st->options.tls, hec);
+    if (hec) {
+      log_event("tls-failed", {{"session", sid}, {"ip", ip_text}, {"error", hec.message()}});
+      conn->close();
+      co_return;
+    }
+    SSL* ssl = conn->tls->native_handle();
+    session.on_tls_started(TlsInfo{SSL_get_version(ssl), SSL_get_cipher_name(ssl)});
+  }
+
+  auto handler = st->factory(ConnectionInfo{ip, port, sid, proxied});
   std::string close_reason = "client closed";
   std::string out = session.greeting().format();
-  std::string in;
-  in.reserve(kReadChunk);
-  std::vector<char> chunk(kReadChunk);
   LineReader lines(st->options.max_line);
   DataDecoder decoder(DataDecoder::Limits{session.message_limit(), st->options.max_text_line});
   bool in_data = false;
@@ -296,7 +397,8 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
 
       // Read more.
       boost::system::error_code rec;
-      std::size_t n = co_await conn->read_some(chunk.data(), chunk.size(), rec);
+      if (in.empty() && in.capacity() > 4096) std::string().swap(in);  // idle: give it back
+      std::size_t n = co_await conn->read_some(in, rec);
       if (rec) {
         if (st->stopping) {
           out = reply(421, "4.3.2", "service shutting down, try again later").format();
@@ -314,7 +416,7 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
         }
         break;
       }
-      in.append(chunk.data(), n);
+      (void)n;
     }
   } catch (const std::exception& e) {
     close_reason = std::string("internal error: ") + e.what();
@@ -324,7 +426,8 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
   conn->close();
 }
 
-awaitable<void> accept_loop(std::shared_ptr<Server::State> st, tcp::acceptor& acceptor) {
+awaitable<void> accept_loop(std::shared_ptr<Server::State> st, tcp::acceptor& acceptor,
+                            Listener listener) {
   for (;;) {
     boost::system::error_code ec;
     tcp::socket s = co_await acceptor.async_accept(redirect_error(use_awaitable, ec));
@@ -337,7 +440,7 @@ awaitable<void> accept_loop(std::shared_ptr<Server::State> st, tcp::acceptor& ac
       co_await t.async_wait(redirect_error(use_awaitable, ec));
       continue;
     }
-    asio::co_spawn(st->io, serve_connection(st, std::move(s)), asio::detached);
+    asio::co_spawn(st->io, serve_connection(st, std::move(s), listener), asio::detached);
   }
 }
 
@@ -351,12 +454,22 @@ Server::~Server() {
 }
 
 void Server::start() {
-  for (const auto& l : state_->options.listeners) {
+  auto& o = state_->options;
+  if (!o.tls && !o.tls_cert.empty()) o.tls = make_tls_context(o.tls_cert, o.tls_key);
+  for (const auto& l : o.listeners) {
+    if (l.implicit_tls && !o.tls) {
+      std::ostringstream where;
+      where << l.endpoint;
+      throw std::runtime_error("implicit TLS on " + where.str() + " needs a certificate and key");
+    }
     auto acc = std::make_unique<tcp::acceptor>(state_->io);
     boost::system::error_code ec;
     acc->open(l.endpoint.protocol(), ec);
     if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec && l.endpoint.address().is_v6()) acc->set_option(asio::ip::v6_only(true), ec);
+    // "[::]" alone takes IPv4 too (as IPv4-mapped addresses, reported as IPv4); any other IPv6
+    // address is IPv6 only.
+    if (!ec && l.endpoint.address().is_v6())
+      acc->set_option(asio::ip::v6_only(!l.endpoint.address().is_unspecified()), ec);
     if (!ec) acc->bind(l.endpoint, ec);
     if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
@@ -369,8 +482,9 @@ void Server::start() {
     log_event("listen", {{"address", where.str()}});
     state_->acceptors.push_back(std::move(acc));
   }
-  for (auto& acc : state_->acceptors)
-    asio::co_spawn(state_->io, accept_loop(state_, *acc), asio::detached);
+  for (std::size_t i = 0; i < state_->acceptors.size(); ++i)
+    asio::co_spawn(state_->io, accept_loop(state_, *state_->acceptors[i], o.listeners[i]),
+                   asio::detached);
 }
 
 void Server::stop() {

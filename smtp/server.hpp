@@ -1,7 +1,9 @@
 // The SMTP listener and its connections: Asio coroutines that move bytes between the socket
 // and the pure Session state machine, and enforce what only the connection can: connection
 // limits (in total and per IP), a timeout per command, a deadline per connection, bounded
-// buffers, the ban on pipelining past DATA and STARTTLS, and STARTTLS itself (RFC 3207).
+// buffers, the ban on pipelining past DATA and STARTTLS, STARTTLS itself (RFC 3207), implicit
+// TLS per listener (RFC 8314), and the PROXY protocol header on listeners behind a load
+// balancer (accepted only from trusted addresses; smtp/proxy_protocol.hpp parses it).
 //
 // What a message means is not decided here: at the final dot the connection hands the message
 // to its ConnectionHandler (the responder), which analyses and queues it and returns what the
@@ -37,15 +39,24 @@ class ConnectionHandler {
 };
 
 struct ConnectionInfo {
-  IpAddress ip;
+  IpAddress ip;  // the client; behind a PROXY protocol listener, the one the proxy saw
   std::uint16_t port = 0;
   std::string session_id;
+  bool proxied = false;  // ip and port came from a PROXY protocol header
 };
 
 using HandlerFactory = std::function<std::unique_ptr<ConnectionHandler>(const ConnectionInfo&)>;
 
 struct Listener {
   asio::ip::tcp::endpoint endpoint;
+  bool implicit_tls = false;    // TLS from the first byte (RFC 8314 §3.3), no STARTTLS
+  bool proxy_protocol = false;  // a PROXY protocol v1/v2 header must come first
+};
+
+// An address or CIDR block a PROXY protocol header is accepted from.
+struct TrustedNetwork {
+  IpAddress address;
+  int prefix = 32;  // 32 or 128 for one address
 };
 
 struct ServerOptions {
@@ -57,7 +68,13 @@ struct ServerOptions {
   std::chrono::seconds connection_deadline{600};
   std::size_t max_line = 512;
   std::size_t max_text_line = 1000;
-  std::shared_ptr<asio::ssl::context> tls;  // set: offer STARTTLS
+  // PEM files; when set, STARTTLS is offered on plain listeners and implicit TLS listeners
+  // work. start() loads them (TLS 1.2 and later only) and throws if they do not load.
+  std::string tls_cert;
+  std::string tls_key;
+  std::shared_ptr<asio::ssl::context> tls;  // set: offer STARTTLS (built from the files above)
+  std::vector<TrustedNetwork> trusted_proxies;
+  std::size_t max_proxy_header = 536;  // the PROXY v2 maximum; v1 is at most 107
 };
 
 class Server {

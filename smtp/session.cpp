@@ -28,7 +28,7 @@ std::string printable(std::string_view s, std::size_t max = 100) {
   for (char c : s) {
     if (out.size() >= max) break;
     auto u = static_cast<unsigned char>(c);
-    out += (u >= 0x21 && u < 0x7f) ? c : '?';
+    out += (u >= 0x20 && u < 0x7f) ? c : '?';
   }
   return out;
 }
@@ -121,10 +121,15 @@ Step Session::on_line(std::string_view line) {
             Action::close};
   }
   // 8-bit bytes are allowed only inside MAIL/RCPT arguments (SMTPUTF8); the parser checks them.
+  // Anywhere else they mean a client that does not speak SMTP (or a binary probe): close.
   if (cmd.verb != Verb::mail && cmd.verb != Verb::rcpt) {
     for (char c : line)
-      if (static_cast<unsigned char>(c) >= 0x80)
-        return error(reply(500, "5.5.2", "8-bit bytes are not allowed in this command"));
+      if (static_cast<unsigned char>(c) >= 0x80) {
+        state_ = State::closed;
+        return {
+            reply(500, "5.5.2", config_.hostname + " 8-bit bytes are not allowed in this command"),
+            Action::close};
+      }
   }
   switch (cmd.verb) {
     case Verb::ehlo:
@@ -203,6 +208,10 @@ Step Session::do_mail(std::string_view arg) {
   if (state_ == State::fresh) return error(reply(503, "5.5.1", "send EHLO or HELO first"));
   if (state_ != State::ready) return error(reply(503, "5.5.1", "nested MAIL command"));
   PathResult p = parse_mail_from(arg, true);
+  if (p.error == PathError::utf8_not_allowed)  // RFC 6531 §3.7.4.1
+    return error(reply(553, "5.6.7", printable(p.detail)));
+  if (p.error == PathError::bad_parameter)
+    return error(reply(501, "5.5.4", "bad MAIL parameter: " + printable(p.detail)));
   if (p.error != PathError::none)
     return error(reply(501, "5.1.7", "bad sender address syntax: " + printable(p.detail)));
   bool smtputf8 = false, eightbit = false;
@@ -255,6 +264,8 @@ Step Session::do_rcpt(std::string_view arg) {
     return error(reply(503, "5.5.1", "need MAIL before RCPT"));
   PathResult p = parse_rcpt_to(arg, envelope_.smtputf8);
   if (p.error != PathError::none || !p.mailbox) {
+    if (p.error == PathError::utf8_not_allowed)
+      return error(reply(553, "5.6.7", printable(p.detail)));
     if (p.error == PathError::source_route)
       return error(
           reply(550, "5.7.1", "source routes are not accepted: this server is not a relay"));
@@ -264,15 +275,18 @@ Step Session::do_rcpt(std::string_view arg) {
     return error(
         reply(555, "5.5.4", "unsupported RCPT parameter " + printable(p.params[0].keyword)));
   std::string domain = lower(p.mailbox->domain);
+  // RFC 5321 §4.5.1: "postmaster" without a domain must be accepted too.
+  const bool postmaster = iequals(p.mailbox->local, "postmaster");
+  if (postmaster && domain.empty()) domain = config_.domains.front();
   auto it = std::find(config_.domains.begin(), config_.domains.end(), domain);
   if (it == config_.domains.end())
     return error(
         reply(550, "5.7.1", "<" + printable(p.mailbox->to_string()) + ">: relay access denied"));
-  if (!iequals(p.mailbox->local, "ipconfirm"))
+  if (!postmaster && !iequals(p.mailbox->local, "ipconfirm"))
     return error(reply(550, "5.1.1",
                        "<" + printable(p.mailbox->to_string()) +
                            ">: no such user here; write to ipconfirm@" + domain));
-  std::string address = "ipconfirm@" + domain;
+  std::string address = (postmaster ? "postmaster@" : "ipconfirm@") + domain;
   if (std::find(envelope_.rcpt_to.begin(), envelope_.rcpt_to.end(), address) ==
       envelope_.rcpt_to.end()) {
     if (envelope_.rcpt_to.size() >= config_.max_recipients)

@@ -5,7 +5,8 @@
 // the reply to send and what the connection must do next. Session never touches a socket, a
 // clock or the disk: it is tested line by line without any I/O (tests/unit/session_test.cpp).
 //
-// What it accepts: RCPT only for ipconfirm@ at the configured domains (never a relay); MAIL
+// What it accepts: RCPT only for ipconfirm@ and postmaster@ at the configured domains, and bare
+// <postmaster> (RFC 5321 §4.5.1), never a relay; MAIL
 // FROM:<> is accepted (bounces must be, RFC 5321 §4.5.5) but nothing is replied to it. Every
 // reply carries an RFC 3463 enhanced status code except the greeting and EHLO/HELO, as RFC 2034
 // asks. The connecting IP is in the EHLO/HELO reply and in the 250 after DATA.

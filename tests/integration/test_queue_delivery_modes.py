@@ -68,6 +68,7 @@ class DeliveryModes(unittest.TestCase):
     def send(self, n, sender=None):
         code, text = q.send_one(self.port, n, sender=sender)
         self.assertEqual(code, 250, text)
+        self.assertNotIn("no reply mail", text)
         return q.QUEUED.search(text).group(1)
 
     def wait_log(self, pattern, timeout=20):

@@ -70,6 +70,7 @@ class Faults(unittest.TestCase):
     def send(self, n):
         code, text = q.send_one(self.port, n)
         self.assertEqual(code, 250, text)
+        self.assertNotIn("no reply mail", text)
         return q.QUEUED.search(text).group(1)
 
     def wait_log(self, pattern, timeout=20):
@@ -218,6 +219,7 @@ class Faults(unittest.TestCase):
         for n in range(60):
             code, text = q.send_one(self.port, 100 + n)
             if code == 250:
+                self.assertNotIn("no reply mail", text)
                 accepted.append(q.QUEUED.search(text).group(1))
             else:
                 self.assertEqual(code, 451, text)

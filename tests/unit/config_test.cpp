@@ -101,3 +101,35 @@ TEST_CASE("config: endpoints") {
         "[2001:db8::1]", "[2001:db8::1]25", "192.0.2.1:+25", " 192.0.2.1:25"})
     CHECK_FALSE(parse_endpoint(bad));
 }
+
+TEST_CASE("config: TLS, implicit TLS, PROXY protocol and postmaster keys") {
+  LoadResult r = parse(std::string(kMinimal) +
+                       "tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n"
+                       "implicit_tls_listen = [\"127.0.0.1:4650\"]\n"
+                       "proxy_protocol_listen = [\"[::1]:2526\"]\n"
+                       "trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"2001:db8::/32\"]\n"
+                       "[postmaster]\nforward = \"hostmaster@example.org\"\n");
+  REQUIRE_MESSAGE(r.config, r.error);
+  const auto& s = r.config->smtp;
+  CHECK(s.tls_cert == "c.pem");
+  CHECK(s.implicit_tls_listen.at(0).to_string() == "127.0.0.1:4650");
+  CHECK(s.proxy_protocol_listen.at(0).to_string() == "[::1]:2526");
+  REQUIRE(s.trusted_proxies.size() == 3);
+  CHECK(s.trusted_proxies[0].prefix == 32);
+  CHECK(s.trusted_proxies[1].prefix == 8);
+  CHECK(s.trusted_proxies[2].address.to_string() == "2001:db8::");
+  CHECK(r.config->postmaster.forward == "hostmaster@example.org");
+
+  for (const char* bad :
+       {"tls_cert = \"c.pem\"\n", "implicit_tls_listen = [\"127.0.0.1:465\"]\n",
+        "proxy_protocol_listen = [\"127.0.0.1:26\"]\n", "trusted_proxies = [\"10.0.0.0/33\"]\n",
+        "trusted_proxies = [\"proxy.example\"]\n"}) {
+    CAPTURE(bad);
+    LoadResult b = parse(std::string(kMinimal) + bad);
+    CHECK(!b.config);
+    CHECK(b.error.find("t.toml:") == 0);
+  }
+  CHECK(!parse(std::string(kMinimal) + "[postmaster]\nforward = \"nobody\"\n").config);
+  CHECK(!parse_network("10.0.0.1/"));
+  CHECK(parse_network("::1")->prefix == 128);
+}

@@ -171,7 +171,10 @@ TEST_CASE("session: smuggling, NUL and non-SMTP clients are refused and closed")
   Session bin = make();
   CHECK(bin.on_line("EHLO \x01x").action == Action::close);
   Session eight = make();
-  CHECK(eight.on_line("EHLO caf\xc3\xa9.example").reply.code == 500);
+  Step e = eight.on_line("EHLO caf\xc3\xa9.example");
+  CHECK(e.reply.code == 500);
+  CHECK(e.reply.enhanced == "5.5.2");
+  CHECK(e.action == Action::close);
 }
 
 TEST_CASE("session: too many errors end with 421 and close") {
@@ -226,7 +229,22 @@ TEST_CASE("session: STARTTLS when offered, and the state resets after the handsh
 TEST_CASE("session: SMTPUTF8 addresses need the parameter") {
   Session s = make();
   ready(s);
-  CHECK(s.on_line("MAIL FROM:<j\xc3\xb6rg@example.org>").reply.code >= 500);
+  CHECK(first_line(s.on_line("MAIL FROM:<j\xc3\xb6rg@example.org>")).rfind("553 5.6.7", 0) == 0);
+  CHECK(first_line(s.on_line("MAIL FROM:<a@example.org> SIZE=123456789012345678901"))
+            .rfind("501 5.5.4 bad MAIL parameter: SIZE needs a number", 0) == 0);
   CHECK(s.on_line("MAIL FROM:<j\xc3\xb6rg@example.org> SMTPUTF8").reply.code == 250);
   CHECK(s.envelope().smtputf8);
+}
+
+TEST_CASE("session: postmaster@ our domains and bare <postmaster> are accepted") {
+  Session s = make();
+  ready(s);
+  s.on_line("MAIL FROM:<a@example.org>");
+  CHECK(s.on_line("RCPT TO:<Postmaster@example.NET>").reply.code == 250);
+  CHECK(s.on_line("RCPT TO:<postmaster>").reply.code == 250);
+  CHECK(s.envelope().rcpt_to ==
+        std::vector<std::string>{"postmaster@example.net", "postmaster@example.test"});
+  CHECK(first_line(s.on_line("RCPT TO:<postmaster@elsewhere.example>")).rfind("550 5.7.1", 0) == 0);
+  CHECK(first_line(s.on_line("RCPT TO:<postmaster%elsewhere.example@example.test>"))
+            .rfind("550 5.1.1", 0) == 0);
 }

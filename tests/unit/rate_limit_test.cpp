@@ -1,0 +1,174 @@
+// The reply rate limits, with a clock that the test moves by hand.
+#include <doctest/doctest.h>
+
+#include "responder/rate_limit.hpp"
+
+#include "config/config.hpp"
+
+using namespace ipconfirm;
+using namespace ipconfirm::responder;
+using std::chrono::seconds;
+
+namespace {
+
+IpAddress ip(const char* text) {
+  auto a = IpAddress::parse(text);
+  REQUIRE(a);
+  return *a;
+}
+
+const RateClock::time_point t0 = RateClock::time_point{} + std::chrono::hours(1000);
+
+ReplyRateLimits limits(std::size_t rcpt, std::size_t per_ip, std::size_t net,
+                       std::size_t keys = 1000) {
+  ReplyRateLimits l;
+  l.per_recipient = rcpt;
+  l.per_ip = per_ip;
+  l.per_network = net;
+  l.max_keys = keys;
+  return l;
+}
+
+}  // namespace
+
+TEST_CASE("rate limit: a bucket gives N at once, then refills at N per hour") {
+  RateLimiter r(3, 100);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(r.has_token("k", t0));
+    r.take("k", t0);
+  }
+  CHECK_FALSE(r.has_token("k", t0));
+  CHECK_FALSE(r.has_token("k", t0 + seconds(1199)));  // one token takes 3600/3 s
+  CHECK(r.has_token("k", t0 + seconds(1200)));
+  r.take("k", t0 + seconds(1200));
+  CHECK_FALSE(r.has_token("k", t0 + seconds(1200)));
+  // Long idle: full again, never more than N.
+  const auto later = t0 + std::chrono::hours(10);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(r.has_token("k", later));
+    r.take("k", later);
+  }
+  CHECK_FALSE(r.has_token("k", later));
+  // Other keys are independent.
+  CHECK(r.has_token("other", later));
+}
+
+TEST_CASE("rate limit: a limit of 0 is no limit") {
+  RateLimiter r(0, 1);
+  for (int i = 0; i < 1000; ++i) {
+    REQUIRE(r.has_token("k" + std::to_string(i), t0));
+    r.take("k" + std::to_string(i), t0);
+  }
+  CHECK(r.size() == 0);
+}
+
+TEST_CASE("rate limit: per recipient address, case-insensitive") {
+  ReplyLimiter l(limits(2, 0, 0));
+  CHECK(l.admit("alice@sender.test", ip("192.0.2.1"), t0) == "");
+  CHECK(l.admit("Alice@Sender.TEST", ip("192.0.2.2"), t0) == "");
+  CHECK(l.admit("alice@sender.test", ip("198.51.100.1"), t0) == "rate-limit-recipient");
+  CHECK(l.admit("bob@sender.test", ip("192.0.2.1"), t0) == "");
+}
+
+TEST_CASE("rate limit: per sending IP") {
+  ReplyLimiter l(limits(0, 2, 0));
+  CHECK(l.admit("a@x.test", ip("192.0.2.1"), t0) == "");
+  CHECK(l.admit("b@x.test", ip("192.0.2.1"), t0) == "");
+  CHECK(l.admit("c@x.test", ip("192.0.2.1"), t0) == "rate-limit-ip");
+  CHECK(l.admit("c@x.test", ip("192.0.2.2"), t0) == "");
+  CHECK(l.admit("d@x.test", ip("2001:db8::1"), t0) == "");
+  CHECK(l.admit("e@x.test", ip("2001:db8::1"), t0) == "");
+  CHECK(l.admit("f@x.test", ip("2001:db8::1"), t0) == "rate-limit-ip");
+  CHECK(l.admit("f@x.test", ip("2001:db8::2"), t0) == "");
+}
+
+TEST_CASE("rate limit: per /24 and per IPv6 /64") {
+  ReplyLimiter l(limits(0, 0, 3));
+  CHECK(l.admit("a@x.test", ip("192.0.2.1"), t0) == "");
+  CHECK(l.admit("a@x.test", ip("192.0.2.77"), t0) == "");
+  CHECK(l.admit("a@x.test", ip("192.0.2.254"), t0) == "");
+  CHECK(l.admit("a@x.test", ip("192.0.2.9"), t0) == "rate-limit-network");
+  CHECK(l.admit("a@x.test", ip("192.0.3.9"), t0) == "");
+  CHECK(l.admit("a@x.test", ip("2001:db8:1:2::1"), t0) == "");
+  CHECK(l.admit("a@x.test", ip("2001:db8:1:2:ffff::5"), t0) == "");
+  CHECK(l.admit("a@x.test", ip("2001:db8:1:2:1:2:3:4"), t0) == "");
+  CHECK(l.admit("a@x.test", ip("2001:db8:1:2::99"), t0) == "rate-limit-network");
+  CHECK(l.admit("a@x.test", ip("2001:db8:1:3::1"), t0) == "");
+  CHECK(network_key(ip("192.0.2.77")) == "192.0.2.0/24");
+  CHECK(network_key(ip("2001:db8:1:2:ffff::5")) == "2001:db8:1:2::/64");
+}
+
+TEST_CASE("rate limit: a refused reply takes no token from the other limits") {
+  ReplyLimiter l(limits(1, 2, 0));
+  CHECK(l.admit("a@x.test", ip("192.0.2.1"), t0) == "");
+  // Refused by the recipient limit: the IP's second token stays.
+  CHECK(l.admit("a@x.test", ip("192.0.2.1"), t0) == "rate-limit-recipient");
+  CHECK(l.admit("a@x.test", ip("192.0.2.1"), t0) == "rate-limit-recipient");
+  CHECK(l.admit("b@x.test", ip("192.0.2.1"), t0) == "");
+  CHECK(l.admit("c@x.test", ip("192.0.2.1"), t0) == "rate-limit-ip");
+}
+
+TEST_CASE("rate limit: memory is bounded and a full table fails closed") {
+  ReplyLimiter l(limits(1, 0, 0, 100));
+  for (int i = 0; i < 100; ++i)
+    REQUIRE(l.admit("u" + std::to_string(i) + "@x.test", ip("192.0.2.1"), t0) == "");
+  CHECK(l.keys() == 100);
+  // Full of throttled keys: a new one is refused rather than letting old ones be forgotten.
+  for (int i = 100; i < 10000; ++i)
+    CHECK(l.admit("u" + std::to_string(i) + "@x.test", ip("192.0.2.1"), t0) != "");
+  CHECK(l.keys() == 100);
+  CHECK(l.admit("u5@x.test", ip("192.0.2.1"), t0) == "rate-limit-recipient");
+  // An hour later every bucket has refilled: the full ones are dropped and new keys fit.
+  const auto later = t0 + std::chrono::hours(1);
+  CHECK(l.admit("new@x.test", ip("192.0.2.1"), later) == "");
+  CHECK(l.keys() == 1);
+}
+
+TEST_CASE("rate limit: partly refilled keys are kept when making room") {
+  RateLimiter r(2, 2);  // one token per 1800 s
+  r.take("a", t0);
+  r.take("b", t0 + seconds(1800));
+  r.take("b", t0 + seconds(1800));
+  CHECK_FALSE(r.has_token("c", t0 + seconds(1799)));  // neither a nor b is full
+  CHECK(r.size() == 2);
+  const auto t2 = t0 + seconds(3599);
+  CHECK(r.has_token("c", t2));  // a is full and dropped; b (1799 s of refill) is not
+  CHECK(r.size() == 1);
+  CHECK_FALSE(r.has_token("b", t2));
+}
+
+TEST_CASE("rate limit: the [reply] keys load strictly, with safe defaults") {
+  const std::string base =
+      "hostname = \"mx.example.test\"\ndomains = [\"example.test\"]\n"
+      "[smtp]\nlisten = [\"127.0.0.1:2525\"]\n";
+  config::LoadResult r = config::parse_config(base, "t.toml");
+  REQUIRE_MESSAGE(r.config, r.error);
+  CHECK(r.config->reply.mode == config::ReplyMode::mail);
+  CHECK(r.config->reply.max_received == 30);
+  CHECK(r.config->reply.max_per_recipient_per_hour == 10);
+  CHECK(r.config->reply.max_per_ip_per_hour == 30);
+  CHECK(r.config->reply.max_per_network_per_hour == 60);
+  CHECK(r.config->reply.rate_limit_entries == 100000);
+
+  r = config::parse_config(base +
+                               "[reply]\nmode = \"transcript\"\nmax_received = 7\n"
+                               "max_per_recipient_per_hour = 0\nmax_per_ip_per_hour = 5\n"
+                               "max_per_network_per_hour = 9\nrate_limit_entries = 500\n",
+                           "t.toml");
+  REQUIRE_MESSAGE(r.config, r.error);
+  CHECK(r.config->reply.mode == config::ReplyMode::transcript);
+  CHECK(r.config->reply.max_received == 7);
+  CHECK(r.config->reply.max_per_recipient_per_hour == 0);
+  CHECK(r.config->reply.max_per_ip_per_hour == 5);
+  CHECK(r.config->reply.max_per_network_per_hour == 9);
+  CHECK(r.config->reply.rate_limit_entries == 500);
+
+  r = config::parse_config(base + "[reply]\nmode = \"none\"\n", "t.toml");
+  CHECK_FALSE(r.config);
+  CHECK(r.error == "t.toml:6: key 'reply.mode': must be \"mail\" or \"transcript\"");
+  r = config::parse_config(base + "[reply]\nmax_per_hour = 3\n", "t.toml");
+  CHECK_FALSE(r.config);
+  CHECK(r.error == "t.toml:6: key 'reply.max_per_hour': unknown key");
+  r = config::parse_config(base + "[reply]\nmax_per_ip_per_hour = -1\n", "t.toml");
+  CHECK_FALSE(r.config);
+}
