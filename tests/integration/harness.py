@@ -230,12 +230,14 @@ class Ipconfirm:
         self.proc = None
 
     def start(self, expect_ok=True):
+        # The log is appended to across restarts: wait for one more "started" than before.
+        starts = self.read_log().count(" started ") if os.path.exists(self.log_path) else 0
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([binary(), "serve", "--config", self.config],
                                      cwd=self.dir, stdout=self.log, stderr=subprocess.STDOUT)
         if expect_ok:
-            wait_for(lambda: " started " in self.read_log() or self.proc.poll() is not None,
-                     15, "ipconfirm to start")
+            wait_for(lambda: self.read_log().count(" started ") > starts
+                     or self.proc.poll() is not None, 15, "ipconfirm to start")
             if self.proc.poll() is not None:
                 raise RuntimeError("ipconfirm exited at start:\n" + self.read_log())
         return self
