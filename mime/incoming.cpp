@@ -110,45 +110,17 @@ std::string strip_comments(std::string_view s) {
   return out;
 }
 
-// True for a top-level Content-Type that marks a delivery or disposition report.
+// True for a top-level Content-Type that marks an automatic report: any multipart/report
+// (RFC 6522: delivery status, disposition notifications, abuse feedback, TLS reports, ...) and
+// the bare message/delivery-status and message/disposition-notification types. None of them
+// may be answered (RFC 3834 §2).
 bool is_report_content_type(std::string_view value) {
   const std::string v = strip_comments(value);
   std::string_view s = v;
-  const std::size_t semi = s.find(';');
-  std::string type = lower(trim(s.substr(0, semi)));
+  std::string type = lower(trim(s.substr(0, s.find(';'))));
   type.erase(std::remove(type.begin(), type.end(), ' '), type.end());
-  if (type == "message/delivery-status" || type == "message/disposition-notification") {
-    return true;
-  }
-  if (type != "multipart/report" || semi == std::string_view::npos) return false;
-  s.remove_prefix(semi + 1);
-  while (!s.empty()) {
-    const std::size_t eq = s.find('=');
-    if (eq == std::string_view::npos) return false;
-    const std::string name = lower(trim(s.substr(0, eq)));
-    s.remove_prefix(eq + 1);
-    s = trim(s);
-    std::string val;
-    if (!s.empty() && s.front() == '"') {
-      std::size_t i = 1;
-      for (; i < s.size() && s[i] != '"'; ++i) {
-        if (s[i] == '\\' && i + 1 < s.size()) ++i;
-        val.push_back(s[i]);
-      }
-      s.remove_prefix(std::min(s.size(), i + 1));
-      const std::size_t next = s.find(';');
-      s.remove_prefix(next == std::string_view::npos ? s.size() : next + 1);
-    } else {
-      const std::size_t next = s.find(';');
-      val = std::string(trim(s.substr(0, next)));
-      s.remove_prefix(next == std::string_view::npos ? s.size() : next + 1);
-    }
-    if (name == "report-type") {
-      const std::string rt = lower(val);
-      return rt == "delivery-status" || rt == "disposition-notification";
-    }
-  }
-  return false;
+  return type == "multipart/report" || type == "message/delivery-status" ||
+         type == "message/disposition-notification";
 }
 
 bool is_list_field(std::string_view name) {
@@ -337,6 +309,21 @@ class HeaderReader {
       }
       return;
     }
+    // Repeated Auto-Submitted or Precedence fields: the most automatic one counts, so that
+    // "Auto-Submitted: no" cannot hide a later "auto-generated".
+    if (name_ == "auto-submitted") {
+      std::string v = lower(clean(value_, kMaxValueBytes));
+      if (r.auto_submitted.empty() || r.auto_submitted.rfind("no", 0) == 0) r.auto_submitted = v;
+      return;
+    }
+    if (name_ == "precedence") {
+      std::string v = lower(clean(value_, kMaxValueBytes));
+      auto automatic = [](const std::string& p) {
+        return p.rfind("bulk", 0) == 0 || p.rfind("list", 0) == 0 || p.rfind("junk", 0) == 0;
+      };
+      if (r.precedence.empty() || !automatic(r.precedence)) r.precedence = v;
+      return;
+    }
     if (!seen_.insert(name_)) return;  // the first of a repeated singleton field wins
     if (name_ == "message-id") {
       const std::string id = std::string(trim(strip_comments(clean(value_, kMaxValueBytes))));
@@ -348,10 +335,6 @@ class HeaderReader {
     } else if (name_ == "date") {
       r.date = clean(value_, kMaxValueBytes);
       r.date_epoch = parse_rfc5322_date(r.date);
-    } else if (name_ == "auto-submitted") {
-      r.auto_submitted = lower(clean(value_, kMaxValueBytes));
-    } else if (name_ == "precedence") {
-      r.precedence = lower(clean(value_, kMaxValueBytes));
     } else if (name_ == "content-type") {
       r.is_delivery_report = is_report_content_type(clean(value_, kMaxValueBytes));
     } else if (name_ == "references") {

@@ -330,11 +330,11 @@ TEST_CASE("incoming: delivery reports") {
   CHECK(report("multipart/report (dsn); report-type=disposition-notification"));
   CHECK(report("message/delivery-status"));
   CHECK(report("message/disposition-notification"));
-  CHECK_FALSE(report("multipart/report; report-type=feedback-report"));
-  CHECK_FALSE(report("multipart/report"));
+  CHECK(report("multipart/report; report-type=feedback-report"));  // abuse reports too
+  CHECK(report("multipart/report"));  // whatever its report-type
   CHECK_FALSE(report("multipart/mixed; report-type=delivery-status"));
   CHECK_FALSE(report("text/plain; charset=\"report-type=delivery-status\""));
-  CHECK_FALSE(report("multipart/report; boundary=\"report-type=delivery-status\""));
+  CHECK(report("multipart/report; boundary=\"report-type=delivery-status\""));
 }
 
 TEST_CASE("incoming: golden messages in tests/data/mime") {
@@ -366,4 +366,16 @@ TEST_CASE("incoming: golden messages in tests/data/mime") {
     ++checked;
   }
   CHECK(checked >= 3);
+}
+
+TEST_CASE("incoming: a repeated Auto-Submitted or Precedence cannot hide an automatic one") {
+  auto m = read_incoming(
+      "Auto-Submitted: no\r\nAuto-Submitted: auto-generated\r\nPrecedence: normal\r\n"
+      "Precedence: bulk\r\n\r\nbody\r\n");
+  CHECK(m.auto_submitted == "auto-generated");
+  CHECK(m.precedence == "bulk");
+  auto n = read_incoming("Auto-Submitted: auto-replied\r\nAuto-Submitted: no\r\n\r\n");
+  CHECK(n.auto_submitted == "auto-replied");
+  auto o = read_incoming("Auto-Submitted: no\r\n\r\n");
+  CHECK(o.auto_submitted == "no");
 }
