@@ -10,6 +10,7 @@
 
 #include "mime/date.hpp"
 #include "mime/incoming.hpp"
+#include "responder/ascii.hpp"
 
 namespace ipconfirm::mime {
 namespace {
@@ -42,21 +43,9 @@ std::string random_hex(std::size_t digits) {
   return out;
 }
 
-char to_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (to_lower(a[i]) != to_lower(b[i])) return false;
-  }
-  return true;
-}
-
-bool is_alnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
+using ascii::iequals;
+using ascii::is_alnum;
+using ascii::to_lower;
 
 bool is_printable_ascii(std::string_view s) {
   for (char c : s) {

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "mime/date.hpp"
+#include "responder/ascii.hpp"
 
 namespace ipconfirm::mime {
 namespace {
@@ -14,33 +15,11 @@ constexpr std::size_t kMaxSubjectBytes = 998;
 constexpr std::size_t kMaxMsgIdBytes = 250;
 constexpr std::size_t kMaxEncodedWord = 512;  // RFC 2047 says 75; be lenient, but bounded
 
-char to_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = to_lower(c);
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (to_lower(a[i]) != to_lower(b[i])) return false;
-  }
-  return true;
-}
-
-bool is_wsp(char c) {
-  return c == ' ' || c == '\t';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_wsp(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_wsp(s.back())) s.remove_suffix(1);
-  return s;
-}
+using ascii::iequals;
+using ascii::is_wsp;
+using ascii::lower;
+using ascii::to_lower;
+using ascii::trim;
 
 bool is_atext(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;

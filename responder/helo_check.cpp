@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 
+#include "responder/ascii.hpp"
 #include "responder/rdns_heuristics.hpp"
 
 namespace ipconfirm::responder {
@@ -16,15 +17,8 @@ constexpr std::array<std::string_view, 6> kPrivateTlds{"localhost", "localdomain
 
 constexpr std::size_t kMaxInvalidName = 255;
 
-char to_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using ascii::to_lower;
+using ascii::trim;
 
 std::string sanitised(std::string_view s) {
   std::string out;

@@ -11,6 +11,7 @@
 //   or "your-server.de" say who the provider is, not what the host does. Access-network words
 //   count anywhere, since providers put them in their domains ("shawcable.net").
 #include "responder/rdns_heuristics.hpp"
+#include "responder/ascii.hpp"
 
 #include <algorithm>
 #include <array>
@@ -20,19 +21,13 @@
 namespace ipconfirm::responder {
 namespace {
 
-bool is_alpha(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
+using ascii::is_alpha;
+using ascii::is_digit;
+using ascii::to_lower;
+
 bool is_hex(char c) {
   return is_digit(c) || (c >= 'a' && c <= 'f');
 }
-char to_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
 enum class Match { exact, prefix, substring };
 
 struct Word {

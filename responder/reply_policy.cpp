@@ -1,4 +1,5 @@
 #include "responder/reply_policy.hpp"
+#include "responder/ascii.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -8,11 +9,7 @@ namespace ipconfirm::responder {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+using ascii::lower;
 
 bool starts_with(std::string_view s, std::string_view p) {
   return s.substr(0, p.size()) == p;

@@ -62,9 +62,13 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
     bool finished = false;
   };
   std::vector<std::shared_ptr<PendingEnqueue>> pending;
-  bool commit_posted = false;
+  bool commit_in_flight = false;
+  // One thread does the spool's disk work (write, syncfs, rename, fsync) so that the event loop
+  // goes on reading while a batch is made durable; the messages that arrive meanwhile form the
+  // next batch (group commit). Declared last: destroyed (joined) first.
+  std::unique_ptr<asio::thread_pool> committer = std::make_unique<asio::thread_pool>(1);
   asio::awaitable<Spool::Enqueued> enqueue_grouped(QueueEntry entry);
-  void commit_pending();
+  void start_commit();
 };
 
 asio::awaitable<Spool::Enqueued> Service::Impl::enqueue_grouped(QueueEntry entry) {
@@ -73,10 +77,7 @@ asio::awaitable<Spool::Enqueued> Service::Impl::enqueue_grouped(QueueEntry entry
   p->entry = std::move(entry);
   p->done.expires_at(asio::steady_timer::time_point::max());
   pending.push_back(p);
-  if (!commit_posted) {
-    commit_posted = true;
-    asio::post(io, [self] { self->commit_pending(); });
-  }
+  start_commit();
   while (!p->finished) {
     boost::system::error_code ec;
     co_await p->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -85,20 +86,35 @@ asio::awaitable<Spool::Enqueued> Service::Impl::enqueue_grouped(QueueEntry entry
   co_return result;
 }
 
-void Service::Impl::commit_pending() {
-  commit_posted = false;
-  auto batch = std::move(pending);
+void Service::Impl::start_commit() {
+  if (commit_in_flight || pending.empty()) return;
+  commit_in_flight = true;
+  auto waiters = std::make_shared<std::vector<std::shared_ptr<PendingEnqueue>>>(std::move(pending));
   pending.clear();
   std::vector<QueueEntry> entries;
-  entries.reserve(batch.size());
-  for (auto& p : batch) entries.push_back(std::move(p->entry));
+  entries.reserve(waiters->size());
+  for (auto& w : *waiters) entries.push_back(std::move(w->entry));
   auto now = static_cast<std::int64_t>(std::time(nullptr));
-  std::vector<Spool::Enqueued> results = spool->enqueue_batch(std::move(entries), now);
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    batch[i]->result = std::move(results[i]);
-    batch[i]->finished = true;
-    batch[i]->done.cancel();
-  }
+  auto batch = std::make_shared<Spool::Batch>(spool->reserve(std::move(entries), now));
+  // The committer holds no reference to the service: only the batch, the spool's folder and
+  // the event loop to come back to, where the service may already be gone.
+  std::weak_ptr<Impl> weak = weak_from_this();
+  auto back = io.get_executor();
+  asio::post(*committer, [batch, waiters, weak, back, dir = spool->dir()] {
+    Spool::write_batch(dir, *batch);
+    asio::post(back, [batch, waiters, weak] {
+      auto self = weak.lock();
+      if (!self) return;
+      std::vector<Spool::Enqueued> results = self->spool->commit(std::move(*batch));
+      for (std::size_t i = 0; i < waiters->size(); ++i) {
+        (*waiters)[i]->result = std::move(results[i]);
+        (*waiters)[i]->finished = true;
+        (*waiters)[i]->done.cancel();
+      }
+      self->commit_in_flight = false;
+      self->start_commit();
+    });
+  });
 }
 
 namespace {

@@ -456,16 +456,18 @@ Spool::Enqueued Spool::enqueue(QueueEntry entry, std::int64_t now) {
 
 std::vector<Spool::Enqueued> Spool::enqueue_batch(std::vector<QueueEntry> entries,
                                                   std::int64_t now) {
-  // Group commit: each file is written and fsynced, then all are renamed and queue/ is fsynced
-  // once for the whole batch. The directory fsync is the costly step that would otherwise be
-  // paid once per message.
-  std::vector<Enqueued> results(entries.size());
-  std::vector<std::size_t> renamed_ones;
-  std::size_t accepted = 0;
+  Batch batch = reserve(std::move(entries), now);
+  write_batch(dir_, batch);
+  return commit(std::move(batch));
+}
+
+Spool::Batch Spool::reserve(std::vector<QueueEntry> entries, std::int64_t now) {
+  Batch batch;
+  batch.results.resize(entries.size());
   for (std::size_t i = 0; i < entries.size(); ++i) {
     QueueEntry& entry = entries[i];
-    Enqueued& result = results[i];
-    if (index_.size() + accepted >= max_entries_) {
+    Enqueued& result = batch.results[i];
+    if (index_.size() + reserved_ >= max_entries_) {
       result.error = SpoolError::full;
       result.detail = "queue full (" + std::to_string(index_.size()) + " entries)";
       continue;
@@ -473,31 +475,81 @@ std::vector<Spool::Enqueued> Spool::enqueue_batch(std::vector<QueueEntry> entrie
     entry.id = new_id(now);
     entry.created = now;
     if (entry.next_attempt == 0) entry.next_attempt = now;
-    bool renamed = false;
-    result.error = write_entry(entry, result.detail, renamed, false);
-    if (renamed) renamed_ones.push_back(i);
-    if (result.error == SpoolError::none) {
-      result.id = entry.id;
-      ++accepted;
-    }
+    result.id = entry.id;
+    ++reserved_;
   }
-  if (!renamed_ones.empty()) {
-    if (auto r = spool_fs::fsync_dir(dir_ / "queue"); !r.ok()) {
-      // The entries may be visible but not durable. The callers are about to answer 4xx and
-      // the clients will send again: remove them so that no reply is sent twice.
-      for (std::size_t i : renamed_ones) {
-        fs::path p = dir_ / "queue" / entries[i].id;
-        ::unlink(p.c_str());
-        results[i] = Enqueued{r.error, "", r.detail};
-      }
-      (void)spool_fs::fsync_dir(dir_ / "queue");
-    }
-  }
+  batch.entries = std::move(entries);
+  return batch;
+}
+
+void Spool::write_batch(const fs::path& dir, Batch& batch) {
+  // Group commit: one syncfs for the data of the whole batch and one fsync of queue/ for the
+  // names, instead of one fsync per file.
+  auto& entries = batch.entries;
+  auto& results = batch.results;
+  auto fail = [&](std::size_t i, SpoolError e, std::string detail) {
+    results[i].error = e;
+    results[i].detail = std::move(detail);
+  };
+  std::vector<std::size_t> written;
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    if (results[i].error == SpoolError::none)
-      index_[results[i].id] = IndexEntry{entries[i].next_attempt};
+    if (results[i].error != SpoolError::none) continue;
+    const fs::path tmp = dir / "tmp" / entries[i].id;
+    const std::string bytes = serialize_spool_entry(entries[i]);
+    if (bytes.size() > kMaxEntryBytes) {
+      fail(i, SpoolError::io, "entry " + entries[i].id + " is larger than the spool accepts");
+      continue;
+    }
+    ::unlink(tmp.c_str());  // a leftover from a failed rename; normally absent
+    if (auto r = spool_fs::write_new_file(tmp, bytes); !r.ok()) {
+      fail(i, r.error, r.detail);
+      continue;
+    }
+    written.push_back(i);
   }
-  return results;
+  if (written.empty()) return;
+  if (auto r = spool_fs::sync_filesystem(dir / "tmp"); !r.ok()) {
+    for (std::size_t i : written) {
+      ::unlink((dir / "tmp" / entries[i].id).c_str());
+      fail(i, r.error, r.detail);
+    }
+    return;
+  }
+  std::vector<std::size_t> renamed;
+  for (std::size_t i : written) {
+    const fs::path tmp = dir / "tmp" / entries[i].id;
+    const fs::path final_path = dir / "queue" / entries[i].id;
+    if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+      auto r = spool_fs::failure("rename", tmp, errno);
+      ::unlink(tmp.c_str());
+      fail(i, r.error == SpoolError::not_found ? SpoolError::io : r.error, r.detail);
+      continue;
+    }
+    renamed.push_back(i);
+  }
+  if (renamed.empty()) return;
+  if (auto r = spool_fs::fsync_dir(dir / "queue"); !r.ok()) {
+    // The entries may be visible but not durable. The callers are about to answer 4xx and the
+    // clients will send again: remove them so that no reply is sent twice.
+    for (std::size_t i : renamed) {
+      ::unlink((dir / "queue" / entries[i].id).c_str());
+      fail(i, r.error, r.detail);
+    }
+    (void)spool_fs::fsync_dir(dir / "queue");
+  }
+}
+
+std::vector<Spool::Enqueued> Spool::commit(Batch batch) {
+  for (std::size_t i = 0; i < batch.entries.size(); ++i) {
+    Enqueued& result = batch.results[i];
+    if (result.id.empty()) continue;  // never reserved (queue full)
+    --reserved_;
+    if (result.error == SpoolError::none)
+      index_[result.id] = IndexEntry{batch.entries[i].next_attempt};
+    else
+      result.id.clear();
+  }
+  return std::move(batch.results);
 }
 
 SpoolError Spool::update(const QueueEntry& entry) {

@@ -113,6 +113,24 @@ class Spool {
   // result per entry in the same order, but queue/ is fsynced once for the whole batch.
   std::vector<Enqueued> enqueue_batch(std::vector<QueueEntry> entries, std::int64_t now);
 
+  // enqueue_batch in three steps, so that the disk work can run on another thread while the
+  // owner goes on serving (responder/service.cpp):
+  //  1. reserve() (owner): assigns ids and times, checks the cap (counting reserved entries);
+  //  2. write_batch() (any thread; touches only files under `dir`): writes every reserved
+  //     entry into tmp/ without a per-file fsync, makes them all durable with one syncfs(2),
+  //     renames them into queue/ and fsyncs queue/ once;
+  //  3. commit() (owner): indexes what was written and releases the reservations.
+  // An entry is durable, and may be acknowledged, only after commit() returned none for it. A
+  // crash before the renames leaves files only in tmp/, which open() removes: they were never
+  // acknowledged.
+  struct Batch {
+    std::vector<QueueEntry> entries;
+    std::vector<Enqueued> results;  // error none: reserved, then written
+  };
+  Batch reserve(std::vector<QueueEntry> entries, std::int64_t now);
+  static void write_batch(const std::filesystem::path& dir, Batch& batch);
+  std::vector<Enqueued> commit(Batch batch);
+
   // Durably rewrites attempts, next_attempt and last_error of the stored entry entry.id; the
   // other fields are taken from disk, not from `entry`. not_found for an unknown or invalid id.
   SpoolError update(const QueueEntry& entry);
@@ -180,6 +198,7 @@ class Spool {
   int lock_fd_ = -1;
   std::int64_t last_stamp_ = 0;  // microseconds of the last id, to keep ids increasing
   std::map<std::string, IndexEntry> index_;
+  std::size_t reserved_ = 0;  // entries between reserve() and commit()
   std::string last_detail_;
 };
 

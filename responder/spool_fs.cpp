@@ -39,8 +39,36 @@ Result failure(std::string_view what, const std::filesystem::path& path, int err
   return r;
 }
 
+Result write_new_file_impl(const std::filesystem::path& path, std::string_view bytes, int* err_out,
+                           bool sync);
+
+Result write_new_file(const std::filesystem::path& path, std::string_view bytes) {
+  return write_new_file_impl(path, bytes, nullptr, false);
+}
+
+Result sync_filesystem(const std::filesystem::path& dir) {
+  int fd;
+  do {
+    fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return failure("open", dir, errno);
+  int rc;
+  do {
+    rc = ::syncfs(fd);
+  } while (rc != 0 && errno == EINTR);
+  int err = rc != 0 ? errno : 0;
+  ::close(fd);
+  if (err != 0) return failure("syncfs", dir, err);
+  return {};
+}
+
 Result write_new_file_synced(const std::filesystem::path& path, std::string_view bytes,
                              int* err_out) {
+  return write_new_file_impl(path, bytes, err_out, true);
+}
+
+Result write_new_file_impl(const std::filesystem::path& path, std::string_view bytes, int* err_out,
+                           bool sync) {
   if (err_out) *err_out = 0;
   int fd;
   do {
@@ -74,7 +102,7 @@ Result write_new_file_synced(const std::filesystem::path& path, std::string_view
     p += n;
     left -= static_cast<std::size_t>(n);
   }
-  while (::fsync(fd) != 0) {
+  while (sync && ::fsync(fd) != 0) {
     if (errno != EINTR) return fail("fsync", errno);
   }
   if (int err = close_checked(fd); err != 0) {

@@ -31,6 +31,15 @@ Result failure(std::string_view what, const std::filesystem::path& path, int err
 Result write_new_file_synced(const std::filesystem::path& path, std::string_view bytes,
                              int* err_out = nullptr);
 
+// Like write_new_file_synced, but without the fsync: the caller makes the data durable later,
+// for many files at once, with sync_filesystem().
+Result write_new_file(const std::filesystem::path& path, std::string_view bytes);
+
+// syncfs(2) on the file system that holds `dir`: everything written there so far, data and
+// metadata, is on stable storage when it returns none. One call replaces one fsync per file
+// for a batch of new files (group commit).
+Result sync_filesystem(const std::filesystem::path& dir);
+
 // Opens the directory and fsyncs it, so that entries created, renamed or removed in it persist.
 Result fsync_dir(const std::filesystem::path& dir);
 

@@ -1,4 +1,5 @@
 #include "smtp/client_protocol.hpp"
+#include "responder/ascii.hpp"
 
 #include <limits>
 
@@ -6,13 +7,8 @@ namespace ipconfirm::smtp {
 
 namespace {
 
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-
-bool is_alnum(char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
+using ascii::is_alnum;
+using ascii::is_digit;
 
 char to_upper(char c) {
   return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <utility>
 
+#include "responder/ascii.hpp"
 #include "responder/ip_address.hpp"
 
 namespace ipconfirm::smtp {
@@ -18,12 +19,10 @@ constexpr std::size_t max_label = 63;       // RFC 1035 §2.3.4
 unsigned char byte(char c) {
   return static_cast<unsigned char>(c);
 }
-bool is_alpha(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
+using ascii::iequals;
+using ascii::is_alpha;
+using ascii::is_digit;
+
 bool is_let_dig(char c) {
   return is_alpha(c) || is_digit(c);
 }
@@ -69,14 +68,6 @@ bool is_atext(char c) {
 // qtextSMTP: printable ASCII but '"' and '\'.
 bool is_qtext(char c) {
   return byte(c) >= 32 && byte(c) <= 126 && c != '"' && c != '\\';
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (to_upper(a[i]) != to_upper(b[i])) return false;
-  }
-  return true;
 }
 
 bool istarts_with(std::string_view s, std::string_view prefix) {

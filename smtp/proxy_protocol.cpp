@@ -1,4 +1,5 @@
 #include "smtp/proxy_protocol.hpp"
+#include "responder/ascii.hpp"
 
 #include <algorithm>
 #include <array>
@@ -29,9 +30,7 @@ ProxyParse invalid(std::string why) {
   return ProxyParse{ProxyStatus::invalid, 0, {}, std::move(why)};
 }
 
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
+using ascii::is_digit;
 
 bool is_hex(char c) {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');

@@ -3,24 +3,15 @@
 #include <algorithm>
 #include <cctype>
 
+#include "responder/ascii.hpp"
 #include "smtp/command_parser.hpp"
 
 namespace ipconfirm::smtp {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using ascii::iequals;
+using ascii::lower;
 
 // Only printable ASCII of a client's words goes back into a reply.
 std::string printable(std::string_view s, std::size_t max = 100) {
