@@ -2,9 +2,11 @@
 //
 // Once the receiver has answered 250 to a message, the reply it owes must survive kill -9 and
 // power loss. Every write therefore follows the discipline of Postfix, qmail and OpenSMTPD:
-// write a temporary file in <dir>/tmp/, fsync it, rename it into <dir>/queue/<id>, fsync
-// <dir>/queue/. Only when enqueue() returns SpoolError::none may the caller answer 250; any
-// other result (a full disk, an I/O or fsync error, a full queue) must become 451 4.3.0.
+// write a temporary file in <dir>/tmp/, make it durable, rename it into <dir>/queue/<id>, fsync
+// <dir>/queue/. A single entry is fsynced; a batch (write_batch) is made durable with one
+// syncfs(2) for all its files. Only when enqueue() or commit() returns SpoolError::none may the
+// caller answer 250; any other result (a full disk, an I/O or sync error, a full queue) must
+// become 451 4.3.0.
 //
 // Layout under Options::dir (created on open):
 //   tmp/      files being written; whatever is left here at open() is half-written and removed

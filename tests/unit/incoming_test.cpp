@@ -331,7 +331,7 @@ TEST_CASE("incoming: delivery reports") {
   CHECK(report("message/delivery-status"));
   CHECK(report("message/disposition-notification"));
   CHECK(report("multipart/report; report-type=feedback-report"));  // abuse reports too
-  CHECK(report("multipart/report"));  // whatever its report-type
+  CHECK(report("multipart/report"));                               // whatever its report-type
   CHECK_FALSE(report("multipart/mixed; report-type=delivery-status"));
   CHECK_FALSE(report("text/plain; charset=\"report-type=delivery-status\""));
   CHECK(report("multipart/report; boundary=\"report-type=delivery-status\""));
