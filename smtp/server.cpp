@@ -10,9 +10,8 @@
 #include <unordered_map>
 
 #include "responder/log.hpp"
-#include "smtp/data_decoder.hpp"
-#include "smtp/line_reader.hpp"
 #include "smtp/proxy_protocol.hpp"
+#include "smtp/session_pump.hpp"
 
 namespace ipconfirm::smtp {
 
@@ -274,9 +273,7 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
   auto handler = st->factory(ConnectionInfo{ip, port, sid, proxied});
   std::string close_reason = "client closed";
   std::string out = session.greeting().format();
-  LineReader lines(st->options.max_line);
-  DataDecoder decoder(DataDecoder::Limits{session.message_limit(), st->options.max_text_line});
-  bool in_data = false;
+  SessionPump pump(session, st->options.max_line, st->options.max_text_line);
   bool closing = false;
 
   auto flush = [&]() -> awaitable<bool> {
@@ -292,64 +289,17 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
       // Turn every complete line (or the message data) in the buffer into replies.
       bool need_read = false;
       while (!closing && !need_read) {
-        Step step;
-        if (in_data) {
-          std::size_t used = decoder.feed(in);
-          in.erase(0, used);
-          if (decoder.state() == DataDecoder::State::reading) {
-            need_read = true;
-            continue;
-          }
-          in_data = false;
-          DataFault fault = DataFault::none;
-          if (decoder.state() == DataDecoder::State::bad_line_ending)
-            fault = DataFault::bad_line_ending;
-          else if (decoder.over_size())
-            fault = DataFault::too_big;
-          else if (decoder.line_too_long())
-            fault = DataFault::line_too_long;
-          step = session.on_data_end(fault);
-          if (step.action == Action::queue) {
-            QueueOutcome q = co_await handler->on_message(session, decoder.take_message());
-            step = session.on_queued(q.queue_id, q.summary, q.failure);
-          }
-          decoder.reset();
-        } else {
-          auto o = lines.next(in);
-          switch (o.result) {
-            case LineReader::Result::need_more:
-              in.erase(0, o.consumed);
-              need_read = true;
-              continue;
-            case LineReader::Result::line: {
-              bool was_fresh = session.envelope().helo.empty();
-              step = session.on_line(o.line);
-              in.erase(0, o.consumed);
-              if (was_fresh && !session.envelope().helo.empty())
-                handler->on_helo(session.envelope().helo);
-              break;
-            }
-            case LineReader::Result::too_long:
-              in.erase(0, o.consumed);
-              step = session.on_line_fault(LineFault::too_long);
-              break;
-            case LineReader::Result::bare_lf:
-              step = session.on_line_fault(LineFault::bare_lf);
-              break;
-            case LineReader::Result::bare_cr:
-              step = session.on_line_fault(LineFault::bare_cr);
-              break;
-            case LineReader::Result::nul:
-              step = session.on_line_fault(LineFault::nul);
-              break;
-          }
+        const bool was_fresh = session.envelope().helo.empty();
+        Step step = pump.next(in);
+        if (pump.need_more()) {
+          need_read = true;
+          continue;
         }
-        if ((step.action == Action::start_data || step.action == Action::start_tls) &&
-            !in.empty()) {
-          // The client sent more before it saw our 354 or 220. RFC 2920 §3.1 forbids it, and
-          // honouring it would let pipelined bytes become part of a message, or plaintext be
-          // answered inside TLS (CVE-2011-0411). Refuse and close.
-          step = {reply(554, "5.5.0", "improper use of SMTP command pipelining"), Action::close};
+        if (was_fresh && !session.envelope().helo.empty())
+          handler->on_helo(session.envelope().helo);
+        if (step.action == Action::queue) {
+          QueueOutcome q = co_await handler->on_message(session, pump.take_message());
+          step = session.on_queued(q.queue_id, q.summary, q.failure);
         }
         if (!step.reply.empty()) out += step.reply.format();
         switch (step.action) {
@@ -362,8 +312,7 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
                            (step.reply.lines.empty() ? std::string("") : step.reply.lines[0]);
             break;
           case Action::start_data: {
-            in_data = true;
-            bool flushed = co_await flush();
+            bool flushed = co_await flush();  // the 354 must leave now
             closing = !flushed;
           } break;
           case Action::start_tls: {
@@ -380,7 +329,7 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
             }
             SSL* ssl = conn->tls->native_handle();
             session.on_tls_started(TlsInfo{SSL_get_version(ssl), SSL_get_cipher_name(ssl)});
-            lines = LineReader(st->options.max_line);
+            pump.restart_lines();
             log_event("tls", {{"session", sid},
                               {"version", session.tls()->version},
                               {"cipher", session.tls()->cipher}});
