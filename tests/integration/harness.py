@@ -52,11 +52,21 @@ def binary():
     return b
 
 
-def free_port(host="127.0.0.1", kind=socket.SOCK_STREAM):
+def free_port(host="127.0.0.1", kind=None):
+    """A port free for both TCP and UDP on `host`, below the kernel's ephemeral range (which
+    starts at 32768), so that no outgoing connection of another test can take it meanwhile."""
+    import random
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, kind) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        try:
+            for k in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                with socket.socket(fam, k) as s:
+                    s.bind((host, port))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port found in 20000-32000")
 
 
 def wait_for(predicate, timeout=10.0, what="condition"):
@@ -99,7 +109,17 @@ class Dnsmasq:
 
     def __init__(self, work, lines, port=None):
         (self.exe,) = require("dnsmasq")
-        self.port = port or free_port("127.0.0.1", socket.SOCK_DGRAM)
+        # A port taken between our check and dnsmasq's bind makes it exit at once: try another.
+        for attempt in range(5):
+            self.port = port or free_port("127.0.0.1")
+            if self._start(work, lines):
+                return
+            if port:
+                break
+        with open(self.log.name) as f:
+            raise RuntimeError("dnsmasq failed to start:\n" + f.read())
+
+    def _start(self, work, lines):
         conf = os.path.join(work.path, f"dnsmasq-{self.port}.conf")
         base = [
             "no-resolv", "no-hosts", "no-poll", "bind-interfaces", "listen-address=127.0.0.1",
@@ -115,8 +135,11 @@ class Dnsmasq:
             stdout=self.log, stderr=subprocess.STDOUT)
         # dnsmasq binds before it logs "started"; a TCP connect tells us it listens.
         wait_for(lambda: port_open(self.port) or self.proc.poll() is not None, 10, "dnsmasq")
+        time.sleep(0.05)
         if self.proc.poll() is not None:
-            raise RuntimeError("dnsmasq failed to start: see " + self.log.name)
+            self.log.close()
+            return False
+        return True
 
     def server(self):
         return f"127.0.0.1:{self.port}"
