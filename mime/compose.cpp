@@ -54,13 +54,6 @@ bool is_printable_ascii(std::string_view s) {
   return true;
 }
 
-void cap_utf8(std::string& s, std::size_t max) {
-  if (s.size() <= max) return;
-  std::size_t cut = max;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-  s.resize(cut);
-}
-
 // A header value made safe: valid UTF-8, each run of white space and line-break characters one
 // space, other control characters dropped, trimmed.
 std::string header_text(std::string_view raw) {

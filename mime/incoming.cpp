@@ -38,14 +38,6 @@ bool is_dot_atom_text(std::string_view s) {
   return true;
 }
 
-// Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
-void cap_utf8(std::string& s, std::size_t max) {
-  if (s.size() <= max) return;
-  std::size_t cut = max;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-  s.resize(cut);
-}
-
 // Valid UTF-8, TAB as space, every other control character removed, trimmed, capped.
 std::string clean(std::string_view raw, std::size_t max) {
   std::string valid = to_valid_utf8(raw);
@@ -405,6 +397,13 @@ std::string to_valid_utf8(std::string_view s) {
     }
   }
   return out;
+}
+
+void cap_utf8(std::string& s, std::size_t max) {
+  if (s.size() <= max) return;
+  std::size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  s.resize(cut);
 }
 
 std::string decode_rfc2047(std::string_view s) {

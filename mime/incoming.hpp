@@ -63,6 +63,9 @@ bool is_msg_id(std::string_view text);
 // U+10FFFF, truncated sequences) replaced by U+FFFD.
 std::string to_valid_utf8(std::string_view text);
 
+// Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
+void cap_utf8(std::string& s, std::size_t max);
+
 // Decodes RFC 2047 encoded-words in unstructured text to UTF-8. White space between two
 // adjacent encoded-words is dropped (§6.2). Words in an unknown charset or with bad syntax are
 // left as they are. The result is valid UTF-8 but may contain control characters.

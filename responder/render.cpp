@@ -268,13 +268,18 @@ json single_line_strings(const json& j) {
   }
 }
 
-std::string render_one(const std::string& text, const data& d, bool html) {
+// The text template is rendered without HTML escaping, the HTML one with it.
+mustache parse(const std::string& text, bool html) {
   mustache tmpl{text};
   if (!html) tmpl.set_custom_escape([](const std::string& s) { return s; });
-  return tmpl.render(d);
+  return tmpl;
 }
 
 }  // namespace
+
+struct Templates::Parsed {
+  mustache subject, text, html;
+};
 
 std::string wrap(std::string_view text, std::size_t width, std::size_t indent) {
   std::string out, line;
@@ -319,9 +324,14 @@ std::optional<Templates> load_templates(const std::string& dir, std::string& err
       s << in.rdbuf();
       *slot.out = s.str();
     }
-    mustache check{*slot.out};
-    if (!check.is_valid()) {
-      error = std::string(slot.name) + ": " + check.error_message();
+  }
+  t.parsed = std::make_shared<Templates::Parsed>(
+      Templates::Parsed{parse(t.subject, false), parse(t.text, false), parse(t.html, true)});
+  for (const auto& [name, tmpl] :
+       {std::pair{slots[0].name, &t.parsed->subject}, std::pair{slots[1].name, &t.parsed->text},
+        std::pair{slots[2].name, &t.parsed->html}}) {
+    if (!tmpl->is_valid()) {
+      error = std::string(name) + ": " + tmpl->error_message();
       return std::nullopt;
     }
   }
@@ -332,12 +342,17 @@ Rendered render_report(const Templates& templates, const nlohmann::ordered_json&
   json model = single_line_strings(report);
   model["view"] = build_view(model);
   data d = to_data(model);
+  auto parsed = templates.parsed;
+  if (!parsed)  // built by hand rather than by load_templates
+    parsed = std::make_shared<Templates::Parsed>(Templates::Parsed{parse(templates.subject, false),
+                                                                   parse(templates.text, false),
+                                                                   parse(templates.html, true)});
   Rendered out;
-  out.subject = render_one(templates.subject, d, false);
+  out.subject = parsed->subject.render(d);
   while (!out.subject.empty() && (out.subject.back() == '\n' || out.subject.back() == '\r'))
     out.subject.pop_back();
-  out.text = render_one(templates.text, d, false);
-  out.html = render_one(templates.html, d, true);
+  out.text = parsed->text.render(d);
+  out.html = parsed->html.render(d);
   return out;
 }
 

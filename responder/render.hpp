@@ -7,6 +7,7 @@
 // the HTML one with it. Rendering never fails at run time: templates are checked when loaded.
 #pragma once
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -15,6 +16,10 @@ namespace ipconfirm::responder {
 
 struct Templates {
   std::string subject, text, html;
+  // The three templates parsed once by load_templates, so that a report is only rendered, not
+  // parsed again. Copies share them: render from one thread at a time (the event loop).
+  struct Parsed;
+  std::shared_ptr<Parsed> parsed;
 };
 
 // Loads subject.mustache, report.txt.mustache and report.html.mustache from `dir`, or the
