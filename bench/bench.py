@@ -78,6 +78,16 @@ def pct(values, p):
     return s[k]
 
 
+def cpu_seconds(pid):
+    """User + system CPU time a process has used so far (from /proc), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def rss_kib(pid, field="VmRSS"):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -128,7 +138,7 @@ class Peers:
                 raise RuntimeError("smtp-sink did not start")
         # ipconfirm.
         self.port = free_port()
-        self.spool = os.path.join(work, "spool")
+        self.spool = os.path.join(os.environ.get("BENCH_SPOOL_PARENT", work), "spool")
         cfg = os.path.join(work, "ipconfirm.toml")
         with open(cfg, "w") as f:
             f.write(f"""hostname = "mx.example.test"
@@ -374,6 +384,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer messages per cell (a smoke run)")
     ap.add_argument("--idle", type=int, default=10000)
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--only", action="append", default=[], metavar="SESSIONSxBYTES",
+                    help="run only these cells, e.g. --only 50x4096 (repeatable)")
     a = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="ipconfirm-bench.")
@@ -386,6 +398,8 @@ def main():
         cell_timeout = 180
         for size in SIZES:
             for sessions in SESSIONS:
+                if a.only and f"{sessions}x{size}" not in a.only:
+                    continue
                 base = {1: 300, 10: 1000, 50: 2000}[sessions]
                 if size == 65536:
                     base //= 2
@@ -398,9 +412,14 @@ def main():
                 log(f"-- {sessions} sessions, {size} bytes: ipconfirm")
                 seen = set(os.listdir(peers.sink_dir))
                 tag = f"{sessions}x{size}"
+                cpu0 = cpu_seconds(peers.ipc.pid)
                 rate, err, probe = asyncio.run(
                     run_with_probe(peers, peers.port, sessions, size, base, cell_timeout, tag))
                 drained = drain(peers, 120)
+                cpu1 = cpu_seconds(peers.ipc.pid)
+                cpu_us = None
+                if cpu0 is not None and cpu1 is not None:
+                    cpu_us = (cpu1 - cpu0) * 1e6 / (base + len(probe.dot_to_250))
                 arrivals = {}
                 wanted = set(probe.sent)
                 for _ in range(20):  # the sink may still be writing the last files
@@ -415,10 +434,14 @@ def main():
                                  err=err or sink_err, p50=pct(probe.dot_to_250, 50),
                                  p99=pct(probe.dot_to_250, 99), n=len(probe.dot_to_250),
                                  s50=pct(to_sink, 50), s99=pct(to_sink, 99),
-                                 lost=len(wanted) - len(arrivals), drained=drained))
+                                 lost=len(wanted) - len(arrivals), drained=drained,
+                                 cpu_us=cpu_us))
         peak_load = rss_kib(peers.ipc.pid, "VmHWM")
-        log(f"-- {a.idle} idle connections")
-        per_idle, greeted, rb, ra = asyncio.run(idle_connections(peers, a.idle))
+        if a.idle > 0:
+            log(f"-- {a.idle} idle connections")
+        per_idle, greeted, rb, ra = None, 0, None, None
+        if a.idle > 0:
+            per_idle, greeted, rb, ra = asyncio.run(idle_connections(peers, a.idle))
         long_result = None
         if a.long:
             log("-- 100,000 messages, 50 sessions, 4 KiB (memory)")
@@ -433,8 +456,8 @@ def main():
     # The table.
     print()
     print("| sessions | size | smtp-sink msg/s | ipconfirm msg/s | ratio | dot→250 p50 / p99 ms "
-          "| reply in sink p50 / p99 ms | queue drained |")
-    print("|---:|---:|---:|---:|---:|---|---|---|")
+          "| reply in sink p50 / p99 ms | ipconfirm CPU µs/msg | queue drained |")
+    print("|---:|---:|---:|---:|---:|---|---|---:|---|")
     for r in rows:
         ratio = f"{r['ipc'] / r['sink']:.2f}" if r["ipc"] and r["sink"] else "-"
         drained = "no (120 s)" if r["drained"] is None else f"yes, {r['drained']:.1f} s"
@@ -443,7 +466,8 @@ def main():
         size = f"{r['size'] // 1024} KiB"
         print(f"| {r['sessions']} | {size} | {r['sink'] and round(r['sink'])} | "
               f"{r['ipc'] and round(r['ipc'])} | {ratio} | {ms(r['p50'])} / {ms(r['p99'])} "
-              f"(n={r['n']}) | {ms(r['s50'])} / {ms(r['s99'])} | {drained} |")
+              f"(n={r['n']}) | {ms(r['s50'])} / {ms(r['s99'])} | "
+              f"{'-' if r['cpu_us'] is None else round(r['cpu_us'])} | {drained} |")
     for r in rows:
         if r["err"]:
             print(f"note: {r['sessions']} sessions, {r['size']} bytes: {r['err']}")
