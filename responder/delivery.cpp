@@ -41,6 +41,9 @@ std::pair<std::string, std::string> read_auth_file(const std::string& path) {
   return {line.substr(0, colon), line.substr(colon + 1)};
 }
 
+// What submit() may hold in memory: replies are a few tens of KiB, so a few hundred of them.
+constexpr std::size_t kMaxSubmittedBytes = 8 * 1024 * 1024;
+
 double random01() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
@@ -48,9 +51,10 @@ double random01() {
 
 }  // namespace
 
-Deliverer::Deliverer(asio::any_io_executor ex, const config::Config& config, Spool& spool,
-                     DnsResolver& resolver)
+Deliverer::Deliverer(asio::any_io_executor ex, asio::any_io_executor disk,
+                     const config::Config& config, Spool& spool, DnsResolver& resolver)
     : ex_(ex),
+      disk_(disk),
       config_(config),
       spool_(spool),
       resolver_(resolver),
@@ -92,6 +96,25 @@ void Deliverer::wake() {
   signal_.cancel();
 }
 
+void Deliverer::submit(QueueEntry entry) {
+  const std::size_t bytes = entry.data.size();
+  if (submitted_bytes_ + bytes <= kMaxSubmittedBytes) {
+    std::string id = entry.id;
+    auto [it, inserted] = submitted_.try_emplace(std::move(id), std::move(entry));
+    if (inserted) submitted_bytes_ += bytes;
+  }
+  wake();
+}
+
+void Deliverer::remove_entry(const std::string& id) {
+  if (spool_.forget(id) != SpoolError::none) return;
+  asio::post(disk_, [dir = spool_.dir(), id] {
+    std::string detail = Spool::unlink_entry(dir, id);
+    // Still on disk: sent again after a restart (at-least-once), never lost.
+    if (!detail.empty()) log_event("queue-error", {{"queue_id", id}, {"detail", detail}});
+  });
+}
+
 void Deliverer::stop() {
   stopping_ = true;
   signal_.cancel();
@@ -101,7 +124,12 @@ asio::awaitable<void> Deliverer::run() {
   auto self = shared_from_this();
   while (!stopping_) {
     std::int64_t now = now_seconds();
-    apply_requests(now);
+    // control/ is read at most once a second, not on every wake (each queued or delivered
+    // reply wakes this loop).
+    if (now != requests_checked_) {
+      requests_checked_ = now;
+      apply_requests(now);
+    }
     for (const auto& id : spool_.due(now, in_flight_.size() + held_until_.size() + max_parallel_)) {
       if (in_flight_.size() >= max_parallel_) break;
       if (in_flight_.count(id)) continue;
@@ -132,6 +160,10 @@ void Deliverer::apply_requests(std::int64_t now) {
       std::string id = text.substr(7, text.size() - 8);
       SpoolError err = spool_.remove(id);
       held_until_.erase(id);
+      if (auto it = submitted_.find(id); it != submitted_.end()) {
+        submitted_bytes_ -= it->second.data.size();
+        submitted_.erase(it);
+      }
       // An entry being delivered right now may still reach its target; its delivery then
       // finds the entry gone and leaves it so.
       log_event("queue-delete", {{"queue_id", id}, {"result", to_string(err)}});
@@ -145,7 +177,14 @@ void Deliverer::apply_requests(std::int64_t now) {
 asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
   auto self = shared_from_this();
   SpoolError err = SpoolError::none;
-  auto entry = spool_.load(id, &err);
+  std::optional<QueueEntry> entry;
+  if (auto it = submitted_.find(id); it != submitted_.end()) {
+    submitted_bytes_ -= it->second.data.size();
+    entry = std::move(it->second);
+    submitted_.erase(it);
+  } else {
+    entry = spool_.load(id, &err);
+  }
   if (!entry) {
     log_event("delivery-error", {{"queue_id", id}, {"error", to_string(err)}});
     in_flight_.erase(id);
@@ -157,16 +196,13 @@ asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
   const std::string attempts = std::to_string(entry->attempts);
   held_until_.erase(id);
   if (out.kind == Kind::ok) {
-    if (SpoolError e = spool_.remove(id); e != SpoolError::none && e != SpoolError::not_found) {
-      // Delivered, but still queued: it will be sent again (at-least-once), never lost.
-      log_event("queue-error", {{"queue_id", id}, {"detail", spool_.last_detail()}});
-    }
+    remove_entry(id);
     log_event("delivered", {{"queue_id", id},
                             {"to", entry->recipient},
                             {"attempts", attempts},
                             {"detail", out.detail}});
   } else if (out.kind == Kind::permanent) {
-    spool_.remove(id);
+    remove_entry(id);
     log_event("bounced", {{"queue_id", id},
                           {"to", entry->recipient},
                           {"detail", out.detail},
@@ -174,7 +210,7 @@ asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
   } else {
     auto delay = next_retry(retry_, entry->attempts, entry->created, now, random01());
     if (!delay) {
-      spool_.remove(id);
+      remove_entry(id);
       log_event("expired", {{"queue_id", id}, {"to", entry->recipient}, {"detail", out.detail}});
     } else {
       entry->next_attempt = now + *delay;
@@ -200,31 +236,31 @@ asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
 asio::awaitable<Outcome> Deliverer::transport(const QueueEntry& stored) {
   // The queue id travels in a header of its own, so that a reply can be traced back to the
   // "queued as" of the message that caused it.
-  QueueEntry entry = stored;
-  entry.data = "X-Ipconfirm-Queue-Id: " + stored.id + "\r\n" + stored.data;
+  std::string data;
+  data.reserve(stored.id.size() + stored.data.size() + 24);
+  data.append("X-Ipconfirm-Queue-Id: ").append(stored.id).append("\r\n").append(stored.data);
   switch (config_.delivery.mode) {
     case config::DeliveryMode::maildir: {
       std::string path;
-      SpoolError e =
-          deliver_to_maildir(config_.delivery.maildir, entry.data, config_.hostname, &path);
+      SpoolError e = deliver_to_maildir(config_.delivery.maildir, data, config_.hostname, &path);
       if (e == SpoolError::none) co_return Outcome{Kind::ok, "maildir " + path};
       co_return Outcome{Kind::temporary, "maildir: " + std::string(to_string(e))};
     }
     case config::DeliveryMode::smarthost: {
       const auto& sh = *config_.delivery.smarthost;
       Outcome out = co_await smtp::deliver(ex_, to_endpoint(sh.address, sh.port), smarthost_client_,
-                                           tls_, entry.sender, entry.recipient, entry.data);
+                                           tls_, stored.sender, stored.recipient, std::move(data));
       co_return out;
     }
     case config::DeliveryMode::mx: {
-      Outcome out = co_await via_mx(entry);
+      Outcome out = co_await via_mx(stored, data);
       co_return out;
     }
   }
   co_return Outcome{Kind::permanent, "unknown delivery mode"};
 }
 
-asio::awaitable<Outcome> Deliverer::via_mx(const QueueEntry& entry) {
+asio::awaitable<Outcome> Deliverer::via_mx(const QueueEntry& entry, const std::string& data) {
   auto at = entry.recipient.rfind('@');
   if (at == std::string::npos) co_return Outcome{Kind::permanent, "recipient has no domain"};
   std::string domain = entry.recipient.substr(at + 1);
@@ -270,7 +306,7 @@ asio::awaitable<Outcome> Deliverer::via_mx(const QueueEntry& entry) {
         smtp::ClientOptions opts = client_;
         opts.tls_server_name = host;
         last = co_await smtp::deliver(ex_, to_endpoint(*r.address, config_.delivery.mx_port), opts,
-                                      tls_, entry.sender, entry.recipient, entry.data);
+                                      tls_, entry.sender, entry.recipient, data);
         if (last.kind != Kind::temporary) co_return last;
       }
     }

@@ -28,11 +28,16 @@ namespace ipconfirm::responder {
 
 class Deliverer : public std::enable_shared_from_this<Deliverer> {
  public:
-  Deliverer(asio::any_io_executor ex, const config::Config& config, Spool& spool,
-            DnsResolver& resolver);
+  // `disk` runs the unlinks of delivered entries, off the event loop (the spool's committer).
+  Deliverer(asio::any_io_executor ex, asio::any_io_executor disk, const config::Config& config,
+            Spool& spool, DnsResolver& resolver);
   void start();
   // A new entry is in the spool: look at it now rather than at the next scheduled time.
   void wake();
+  // wake() for an entry just committed, handing over its contents so that its first attempt
+  // need not read the file back. Held in memory up to a fixed budget; beyond it, or after a
+  // restart, the entry is read from the spool as usual.
+  void submit(QueueEntry entry);
   void stop();
   std::size_t in_flight() const { return in_flight_.size(); }
 
@@ -42,9 +47,12 @@ class Deliverer : public std::enable_shared_from_this<Deliverer> {
   void apply_requests(std::int64_t now);
   asio::awaitable<void> deliver_entry(std::string id);
   asio::awaitable<smtp::DeliveryOutcome> transport(const QueueEntry& entry);
-  asio::awaitable<smtp::DeliveryOutcome> via_mx(const QueueEntry& entry);
+  asio::awaitable<smtp::DeliveryOutcome> via_mx(const QueueEntry& entry, const std::string& data);
+  // Drops a finished entry from the spool: the index now, the file on the disk executor.
+  void remove_entry(const std::string& id);
 
   asio::any_io_executor ex_;
+  asio::any_io_executor disk_;
   const config::Config& config_;
   Spool& spool_;
   DnsResolver& resolver_;
@@ -55,6 +63,9 @@ class Deliverer : public std::enable_shared_from_this<Deliverer> {
   RetryPolicy retry_;
   std::set<std::string> in_flight_;
   std::map<std::string, std::int64_t> held_until_;  // new schedule of entries update() failed on
+  std::map<std::string, QueueEntry> submitted_;     // handed over by submit(), not yet attempted
+  std::size_t submitted_bytes_ = 0;
+  std::int64_t requests_checked_ = -1;  // the second control/ was last read
   bool stopping_ = false;
   std::size_t max_parallel_ = 20;
 };

@@ -9,6 +9,7 @@
 #include <random>
 #include <stdexcept>
 #include <unordered_map>
+#include <vector>
 
 namespace ipconfirm::responder {
 
@@ -157,6 +158,10 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
     std::string qname;
     RrType type = RrType::a;
     std::unique_ptr<Completion> completion;
+    // Lookups of the same name and type that arrived while this one was in flight: they share
+    // its answer instead of sending the same query again (a burst of connections from one
+    // address asks for the same PTR, A and blocklist names at once).
+    std::vector<std::unique_ptr<Completion>> joined;
   };
 
   struct CacheEntry {
@@ -232,6 +237,10 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
       pending->completion->complete(error_result(DnsStatus::temperror, "resolver shut down"));
       return;
     }
+    if (auto it = inflight.find(pending->key); it != inflight.end()) {
+      it->second->joined.push_back(std::move(pending->completion));
+      return;
+    }
     unsigned char* query = nullptr;
     int length = 0;
     const int status =
@@ -241,7 +250,9 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
       pending->completion->complete(from_ares_status(status));
       return;
     }
-    // From here c-ares owns `pending` and hands it back to on_answer exactly once.
+    // From here c-ares owns `pending` and hands it back to on_answer exactly once (possibly
+    // from inside ares_send, which is why it is in `inflight` first).
+    inflight.emplace(pending->key, pending.get());
     ares_send(channel, query, length, &Impl::on_answer, pending.release());
     ares_free_string(query);
     update_timer();
@@ -258,8 +269,13 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
     } else {
       result = from_ares_status(status);
     }
+    Impl& impl = *pending->impl;
+    if (auto it = impl.inflight.find(pending->key);
+        it != impl.inflight.end() && it->second == pending.get())
+      impl.inflight.erase(it);
     if (status != ARES_ECANCELLED && status != ARES_EDESTRUCTION)
-      pending->impl->cache_put(pending->key, result, negative_ttl);
+      impl.cache_put(pending->key, result, negative_ttl);
+    for (auto& joined : pending->joined) joined->complete(result);
     pending->completion->complete(std::move(result));
   }
 
@@ -402,7 +418,8 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
   asio::steady_timer timer;
   std::map<ares_socket_t, std::shared_ptr<Socket>> sockets;
   std::unordered_map<std::string, CacheEntry> cache;
-  std::list<std::string> cache_order;  // keys, oldest first
+  std::list<std::string> cache_order;                  // keys, oldest first
+  std::unordered_map<std::string, Pending*> inflight;  // by cache key; owned by c-ares
 };
 
 // Starts one query once the coroutine is suspended. Only a weak reference to the resolver

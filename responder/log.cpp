@@ -49,8 +49,10 @@ void log_event(std::string_view event, std::initializer_list<LogField> fields) {
   std::tm tm{};
   gmtime_r(&now, &tm);
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  std::string line = std::string(stamp) + " ipconfirm[" + std::to_string(getpid()) +
-                     "]: " + format_log_fields(event, fields) + "\n";
+  // The process never forks after start, so its pid is read once.
+  static const std::string pid = std::to_string(getpid());
+  std::string line =
+      std::string(stamp) + " ipconfirm[" + pid + "]: " + format_log_fields(event, fields) + "\n";
   std::size_t off = 0;
   while (off < line.size()) {
     ssize_t n = ::write(2, line.data() + off, line.size() - off);

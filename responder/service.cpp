@@ -32,6 +32,9 @@ asio::ip::tcp::endpoint to_endpoint(const config::Endpoint& e) {
 
 struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   Impl(asio::io_context& i, config::Config c) : io(i), config(std::move(c)) {}
+  // Whatever the committer still has queued (unlinks of delivered replies) is done, not
+  // dropped: an unlink left undone would only send that reply again after a restart.
+  ~Impl() { committer->join(); }
 
   asio::io_context& io;
   config::Config config;
@@ -67,11 +70,12 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   // goes on reading while a batch is made durable; the messages that arrive meanwhile form the
   // next batch (group commit). Declared last: destroyed (joined) first.
   std::unique_ptr<asio::thread_pool> committer = std::make_unique<asio::thread_pool>(1);
-  asio::awaitable<Spool::Enqueued> enqueue_grouped(QueueEntry entry);
+  // Queues `entry` in the next group commit; on success `entry` comes back with its id.
+  asio::awaitable<Spool::Enqueued> enqueue_grouped(QueueEntry& entry);
   void start_commit();
 };
 
-asio::awaitable<Spool::Enqueued> Service::Impl::enqueue_grouped(QueueEntry entry) {
+asio::awaitable<Spool::Enqueued> Service::Impl::enqueue_grouped(QueueEntry& entry) {
   auto self = shared_from_this();
   auto p = std::make_shared<PendingEnqueue>(io);
   p->entry = std::move(entry);
@@ -83,6 +87,7 @@ asio::awaitable<Spool::Enqueued> Service::Impl::enqueue_grouped(QueueEntry entry
     co_await p->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   Spool::Enqueued result = std::move(p->result);
+  entry = std::move(p->entry);
   co_return result;
 }
 
@@ -105,9 +110,10 @@ void Service::Impl::start_commit() {
     asio::post(back, [batch, waiters, weak] {
       auto self = weak.lock();
       if (!self) return;
-      std::vector<Spool::Enqueued> results = self->spool->commit(std::move(*batch));
+      std::vector<Spool::Enqueued> results = self->spool->commit(*batch);
       for (std::size_t i = 0; i < waiters->size(); ++i) {
         (*waiters)[i]->result = std::move(results[i]);
+        (*waiters)[i]->entry = std::move(batch->entries[i]);
         (*waiters)[i]->finished = true;
         (*waiters)[i]->done.cancel();
       }
@@ -214,7 +220,7 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
   entry.sender = mail.sender;
   entry.data = std::move(mail.data);
   entry.origin = "ip " + obs.ip.to_string() + " msg " + obs.message.message_id;
-  Spool::Enqueued q = co_await enqueue_grouped(std::move(entry));
+  Spool::Enqueued q = co_await enqueue_grouped(entry);
   if (q.error != SpoolError::none) {
     log_event("queue-error",
               {{"session", info.session_id}, {"error", to_string(q.error)}, {"detail", q.detail}});
@@ -227,7 +233,7 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
                        {"to", mail.recipient},
                        {"rdns", report.json["rdns"]["status"].get<std::string>()},
                        {"hints", std::to_string(report.hints.size())}});
-  deliverer->wake();
+  deliverer->submit(std::move(entry));
   co_return smtp::QueueOutcome{q.id, report.summary, ""};
 }
 
@@ -303,7 +309,8 @@ void Service::start() {
   dns.tries = s.config.dns.tries;
   s.resolver = std::make_unique<DnsResolver>(s.io.get_executor(), dns);
 
-  s.deliverer = std::make_shared<Deliverer>(s.io.get_executor(), s.config, *s.spool, *s.resolver);
+  s.deliverer = std::make_shared<Deliverer>(s.io.get_executor(), s.committer->get_executor(),
+                                            s.config, *s.spool, *s.resolver);
   s.deliverer->start();
 
   smtp::ServerOptions opts;

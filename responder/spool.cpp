@@ -458,7 +458,7 @@ std::vector<Spool::Enqueued> Spool::enqueue_batch(std::vector<QueueEntry> entrie
                                                   std::int64_t now) {
   Batch batch = reserve(std::move(entries), now);
   write_batch(dir_, batch);
-  return commit(std::move(batch));
+  return commit(batch);
 }
 
 Spool::Batch Spool::reserve(std::vector<QueueEntry> entries, std::int64_t now) {
@@ -500,8 +500,13 @@ void Spool::write_batch(const fs::path& dir, Batch& batch) {
       fail(i, SpoolError::io, "entry " + entries[i].id + " is larger than the spool accepts");
       continue;
     }
-    ::unlink(tmp.c_str());  // a leftover from a failed rename; normally absent
-    if (auto r = spool_fs::write_new_file(tmp, bytes); !r.ok()) {
+    int err = 0;
+    spool_fs::Result r = spool_fs::write_new_file(tmp, bytes, &err);
+    if (err == EEXIST) {  // a leftover from a failed rename: rare, so not unlinked up front
+      ::unlink(tmp.c_str());
+      r = spool_fs::write_new_file(tmp, bytes, &err);
+    }
+    if (!r.ok()) {
       fail(i, r.error, r.detail);
       continue;
     }
@@ -539,7 +544,7 @@ void Spool::write_batch(const fs::path& dir, Batch& batch) {
   }
 }
 
-std::vector<Spool::Enqueued> Spool::commit(Batch batch) {
+std::vector<Spool::Enqueued> Spool::commit(Batch& batch) {
   for (std::size_t i = 0; i < batch.entries.size(); ++i) {
     Enqueued& result = batch.results[i];
     if (result.id.empty()) continue;  // never reserved (queue full)
@@ -587,6 +592,18 @@ SpoolError Spool::remove(const std::string& id) {
   }
   index_.erase(id);
   return SpoolError::none;
+}
+
+SpoolError Spool::forget(const std::string& id) {
+  if (!is_valid_spool_id(id) || index_.erase(id) == 0) return SpoolError::not_found;
+  return SpoolError::none;
+}
+
+std::string Spool::unlink_entry(const fs::path& dir, const std::string& id) {
+  if (!is_valid_spool_id(id)) return "unlink " + id + ": not a valid entry name";
+  fs::path p = dir / "queue" / id;
+  if (::unlink(p.c_str()) == 0 || errno == ENOENT) return {};
+  return spool_fs::failure("unlink", p, errno).detail;
 }
 
 std::optional<QueueEntry> Spool::load(const std::string& id, SpoolError* err) const {

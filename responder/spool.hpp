@@ -121,7 +121,8 @@ class Spool {
   //  2. write_batch() (any thread; touches only files under `dir`): writes every reserved
   //     entry into tmp/ without a per-file fsync, makes them all durable with one syncfs(2),
   //     renames them into queue/ and fsyncs queue/ once;
-  //  3. commit() (owner): indexes what was written and releases the reservations.
+  //  3. commit() (owner): indexes what was written and releases the reservations; returns the
+  //     results and leaves the entries (with their ids) in the batch for the caller.
   // An entry is durable, and may be acknowledged, only after commit() returned none for it. A
   // crash before the renames leaves files only in tmp/, which open() removes: they were never
   // acknowledged.
@@ -131,7 +132,7 @@ class Spool {
   };
   Batch reserve(std::vector<QueueEntry> entries, std::int64_t now);
   static void write_batch(const std::filesystem::path& dir, Batch& batch);
-  std::vector<Enqueued> commit(Batch batch);
+  std::vector<Enqueued> commit(Batch& batch);
 
   // Durably rewrites attempts, next_attempt and last_error of the stored entry entry.id; the
   // other fields are taken from disk, not from `entry`. not_found for an unknown or invalid id.
@@ -140,6 +141,15 @@ class Spool {
   // Unlinks the entry. queue/ is not fsynced: delivery is at-least-once, so an unlink that a
   // crash undoes only sends that reply again. not_found for an unknown or invalid id.
   SpoolError remove(const std::string& id);
+
+  // remove() in two halves, so that the unlink, which can wait for the disk (freeing a file's
+  // blocks may mean a discard), runs off the event loop: forget() (owner) drops the entry from
+  // the index (not_found for an unknown or invalid id); unlink_entry() (any thread) removes its
+  // file and returns "" or the failing call and errno text (a file already gone is no error).
+  // A crash between the two, or a failed unlink, only sends that reply again after a restart,
+  // as with remove().
+  SpoolError forget(const std::string& id);
+  static std::string unlink_entry(const std::filesystem::path& dir, const std::string& id);
 
   // Makes every entry due at `now`: in the index always, on disk (like update()) where the
   // rewrite succeeds. Returns how many were rewritten on disk.

@@ -42,8 +42,8 @@ Result failure(std::string_view what, const std::filesystem::path& path, int err
 Result write_new_file_impl(const std::filesystem::path& path, std::string_view bytes, int* err_out,
                            bool sync);
 
-Result write_new_file(const std::filesystem::path& path, std::string_view bytes) {
-  return write_new_file_impl(path, bytes, nullptr, false);
+Result write_new_file(const std::filesystem::path& path, std::string_view bytes, int* err_out) {
+  return write_new_file_impl(path, bytes, err_out, false);
 }
 
 Result sync_filesystem(const std::filesystem::path& dir) {

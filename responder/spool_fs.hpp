@@ -33,7 +33,8 @@ Result write_new_file_synced(const std::filesystem::path& path, std::string_view
 
 // Like write_new_file_synced, but without the fsync: the caller makes the data durable later,
 // for many files at once, with sync_filesystem().
-Result write_new_file(const std::filesystem::path& path, std::string_view bytes);
+Result write_new_file(const std::filesystem::path& path, std::string_view bytes,
+                      int* err_out = nullptr);
 
 // syncfs(2) on the file system that holds `dir`: everything written there so far, data and
 // metadata, is on stable storage when it returns none. One call replaces one fsync per file

@@ -660,6 +660,33 @@ TEST_CASE("dns_resolver: faults from a scripted server") {
     std::lock_guard<std::mutex> lock(mutex);
     CHECK(ids.size() >= 15);  // 20 draws from 65536 values: a collision or two at most
   }
+  SUBCASE("lookups of one name in flight at once share one query") {
+    ScriptedServer server([](const auto& q) {
+      std::this_thread::sleep_for(50ms);  // all lookups below start before the answer
+      return reply_to(q, kOk, 1, record(1, 0, {10, 0, 0, 3}));  // TTL 0: never cached
+    });
+    DnsResolver resolver(io.get_executor(), options_for(server.port()));
+    std::vector<DnsResult> results;
+    auto one = [&](std::string name) -> asio::awaitable<void> {
+      DnsResult r = co_await resolver.query(std::move(name), RrType::a);
+      results.push_back(std::move(r));
+    };
+    for (int i = 0; i < 5; ++i) asio::co_spawn(io, one("same.test"), asio::detached);
+    asio::co_spawn(io, one("SAME.test."), asio::detached);  // the same key, spelled otherwise
+    asio::co_spawn(io, one("other.test"), asio::detached);
+    io.restart();
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (results.size() < 7 && std::chrono::steady_clock::now() < deadline) io.run_one_for(50ms);
+    REQUIRE(results.size() == 7);
+    for (const auto& r : results) {
+      CHECK(r.status == DnsStatus::ok);
+      CHECK(texts(r) == std::vector<std::string>{"10.0.0.3"});
+    }
+    CHECK(server.queries() == 2);
+    // Once answered (TTL 0, not cached), the next lookup asks again.
+    CHECK(lookup(io, resolver, "same.test", RrType::a).status == DnsStatus::ok);
+    CHECK(server.queries() == 3);
+  }
   SUBCASE("temperrors are not cached") {
     ScriptedServer server([](const auto& q) { return reply_to(q, kOk | 2, 0, {}); });
     auto options = options_for(server.port());

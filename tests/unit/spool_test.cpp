@@ -205,6 +205,25 @@ TEST_CASE("spool: remove unlinks, and a second remove is not_found") {
   CHECK(spool.load(b.id).has_value());
 }
 
+TEST_CASE("spool: forget then unlink_entry is remove in two halves") {
+  TempDir tmp;
+  Spool spool = open_ok(tmp.path());
+  auto a = spool.enqueue(sample(), 1000);
+  auto b = spool.enqueue(sample(), 1000);
+  REQUIRE(spool.forget(a.id) == SpoolError::none);
+  CHECK(spool.size() == 1);
+  CHECK(spool.due(2000) == std::vector<std::string>{b.id});
+  CHECK(spool.forget(a.id) == SpoolError::not_found);
+  CHECK(spool.forget("../x") == SpoolError::not_found);
+  // Forgotten but not yet unlinked: a restart here would find it and send it again.
+  CHECK(names_in(tmp.path() / "queue").size() == 2);
+  CHECK(Spool::unlink_entry(tmp.path(), a.id).empty());
+  CHECK(names_in(tmp.path() / "queue") == std::vector<std::string>{b.id});
+  CHECK(Spool::unlink_entry(tmp.path(), a.id).empty());  // already gone: no error
+  CHECK_FALSE(Spool::unlink_entry(tmp.path(), "../queue").empty());
+  CHECK(names_in(tmp.path() / "queue") == std::vector<std::string>{b.id});
+}
+
 TEST_CASE("spool: reopening recovers entries, their schedule and removes temporary files") {
   TempDir tmp;
   std::vector<std::string> kept;
