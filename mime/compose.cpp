@@ -332,15 +332,15 @@ std::string canonical_text(std::string_view raw) {
   const std::string valid = to_valid_utf8(raw);
   std::string out;
   out.reserve(valid.size() + valid.size() / 32);
-  for (std::size_t i = 0; i < valid.size(); ++i) {
-    if (valid[i] == '\r') {
-      out.append("\r\n");
-      if (i + 1 < valid.size() && valid[i + 1] == '\n') ++i;
-    } else if (valid[i] == '\n') {
-      out.append("\r\n");
-    } else {
-      out.push_back(valid[i]);
+  std::size_t i = 0;
+  while (i < valid.size()) {
+    const std::size_t brk = valid.find_first_of("\r\n", i);
+    if (brk == std::string::npos) {
+      out.append(valid, i, std::string::npos);
+      break;
     }
+    out.append(valid, i, brk - i).append("\r\n");
+    i = brk + (valid[brk] == '\r' && brk + 1 < valid.size() && valid[brk + 1] == '\n' ? 2 : 1);
   }
   return out;
 }
@@ -366,36 +366,44 @@ bool is_7bit_safe(std::string_view body) {
 // Quoted-printable (RFC 2045 §6.7): CRLF pairs are line breaks, every other byte that is not
 // printable ASCII (bare CR and LF included) is encoded, lines are at most 76 characters.
 std::string quoted_printable(std::string_view in) {
-  std::string out;
-  out.reserve(in.size() + in.size() / 8);
+  // Written through a pointer into a buffer sized for the worst case (every byte encoded, a
+  // soft break every 25 bytes: under 4 bytes out per byte in), then cut to size.
+  std::string out(in.size() * 4 + 8, '\0');
+  char* o = out.data();
   std::size_t line = 0;
-  for (std::size_t i = 0; i < in.size(); ++i) {
+  const std::size_t n = in.size();
+  for (std::size_t i = 0; i < n; ++i) {
     const char c = in[i];
-    if (c == '\r' && i + 1 < in.size() && in[i + 1] == '\n') {
-      out.append("\r\n");
+    if (c == '\r' && i + 1 < n && in[i + 1] == '\n') {
+      *o++ = '\r';
+      *o++ = '\n';
       line = 0;
       ++i;
       continue;
     }
-    const bool at_line_end =
-        i + 1 == in.size() || (in[i + 1] == '\r' && i + 2 < in.size() && in[i + 2] == '\n');
     const auto u = static_cast<unsigned char>(c);
-    const bool literal =
-        (u >= 33 && u <= 126 && c != '=') || ((c == ' ' || c == '\t') && !at_line_end);
+    bool literal = u >= 33 && u <= 126 && c != '=';
+    if (!literal && (c == ' ' || c == '\t')) {
+      const bool at_line_end = i + 1 == n || (in[i + 1] == '\r' && i + 2 < n && in[i + 2] == '\n');
+      literal = !at_line_end;
+    }
     const std::size_t len = literal ? 1 : 3;
     if (line + len > 75) {  // leave room for the soft line break "="
-      out.append("=\r\n");
+      *o++ = '=';
+      *o++ = '\r';
+      *o++ = '\n';
       line = 0;
     }
     if (literal) {
-      out.push_back(c);
+      *o++ = c;
     } else {
-      out.push_back('=');
-      out.push_back(kHex[u >> 4]);
-      out.push_back(kHex[u & 0xF]);
+      *o++ = '=';
+      *o++ = kHex[u >> 4];
+      *o++ = kHex[u & 0xF];
     }
     line += len;
   }
+  out.resize(static_cast<std::size_t>(o - out.data()));
   return out;
 }
 

@@ -363,9 +363,11 @@ std::string to_valid_utf8(std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      out.push_back(s[i]);
-      ++i;
+    if (c < 0x80) {  // a run of ASCII goes in one append
+      std::size_t j = i + 1;
+      while (j < s.size() && static_cast<unsigned char>(s[j]) < 0x80) ++j;
+      out.append(s.data() + i, j - i);
+      i = j;
       continue;
     }
     std::size_t len = 0;
