@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <array>
@@ -31,23 +32,19 @@ constexpr std::size_t kMaxIdLength = 64;
 // Bounds the search for a free name in corrupt/ when the same name was set aside before.
 constexpr int kMaxSetAsideSuffix = 1000;
 
-constexpr std::array<std::uint32_t, 256> make_crc_table() {
-  std::array<std::uint32_t, 256> table{};
-  for (std::uint32_t i = 0; i < 256; ++i) {
-    std::uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    table[i] = c;
-  }
-  return table;
-}
-constexpr auto kCrcTable = make_crc_table();
-
-// CRC-32 as in zlib and IEEE 802.3 (reflected polynomial 0xEDB88320): crc32("123456789") is
-// 0xCBF43926.
+// CRC-32 of IEEE 802.3 (reflected polynomial 0xEDB88320), computed by zlib, several bytes
+// per step: crc32("123456789") is 0xCBF43926.
 std::uint32_t crc32(std::string_view bytes) {
-  std::uint32_t c = 0xFFFFFFFFu;
-  for (unsigned char b : bytes) c = kCrcTable[(c ^ b) & 0xFFu] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
+  uLong c = ::crc32(0L, Z_NULL, 0);
+  const auto* p = reinterpret_cast<const Bytef*>(bytes.data());
+  std::size_t left = bytes.size();
+  while (left > 0) {  // zlib takes a uInt length
+    const auto n = static_cast<uInt>(std::min<std::size_t>(left, 1u << 30));
+    c = ::crc32(c, p, n);
+    p += n;
+    left -= n;
+  }
+  return static_cast<std::uint32_t>(c);
 }
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
@@ -404,11 +401,12 @@ std::string Spool::new_id(std::int64_t now) {
   // within this process so that ids sort in enqueue order; the pid separates processes.
   std::int64_t stamp = std::clamp<std::int64_t>(now, 0, 999999999999) * 1000000 + ts.tv_nsec / 1000;
   if (stamp <= last_stamp_) stamp = last_stamp_ + 1;
+  static const long pid = static_cast<long>(::getpid());  // the owner never forks
   for (;;) {
     last_stamp_ = stamp;
     char buf[64];
     std::snprintf(buf, sizeof buf, "%012lld.%06lld.%ld", static_cast<long long>(stamp / 1000000),
-                  static_cast<long long>(stamp % 1000000), static_cast<long>(::getpid()));
+                  static_cast<long long>(stamp % 1000000), pid);
     std::string id = buf;
     struct stat st {};
     fs::path p = dir_ / "queue" / id;

@@ -1,6 +1,8 @@
 #include "smtp/client_protocol.hpp"
 #include "responder/ascii.hpp"
 
+#include <cstdint>
+#include <cstring>
 #include <limits>
 
 namespace ipconfirm::smtp {
@@ -112,28 +114,36 @@ ReplyReader::Out ReplyReader::next(std::string_view buf) {
 std::string dot_stuff(std::string_view message) {
   std::string out;
   out.reserve(message.size() + message.size() / 32 + 5);
-  bool line_start = true;
-  for (std::size_t i = 0; i < message.size(); ++i) {
-    char c = message[i];
-    if (c == '\r' || c == '\n') {
-      // CRLF, bare CR and bare LF all end a line.
-      if (c == '\r' && i + 1 < message.size() && message[i + 1] == '\n') ++i;
-      out += "\r\n";
-      line_start = true;
-      continue;
+  // Line by line: each line's text goes in one append, with a '.' before it if it starts with
+  // one; CRLF, bare CR and bare LF all end a line and become CRLF.
+  std::size_t i = 0;
+  const std::size_t n = message.size();
+  while (i < n) {
+    std::size_t brk = message.find_first_of("\r\n", i);
+    if (brk == std::string_view::npos) brk = n;
+    if (message[i] == '.') out += '.';
+    out.append(message.data() + i, brk - i);
+    if (brk == n) {
+      out += "\r\n";  // the last line had no line break
+      break;
     }
-    if (line_start && c == '.') out += '.';
-    out += c;
-    line_start = false;
+    out += "\r\n";
+    i = brk + (message[brk] == '\r' && brk + 1 < n && message[brk + 1] == '\n' ? 2 : 1);
   }
-  if (!line_start) out += "\r\n";
   out += ".\r\n";
   return out;
 }
 
 bool has_8bit(std::string_view text) {
-  for (char c : text) {
-    if (static_cast<unsigned char>(c) >= 0x80) return true;
+  // Eight bytes at a time: any byte with its high bit set.
+  std::size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, text.data() + i, 8);
+    if (word & 0x8080808080808080ull) return true;
+  }
+  for (; i < text.size(); ++i) {
+    if (static_cast<unsigned char>(text[i]) >= 0x80) return true;
   }
   return false;
 }

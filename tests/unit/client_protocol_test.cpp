@@ -297,3 +297,18 @@ TEST_CASE("describe gives one printable line") {
   CHECK(describe(r, 8) == "550 5.1.");
   CHECK(describe(Reply{421, "", {}}) == "421");
 }
+
+TEST_CASE("has_8bit finds a high byte at any position") {
+  CHECK_FALSE(has_8bit(""));
+  for (std::size_t len = 1; len <= 21; ++len) {
+    const std::string ascii(len, 'a');
+    CHECK_FALSE(has_8bit(ascii));
+    for (std::size_t at = 0; at < len; ++at) {
+      std::string s = ascii;
+      s[at] = '\x80';
+      CAPTURE(len);
+      CAPTURE(at);
+      CHECK(has_8bit(s));
+    }
+  }
+}
