@@ -1221,8 +1221,18 @@ TEST_CASE("PIPELINING: a fourth reply to three commands is response injection") 
       outcome = pool_send(io, pool, simple_message);
       CHECK(pool.idle() == 0);
     } else {
-      outcome = run_client(io, server.endpoint(), test_options(), ctx, "", "a@sender.test",
-                           simple_message);
+      // The free function, run until done (the server's accept loop keeps the io_context busy).
+      std::optional<DeliveryOutcome> result;
+      ClientOptions opts = test_options();
+      asio::co_spawn(io,
+                     deliver(io.get_executor(), server.endpoint(), opts, ctx, "", "a@sender.test",
+                             simple_message),
+                     [&](std::exception_ptr e, DeliveryOutcome o) {
+                       if (!e) result = std::move(o);
+                     });
+      run_until(io, [&] { return result.has_value(); });
+      REQUIRE(result.has_value());
+      outcome = *result;
     }
     CHECK(outcome.kind == Kind::temporary);
     CHECK(contains(outcome.detail, "DATA: protocol error"));
@@ -1239,6 +1249,40 @@ TEST_CASE("PIPELINING: a fourth reply to three commands is response injection") 
     CHECK(bodies.empty());
     CHECK(server.peers[0]->received.back() == "(closed)");
     CHECK_FALSE(sent(*server.peers[0], "QUIT"));
+  }
+}
+
+TEST_CASE("pool: a TLS session with AUTH carries several messages") {
+  TestCertificate cert;
+  if (!cert.ok) {
+    MESSAGE("openssl could not make a test certificate; TLS cases not run");
+    return;
+  }
+  asio::ssl::context server_ctx(asio::ssl::context::tls_server);
+  server_ctx.use_certificate_chain_file(cert.cert.string());
+  server_ctx.use_private_key_file(cert.key.string(), asio::ssl::context::pem);
+  asio::io_context io;
+  asio::ssl::context client_ctx(asio::ssl::context::tls_client);
+  ScriptedServer server(io);
+  std::string received_message;
+  server.start([&](ScriptedPeer& p) -> asio::awaitable<void> {
+    co_await tls_server_script(p, server_ctx, received_message);
+  });
+  ClientOptions opts = test_options();
+  opts.tls = ClientOptions::Tls::required;
+  opts.auth = std::make_pair(std::string("user"), std::string("secret"));
+  ClientPool pool(io.get_executor(), server.endpoint(), opts, client_ctx);
+  for (int i = 0; i < 3; ++i) {
+    auto outcome = pool_send(io, pool, numbered_message(i));
+    CHECK(outcome.kind == Kind::ok);
+  }
+  CHECK(pool.sessions_opened() == 1);
+  REQUIRE(server.peer);
+  const auto& got = server.peer->received;
+  CHECK(std::count(got.begin(), got.end(), "STARTTLS") == 1);
+  CHECK(std::count(got.begin(), got.end(), "AUTH PLAIN AHVzZXIAc2VjcmV0") == 1);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(contains(received_message, "Subject: report " + std::to_string(i) + "\n"));
   }
 }
 
