@@ -45,7 +45,8 @@ struct DeliveryOutcome {
   std::string detail;  // printable: the step and the server's reply, or what went wrong
 };
 
-// Connects to `endpoint`, delivers one message (MAIL FROM:<sender> — "" = <>; one RCPT), QUITs.
+// Connects to `endpoint`, delivers one message (MAIL FROM:<sender> — "" = <>; one RCPT), QUITs
+// (not after a 421, after which the server closes, nor once the stream is untrusted).
 // 2xx after the final dot -> ok; 4xx, timeouts, refused connections, protocol errors ->
 // temporary; 5xx at any step -> permanent, except a refused AUTH, which is temporary (the
 // credentials are ours to fix; the replies must wait for that, not be dropped). An address the
