@@ -1,10 +1,15 @@
 #include "smtp/client.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <memory>
 #include <string_view>
+#include <vector>
 
+#include <openssl/bio.h>
 #include <openssl/ssl.h>
 
 #include "smtp/client_protocol.hpp"
@@ -79,16 +84,21 @@ class Session {
     if (ec) {
       std::string where =
           endpoint.address().to_string() + " port " + std::to_string(endpoint.port());
-      co_return fail(conn_->timed_out ? "connect to " + where + ": timeout"
-                                      : "connect to " + where + ": " + ec.message());
+      co_return fail_io(conn_->timed_out ? "connect to " + where + ": timeout"
+                                         : "connect to " + where + ": " + ec.message());
     }
     co_return true;
   }
 
-  // Reads one reply within `timeout`. Unless `allow_trailing`, bytes after the reply are
-  // response injection: with no pipelining the server has no reason to send anything else.
+  // What bytes after a reply mean. reject: response injection, the session fails (one command
+  // at a time, the server has no reason to send more). pipelined: the replies to the next
+  // pipelined commands, kept for the next read. tolerate: the reply stands, but the stream is no
+  // longer trusted (no QUIT, no reuse).
+  enum class Trailing { reject, pipelined, tolerate };
+
+  // Reads one reply within `timeout`.
   asio::awaitable<std::optional<Reply>> read_reply(std::string_view step, Seconds timeout,
-                                                   bool allow_trailing = false) {
+                                                   Trailing trailing = Trailing::reject) {
     arm(timeout);
     for (;;) {
       ReplyReader::Out out = reader_.next(inbuf_);
@@ -96,12 +106,12 @@ class Session {
       if (out.status == ReplyReader::Status::reply) {
         disarm();
         if (!inbuf_.empty()) {
-          if (!allow_trailing) {
+          if (trailing == Trailing::reject) {
             fail(std::string(step) +
                  ": protocol error: server sent data it was not asked for (response injection)");
             co_return std::nullopt;
           }
-          usable_ = false;
+          if (trailing == Trailing::tolerate) usable_ = false;
         }
         co_return std::move(out.reply);
       }
@@ -122,11 +132,11 @@ class Session {
       if (ec) {
         disarm();
         if (conn_->timed_out) {
-          fail(std::string(step) + ": timeout waiting for the reply");
+          fail_io(std::string(step) + ": timeout waiting for the reply");
         } else if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
-          fail(std::string(step) + ": connection closed by the server");
+          fail_io(std::string(step) + ": connection closed by the server");
         } else {
-          fail(std::string(step) + ": " + ec.message());
+          fail_io(std::string(step) + ": " + ec.message());
         }
         co_return std::nullopt;
       }
@@ -157,8 +167,8 @@ class Session {
     }
     disarm();
     if (ec) {
-      co_return fail(conn_->timed_out ? std::string(step) + ": timeout sending"
-                                      : std::string(step) + ": " + ec.message());
+      co_return fail_io(conn_->timed_out ? std::string(step) + ": timeout sending"
+                                         : std::string(step) + ": " + ec.message());
     }
     co_return true;
   }
@@ -221,6 +231,34 @@ class Session {
     usable_ = false;
     return false;
   }
+  // The same for a failure of the transport (connect, read or write error, EOF, timeout), as
+  // opposed to a protocol error: on a reused session it may just mean the server had closed it.
+  bool fail_io(std::string detail) {
+    io_failed_ = true;
+    return fail(std::move(detail));
+  }
+  bool io_failed() const { return io_failed_; }
+
+  // The stream stays in a known state but must not be used again, not even for QUIT (after a
+  // 421 the server closes the connection).
+  void discard() { usable_ = false; }
+
+  // Whether an idle session can carry another transaction: nothing unread, the connection
+  // neither closed nor holding bytes we did not ask for (a 421 the server sent while we were
+  // idle, its TLS close_notify, anything else). Does not block.
+  bool fit_for_reuse() {
+    if (!usable_ || conn_->timed_out || !inbuf_.empty()) return false;
+    tcp::socket& sock = conn_->lowest();
+    if (!sock.is_open()) return false;
+    if (conn_->tls) {
+      SSL* ssl = conn_->tls->native_handle();
+      if (SSL_pending(ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0) return false;
+    }
+    char c = 0;
+    ssize_t n = ::recv(sock.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n >= 0) return false;  // 0: the server closed the connection; > 0: unread bytes
+    return errno == EAGAIN || errno == EWOULDBLOCK;
+  }
 
  private:
   void arm(Seconds timeout) {
@@ -245,6 +283,7 @@ class Session {
   std::array<char, 4096> chunk_{};
   DeliveryOutcome failure_;
   bool usable_ = true;
+  bool io_failed_ = false;
 };
 
 // EHLO, or HELO when the server does not know EHLO (RFC 5321 §4.1.4: 500/502). Sets `caps`;
@@ -304,10 +343,13 @@ asio::awaitable<std::optional<DeliveryOutcome>> authenticate(Session& s, const C
   co_return temporary("AUTH: the server offers neither PLAIN nor LOGIN");
 }
 
-asio::awaitable<DeliveryOutcome> dialogue(Session& s, const tcp::endpoint& endpoint,
-                                          const ClientOptions& opts, asio::ssl::context& tls_ctx,
-                                          const std::string& sender, const std::string& recipient,
-                                          const std::string& message) {
+// Connect, greeting, EHLO, STARTTLS and EHLO again, AUTH: everything before the first
+// transaction. Sets `caps`; on failure returns the outcome.
+asio::awaitable<std::optional<DeliveryOutcome>> open_session(Session& s,
+                                                             const tcp::endpoint& endpoint,
+                                                             const ClientOptions& opts,
+                                                             asio::ssl::context& tls_ctx,
+                                                             Capabilities& caps) {
   bool connected = co_await s.connect(endpoint);
   if (!connected) co_return s.failure();
 
@@ -315,9 +357,8 @@ asio::awaitable<DeliveryOutcome> dialogue(Session& s, const tcp::endpoint& endpo
   if (!greeting) co_return s.failure();
   if (greeting->code != 220) co_return refused("greeting", *greeting);
 
-  Capabilities caps;
   std::optional<DeliveryOutcome> failed = co_await greet(s, opts, true, caps);
-  if (failed) co_return *failed;
+  if (failed) co_return failed;
 
   if (opts.tls != ClientOptions::Tls::none && caps.starttls) {
     auto r = co_await s.command("STARTTLS", "STARTTLS\r\n");
@@ -326,7 +367,7 @@ asio::awaitable<DeliveryOutcome> dialogue(Session& s, const tcp::endpoint& endpo
       bool secured = co_await s.start_tls(tls_ctx);
       if (!secured) co_return s.failure();
       failed = co_await greet(s, opts, false, caps);
-      if (failed) co_return *failed;
+      if (failed) co_return failed;
     } else if (opts.tls == ClientOptions::Tls::required) {
       co_return refused("STARTTLS", *r);
     }
@@ -338,15 +379,48 @@ asio::awaitable<DeliveryOutcome> dialogue(Session& s, const tcp::endpoint& endpo
 
   if (opts.auth) {
     failed = co_await authenticate(s, opts, caps);
-    if (failed) co_return *failed;
+    if (failed) co_return failed;
   }
+  co_return std::nullopt;
+}
+
+// What may follow a transaction on the same session.
+enum class After {
+  next,   // a new MAIL may follow directly (RFC 5321 §4.1.4)
+  reset,  // the transaction failed with a reply: RSET first
+  quit,   // no more transactions (QUIT if the session is still usable)
+};
+
+struct Transaction {
+  DeliveryOutcome outcome;
+  After after = After::quit;
+  bool started = false;  // MAIL FROM was sent
+  // The session failed at MAIL FROM (I/O error, EOF, timeout, 421) before the server took
+  // anything: on a reused session another one may try again.
+  bool retryable = false;
+};
+
+// One transaction: MAIL FROM, RCPT TO, DATA (in one write when the server offers PIPELINING,
+// RFC 2920), the message, the reply after the final dot.
+asio::awaitable<Transaction> transaction(Session& s, const Capabilities& caps,
+                                         const ClientOptions& opts, const std::string& sender,
+                                         const std::string& recipient, const std::string& message) {
+  using Trailing = Session::Trailing;
+  Transaction t;
+  // The refusal of a step; after a 421 the server closes the connection.
+  auto refuse = [&s](std::string_view step, const Reply& r) {
+    if (r.code == 421) s.discard();
+    return refused(step, r);
+  };
 
   std::string payload = dot_stuff(message);
   // RFC 1870 §3: the declared size is the message with CRLF line ends, without the final dot.
   std::size_t size = payload.size() - 3;
   if (caps.size && *caps.size > 0 && size > *caps.size) {
-    co_return permanent("SIZE: the message (" + std::to_string(size) +
-                        " octets) exceeds the server's limit of " + std::to_string(*caps.size));
+    t.outcome = permanent("SIZE: the message (" + std::to_string(size) +
+                          " octets) exceeds the server's limit of " + std::to_string(*caps.size));
+    t.after = After::next;  // nothing was sent
+    co_return t;
   }
   MailParameters params;
   if (caps.size) params.size = size;
@@ -355,32 +429,137 @@ asio::awaitable<DeliveryOutcome> dialogue(Session& s, const tcp::endpoint& endpo
   params.body_8bitmime = caps.eightbitmime && has_8bit(message);
   if (has_8bit(sender) || has_8bit(recipient)) {
     if (!caps.smtputf8) {
-      co_return permanent("MAIL FROM: the address needs SMTPUTF8, which the server lacks");
+      t.outcome = permanent("MAIL FROM: the address needs SMTPUTF8, which the server lacks");
+      t.after = After::next;
+      co_return t;
     }
     params.smtputf8 = true;
   }
 
-  auto r = co_await s.command("MAIL FROM", mail_from_command(sender, params));
-  if (!r) co_return s.failure();
-  if (r->code / 100 != 2) co_return refused("MAIL FROM", *r);
-
-  r = co_await s.command("RCPT TO", rcpt_to_command(recipient));
-  if (!r) co_return s.failure();
-  if (r->code / 100 != 2) co_return refused("RCPT TO", *r);
-
-  r = co_await s.command("DATA", "DATA\r\n");
-  if (!r) co_return s.failure();
-  if (r->code != 354) co_return refused("DATA", *r);
+  t.started = true;
+  std::string mail = mail_from_command(sender, params);
+  std::string rcpt = rcpt_to_command(recipient);
+  std::optional<Reply> data;
+  if (caps.pipelining) {
+    bool written = co_await s.write("MAIL FROM", mail + rcpt + "DATA\r\n", opts.command_timeout);
+    if (!written) {
+      t.outcome = s.failure();
+      t.retryable = s.io_failed();
+      co_return t;
+    }
+    // The three replies in order; bytes after the third one are injection.
+    auto mail_reply = co_await s.read_reply("MAIL FROM", opts.command_timeout, Trailing::pipelined);
+    if (!mail_reply) {
+      t.outcome = s.failure();
+      t.retryable = s.io_failed();
+      co_return t;
+    }
+    if (mail_reply->code == 421) {
+      t.outcome = refuse("MAIL FROM", *mail_reply);
+      t.retryable = true;
+      co_return t;
+    }
+    auto rcpt_reply = co_await s.read_reply("RCPT TO", opts.command_timeout, Trailing::pipelined);
+    if (!rcpt_reply) {
+      t.outcome = s.failure();
+      co_return t;
+    }
+    if (rcpt_reply->code == 421) {
+      t.outcome = refuse("RCPT TO", *rcpt_reply);
+      co_return t;
+    }
+    data = co_await s.read_reply("DATA", opts.command_timeout, Trailing::reject);
+    if (!data) {
+      t.outcome = s.failure();
+      co_return t;
+    }
+    bool mail_ok = mail_reply->code / 100 == 2;
+    if (!mail_ok || rcpt_reply->code / 100 != 2) {
+      t.outcome = mail_ok ? refuse("RCPT TO", *rcpt_reply) : refuse("MAIL FROM", *mail_reply);
+      t.after = After::reset;
+      if (data->code == 421) s.discard();
+      if (data->code == 354) {
+        // A broken server: DATA accepted without a valid envelope. End the (empty) message
+        // without content and do not trust the session with another transaction.
+        t.after = After::quit;
+        bool ended = co_await s.write("end of data", ".\r\n", opts.data_timeout);
+        if (ended) {
+          auto ignored =
+              co_await s.read_reply("end of data", opts.data_timeout, Trailing::tolerate);
+          (void)ignored;
+        }
+      }
+      co_return t;
+    }
+  } else {
+    auto r = co_await s.command("MAIL FROM", mail);
+    if (!r) {
+      t.outcome = s.failure();
+      t.retryable = s.io_failed();
+      co_return t;
+    }
+    if (r->code / 100 != 2) {
+      t.outcome = refuse("MAIL FROM", *r);
+      t.retryable = r->code == 421;
+      t.after = After::reset;
+      co_return t;
+    }
+    r = co_await s.command("RCPT TO", rcpt);
+    if (!r) {
+      t.outcome = s.failure();
+      co_return t;
+    }
+    if (r->code / 100 != 2) {
+      t.outcome = refuse("RCPT TO", *r);
+      t.after = After::reset;
+      co_return t;
+    }
+    data = co_await s.command("DATA", "DATA\r\n");
+    if (!data) {
+      t.outcome = s.failure();
+      co_return t;
+    }
+  }
+  if (data->code != 354) {
+    t.outcome = refuse("DATA", *data);
+    t.after = After::reset;
+    co_return t;
+  }
 
   bool written = co_await s.write("message", payload, opts.data_timeout);
-  if (!written) co_return s.failure();
+  if (!written) {
+    t.outcome = s.failure();
+    co_return t;
+  }
   // Once the server has said 250 it owns the message, so data it sends after that reply does
   // not undo the delivery (reporting it as failed would only make us send it twice); it does
   // make the stream untrustworthy, so the session ends without QUIT.
-  r = co_await s.read_reply("end of data", opts.data_timeout, true);
-  if (!r) co_return s.failure();
-  if (r->code / 100 != 2) co_return refused("end of data", *r);
-  co_return DeliveryOutcome{Kind::ok, describe(*r)};
+  auto r = co_await s.read_reply("end of data", opts.data_timeout, Trailing::tolerate);
+  if (!r) {
+    t.outcome = s.failure();
+    co_return t;
+  }
+  if (r->code / 100 != 2) {
+    t.outcome = refuse("end of data", *r);
+    t.after = After::reset;
+    co_return t;
+  }
+  t.outcome = DeliveryOutcome{Kind::ok, describe(*r)};
+  t.after = After::next;
+  co_return t;
+}
+
+// The checks made before any connection.
+std::optional<DeliveryOutcome> check_request(const ClientOptions& opts, const std::string& sender,
+                                             const std::string& recipient) {
+  if (!is_safe_helo_name(opts.helo_name)) {
+    return temporary("configuration: helo_name is not a valid host name");
+  }
+  if (!is_safe_address(sender)) return permanent("MAIL FROM: invalid sender address");
+  if (recipient.empty() || !is_safe_address(recipient)) {
+    return permanent("RCPT TO: invalid recipient address");
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -389,22 +568,229 @@ asio::awaitable<DeliveryOutcome> deliver(asio::any_io_executor ex, asio::ip::tcp
                                          const ClientOptions& opts, asio::ssl::context& tls_ctx,
                                          std::string sender, std::string recipient,
                                          std::string message) {
-  if (!is_safe_helo_name(opts.helo_name)) {
-    co_return temporary("configuration: helo_name is not a valid host name");
-  }
-  if (!is_safe_address(sender)) co_return permanent("MAIL FROM: invalid sender address");
-  if (recipient.empty() || !is_safe_address(recipient)) {
-    co_return permanent("RCPT TO: invalid recipient address");
-  }
+  std::optional<DeliveryOutcome> bad = check_request(opts, sender, recipient);
+  if (bad) co_return *bad;
   DeliveryOutcome outcome;
   try {
     Session session(ex, opts);
-    outcome = co_await dialogue(session, endpoint, opts, tls_ctx, sender, recipient, message);
+    Capabilities caps;
+    std::optional<DeliveryOutcome> failed =
+        co_await open_session(session, endpoint, opts, tls_ctx, caps);
+    if (failed) {
+      outcome = std::move(*failed);
+    } else {
+      Transaction t = co_await transaction(session, caps, opts, sender, recipient, message);
+      outcome = std::move(t.outcome);
+    }
     if (session.usable()) co_await session.quit();
   } catch (const std::exception& e) {
     outcome = temporary(std::string("internal error: ") + e.what());
   }
   co_return outcome;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ClientPool
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A session with what the pool knows about it. Not movable (the Session is not): held by
+// unique_ptr.
+struct PooledSession {
+  PooledSession(const asio::any_io_executor& ex, const ClientOptions& opts, std::uint64_t id_)
+      : session(ex, opts), idle_timer(ex), id(id_) {}
+
+  Session session;
+  Capabilities caps;
+  asio::steady_timer idle_timer;
+  Clock::time_point opened = Clock::now();
+  std::size_t messages = 0;  // transactions started
+  std::uint64_t id;
+};
+
+}  // namespace
+
+// Shared by the pool, its deliveries and its background QUITs. Idle timers hold a weak_ptr.
+struct ClientPool::State : std::enable_shared_from_this<ClientPool::State> {
+  State(asio::any_io_executor ex_, tcp::endpoint endpoint_, const ClientOptions& opts_,
+        asio::ssl::context& tls_ctx_, ReuseLimits limits_)
+      : ex(std::move(ex_)), endpoint(endpoint_), opts(opts_), tls_ctx(&tls_ctx_), limits(limits_) {}
+
+  asio::any_io_executor ex;
+  tcp::endpoint endpoint;
+  ClientOptions opts;
+  asio::ssl::context* tls_ctx;
+  ReuseLimits limits;
+  std::vector<std::unique_ptr<PooledSession>> idle;  // the most recently used at the back
+  std::uint64_t opened = 0;
+  std::uint64_t next_id = 0;
+  bool closed = false;  // the pool is gone: sessions coming back are closed
+
+  bool worn_out(const PooledSession& ps) const {
+    return ps.messages >= limits.max_messages || Clock::now() - ps.opened >= limits.max_age;
+  }
+
+  std::unique_ptr<PooledSession> fresh() {
+    ++opened;
+    return std::make_unique<PooledSession>(ex, opts, next_id++);
+  }
+
+  // The most recently used idle session that can still carry a transaction, or null. Stale
+  // sessions are closed; worn-out ones are QUIT.
+  std::unique_ptr<PooledSession> take() {
+    while (!idle.empty()) {
+      std::unique_ptr<PooledSession> ps = std::move(idle.back());
+      idle.pop_back();
+      ps->idle_timer.cancel();
+      if (!ps->session.fit_for_reuse()) continue;  // dropped: the socket closes
+      if (worn_out(*ps)) {
+        retire(std::move(ps));
+        continue;
+      }
+      return ps;
+    }
+    return nullptr;
+  }
+
+  // A session that is ready for a new MAIL: idle list, or QUIT when over a limit.
+  void release(std::unique_ptr<PooledSession> ps) {
+    if (closed) return;
+    if (worn_out(*ps) || idle.size() >= limits.max_idle) {
+      retire(std::move(ps));
+      return;
+    }
+    ps->idle_timer.expires_after(limits.idle_timeout);
+    ps->idle_timer.async_wait(
+        [weak = std::weak_ptr<State>(shared_from_this()), id = ps->id](error_code ec) {
+          if (ec) return;
+          std::shared_ptr<State> state = weak.lock();
+          if (state) state->expire(id);
+        });
+    idle.push_back(std::move(ps));
+  }
+
+  // The idle timer of session `id` went off.
+  void expire(std::uint64_t id) {
+    auto it = std::find_if(idle.begin(), idle.end(), [id](const auto& ps) { return ps->id == id; });
+    if (it == idle.end()) return;
+    // Taken and put back after this wait had completed: a newer deadline.
+    if ((*it)->idle_timer.expiry() > Clock::now()) return;
+    std::unique_ptr<PooledSession> ps = std::move(*it);
+    idle.erase(it);
+    retire(std::move(ps));
+  }
+
+  // QUIT (best effort, bounded by the session's own deadlines) in the background, then close.
+  void retire(std::unique_ptr<PooledSession> ps);
+};
+
+namespace {
+
+asio::awaitable<void> quit_session(std::shared_ptr<ClientPool::State> state,
+                                   std::unique_ptr<PooledSession> ps) {
+  if (ps->session.usable()) co_await ps->session.quit();
+  ps.reset();
+  state.reset();
+}
+
+// After a transaction: keep the session, reset it, or end it.
+asio::awaitable<void> settle(std::shared_ptr<ClientPool::State> state,
+                             std::unique_ptr<PooledSession> ps, After after) {
+  if (!ps->session.usable()) co_return;  // closed with `ps`
+  if (after == After::reset) {
+    auto r = co_await ps->session.command("RSET", "RSET\r\n");
+    if (r && r->code == 250) {
+      after = After::next;
+    } else {
+      after = After::quit;
+      if (r && r->code == 421) ps->session.discard();
+    }
+  }
+  if (!ps->session.usable()) co_return;
+  if (after == After::next) {
+    state->release(std::move(ps));
+  } else if (state->closed) {
+    co_return;
+  } else {
+    state->retire(std::move(ps));
+  }
+}
+
+asio::awaitable<DeliveryOutcome> pool_deliver(std::shared_ptr<ClientPool::State> state,
+                                              std::string sender, std::string recipient,
+                                              std::string message) {
+  std::optional<DeliveryOutcome> bad = check_request(state->opts, sender, recipient);
+  if (bad) co_return *bad;
+  DeliveryOutcome outcome;
+  try {
+    // At most two rounds: a reused session, then (if it had gone stale) a fresh one.
+    for (int round = 0; round < 2; ++round) {
+      std::unique_ptr<PooledSession> ps;
+      if (round == 0) ps = state->take();
+      bool reused = ps != nullptr;
+      if (!ps) {
+        ps = state->fresh();
+        std::optional<DeliveryOutcome> failed = co_await open_session(
+            ps->session, state->endpoint, state->opts, *state->tls_ctx, ps->caps);
+        if (failed) {
+          outcome = std::move(*failed);
+          if (ps->session.usable() && !state->closed) state->retire(std::move(ps));
+          break;
+        }
+      }
+      Transaction t =
+          co_await transaction(ps->session, ps->caps, state->opts, sender, recipient, message);
+      if (t.started) ++ps->messages;
+      if (reused && t.retryable) continue;  // the stale session closes with `ps`
+      outcome = std::move(t.outcome);
+      co_await settle(state, std::move(ps), t.after);
+      break;
+    }
+  } catch (const std::exception& e) {
+    outcome = temporary(std::string("internal error: ") + e.what());
+  }
+  co_return outcome;
+}
+
+}  // namespace
+
+void ClientPool::State::retire(std::unique_ptr<PooledSession> ps) {
+  asio::co_spawn(ex, quit_session(shared_from_this(), std::move(ps)), [](std::exception_ptr) {});
+}
+
+ClientPool::ClientPool(asio::any_io_executor ex, asio::ip::tcp::endpoint endpoint,
+                       const ClientOptions& opts, asio::ssl::context& tls_ctx, ReuseLimits limits)
+    : state_(std::make_shared<State>(std::move(ex), endpoint, opts, tls_ctx, limits)) {}
+
+ClientPool::~ClientPool() {
+  state_->closed = true;
+  state_->idle.clear();  // closes the sockets and cancels the idle timers
+}
+
+asio::awaitable<DeliveryOutcome> ClientPool::deliver(std::string sender, std::string recipient,
+                                                     std::string message) {
+  // Not a coroutine itself: the shared state is taken now, so the delivery does not depend on
+  // the pool object once it has been created.
+  return pool_deliver(state_, std::move(sender), std::move(recipient), std::move(message));
+}
+
+void ClientPool::close_idle() {
+  std::vector<std::unique_ptr<PooledSession>> all = std::move(state_->idle);
+  state_->idle.clear();
+  for (auto& ps : all) {
+    ps->idle_timer.cancel();
+    state_->retire(std::move(ps));
+  }
+}
+
+std::size_t ClientPool::idle() const {
+  return state_->idle.size();
+}
+
+std::uint64_t ClientPool::sessions_opened() const {
+  return state_->opened;
 }
 
 }  // namespace ipconfirm::smtp

@@ -1,12 +1,15 @@
 // The outbound SMTP client: connects to one endpoint (a smarthost or an MX chosen by the
-// caller), delivers one message to one recipient, and says whether it was accepted.
+// caller), delivers one message to one recipient, and says whether it was accepted; either on a
+// connection of its own (deliver()) or on sessions kept open between messages (ClientPool).
 //
-// Follows RFC 5321 (the dialogue, §4.5.3.2 timeouts), RFC 3207 (STARTTLS, EHLO again after the
-// handshake), RFC 4954 (AUTH PLAIN, AUTH LOGIN), RFC 1870 (SIZE), RFC 6152 (8BITMIME).
+// Follows RFC 5321 (the dialogue, §4.5.3.2 timeouts, §4.1.4 a new MAIL after the final 250 or
+// after RSET), RFC 3207 (STARTTLS, EHLO again after the handshake), RFC 4954 (AUTH PLAIN, AUTH
+// LOGIN), RFC 1870 (SIZE), RFC 6152 (8BITMIME), RFC 2920 (PIPELINING).
 // It is strict: CRLF only on the wire, every step under a deadline, replies read with
 // ReplyReader, and any byte the server sends before it was asked (response injection, e.g.
 // commands smuggled after "220 Ready to start TLS") ends the session as a temporary failure.
-// The client does not pipeline.
+// When the server's EHLO offers PIPELINING, MAIL FROM, RCPT TO and DATA go in one write and
+// exactly three replies are expected; EHLO, STARTTLS, AUTH, RSET and QUIT are never pipelined.
 //
 // Not here: MX lookup, retries and the queue (responder/delivery), choosing the endpoint,
 // DSN, several recipients, SMTPUTF8 downgrading. Credentials are never sent in clear unless
@@ -14,6 +17,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -39,7 +45,8 @@ struct DeliveryOutcome {
   std::string detail;  // printable: the step and the server's reply, or what went wrong
 };
 
-// Connects to `endpoint`, delivers one message (MAIL FROM:<sender> — "" = <>; one RCPT), QUITs.
+// Connects to `endpoint`, delivers one message (MAIL FROM:<sender> — "" = <>; one RCPT), QUITs
+// (not after a 421, after which the server closes, nor once the stream is untrusted).
 // 2xx after the final dot -> ok; 4xx, timeouts, refused connections, protocol errors ->
 // temporary; 5xx at any step -> permanent, except a refused AUTH, which is temporary (the
 // credentials are ours to fix; the replies must wait for that, not be dropped). An address the
@@ -51,5 +58,58 @@ asio::awaitable<DeliveryOutcome> deliver(asio::any_io_executor ex, asio::ip::tcp
                                          const ClientOptions& opts, asio::ssl::context& tls_ctx,
                                          std::string sender, std::string recipient,
                                          std::string message);
+
+// When a ClientPool keeps a session open, and for how long.
+struct ReuseLimits {
+  std::size_t max_idle = 20;             // idle sessions kept open at most
+  std::chrono::seconds idle_timeout{5};  // an idle session is QUIT after this
+  std::size_t max_messages = 100;        // transactions per session, then QUIT
+  std::chrono::seconds max_age{300};     // per session (from the connect), then QUIT
+};
+
+// Deliveries to ONE endpoint over kept-open sessions. deliver() takes the most recently used
+// idle session (LIFO) or opens a new one (connect, EHLO, STARTTLS, AUTH as ClientOptions say),
+// runs one transaction, and then:
+//  - 2xx after the final dot, stream clean: the session goes back to the idle list, unless it
+//    reached max_messages or max_age, or max_idle sessions are idle already (then QUIT);
+//  - 4xx/5xx at MAIL, RCPT, DATA or after the dot: RSET, and back to the idle list only if RSET
+//    gets 250, else QUIT; a 421 closes the session;
+//  - timeouts, I/O errors, protocol errors, injected bytes: the connection is closed.
+// An idle session is checked before reuse (pending bytes, such as a 421 sent while idle, or a
+// closed connection: dropped), and QUIT after idle_timeout. If a reused session fails at its
+// first step (MAIL FROM: I/O error, EOF, timeout or 421), the server has accepted nothing and
+// the delivery is retried once on a new session; never once the message content was sent.
+//
+// Threading: like deliver(), everything runs on `ex`, which must not run the pool's handlers on
+// several threads at once (a single-threaded io_context or a strand); call the pool's functions
+// from that executor too. `opts` is copied; `tls_ctx` must outlive the pool and every delivery
+// started on it. Destroy the pool before its io_context.
+// Lifetime: the pool may be destroyed while sessions are idle (they are closed, and their
+// timers hold only a weak reference) and while deliveries run (each holds the shared state; it
+// finishes with the same outcome, and its session is then closed instead of kept).
+class ClientPool {
+ public:
+  ClientPool(asio::any_io_executor ex, asio::ip::tcp::endpoint endpoint, const ClientOptions& opts,
+             asio::ssl::context& tls_ctx, ReuseLimits limits = {});
+  ~ClientPool();  // closes idle sessions (no QUIT)
+  ClientPool(const ClientPool&) = delete;
+  ClientPool& operator=(const ClientPool&) = delete;
+
+  // Same contract and outcomes as the free deliver(); several may run at once, each on its own
+  // session. Never throws.
+  asio::awaitable<DeliveryOutcome> deliver(std::string sender, std::string recipient,
+                                           std::string message);
+  // Takes every idle session off the list and QUITs it (best effort, bounded by the command
+  // timeout, at most 10 s) in the background.
+  void close_idle();
+  std::size_t idle() const;
+  // Connections the pool has started (each connect attempt counts), for tests and logs.
+  std::uint64_t sessions_opened() const;
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
 
 }  // namespace ipconfirm::smtp

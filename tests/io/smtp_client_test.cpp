@@ -1,7 +1,8 @@
 // The outbound SMTP client against real peers on loopback: Postfix's smtp-sink for delivery and
 // the faults it can produce (-r 4xx, -f 5xx, -q disconnect), and small scripted servers (on the
 // same io_context) for what smtp-sink cannot do: response injection, malformed replies, silence,
-// and STARTTLS with AUTH. Exits 77 (skipped) when smtp-sink is not installed.
+// STARTTLS with AUTH, pipelined replies, and sessions that go stale between messages (ClientPool).
+// Exits 77 (skipped) when smtp-sink is not installed.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
@@ -12,12 +13,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -680,6 +684,606 @@ TEST_CASE("a refused AUTH is a temporary failure, and no mail is sent") {
   REQUIRE(server.peer);
   CHECK_FALSE(sent(*server.peer, "MAIL"));
   CHECK(received_message.empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// ClientPool: kept-open sessions, and PIPELINING.
+
+namespace {
+
+// Runs the io_context until `done()` or the deadline; each step is bounded by the deadline.
+template <typename Done>
+void run_until(asio::io_context& io, Done done,
+               std::chrono::steady_clock::duration timeout = std::chrono::seconds{20}) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    if (io.stopped()) io.restart();
+    io.run_one_until(deadline);
+  }
+}
+
+// Runs the io_context for `d` (the pool's idle timers keep it busy: run() would not return).
+void run_for(asio::io_context& io, std::chrono::steady_clock::duration d) {
+  if (io.stopped()) io.restart();
+  io.run_for(d);
+}
+
+DeliveryOutcome pool_send(asio::io_context& io, ClientPool& pool, std::string message,
+                          std::string recipient = "someone@sender.test") {
+  std::optional<DeliveryOutcome> result;
+  asio::co_spawn(io, pool.deliver("", std::move(recipient), std::move(message)),
+                 [&](std::exception_ptr e, DeliveryOutcome o) {
+                   if (!e) result = std::move(o);
+                 });
+  run_until(io, [&] { return result.has_value(); });
+  REQUIRE(result.has_value());
+  return *result;
+}
+
+std::string numbered_message(int n) {
+  return "From: ipconfirm@example.test\r\nSubject: report " + std::to_string(n) +
+         "\r\n\r\nhello\r\n";
+}
+
+// How many of `messages` contain `needle`.
+std::size_t count_containing(const std::vector<std::string>& messages, const std::string& needle) {
+  return static_cast<std::size_t>(std::count_if(
+      messages.begin(), messages.end(), [&](const std::string& m) { return contains(m, needle); }));
+}
+
+// A scripted server for several connections: accepts until destroyed and runs `script` on each,
+// with the connection's index (0 for the first).
+struct MultiServer {
+  using Script = std::function<asio::awaitable<void>(ScriptedPeer&, std::size_t)>;
+
+  MultiServer(asio::io_context& io, Script each) : acceptor(io), script(std::move(each)) {
+    bool bound = false;
+    for (int attempt = 0; attempt < 20 && !bound; ++attempt) {
+      boost::system::error_code ec;
+      port = random_port();
+      acceptor = tcp::acceptor(io);
+      acceptor.open(tcp::v4(), ec);
+      if (!ec) acceptor.bind(loopback(port), ec);
+      if (!ec) acceptor.listen(8, ec);
+      bound = !ec;
+    }
+    if (!bound) throw std::runtime_error("no free port for the scripted server");
+    asio::co_spawn(
+        io,
+        [this]() -> asio::awaitable<void> {
+          for (;;) {
+            boost::system::error_code ec;
+            tcp::socket s =
+                co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+            if (ec) co_return;
+            std::size_t index = peers.size();
+            peers.push_back(std::make_unique<ScriptedPeer>(std::move(s)));
+            asio::co_spawn(acceptor.get_executor(), script(*peers.back(), index),
+                           [this](std::exception_ptr e) { failed = failed || e; });
+          }
+        },
+        asio::detached);
+  }
+
+  tcp::endpoint endpoint() const { return loopback(port); }
+
+  tcp::acceptor acceptor;
+  Script script;
+  unsigned short port = 0;
+  std::deque<std::unique_ptr<ScriptedPeer>> peers;
+  bool failed = false;
+};
+
+const char* const ehlo_pipelining = "250-mx.example.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
+const char* const ehlo_plain = "250-mx.example.test\r\n250 8BITMIME\r\n";
+
+// Reads a message body up to the final dot, lines joined with "\n".
+asio::awaitable<std::string> read_body(ScriptedPeer& p) {
+  std::string body;
+  for (;;) {
+    std::optional<std::string> l = co_await p.line();
+    if (!l || *l == ".") break;
+    body += *l + "\n";
+  }
+  co_return body;
+}
+
+// A well-behaved server: greets, answers every command, keeps each message body in `bodies`,
+// answers RSET with 250, and ends at QUIT; a connection the client closes without QUIT is
+// recorded as "(closed)". If `stop_after` messages were taken, what the next command gets is
+// `then` ("" = the connection closes without a reply).
+asio::awaitable<void> serve(ScriptedPeer& p, std::string ehlo, std::vector<std::string>& bodies,
+                            int stop_after = -1, std::string then = "") {
+  co_await p.send("220 mx.example.test ESMTP\r\n");
+  int taken = 0;
+  for (;;) {
+    std::optional<std::string> l = co_await p.line();
+    if (!l) break;
+    if (taken == stop_after) {
+      if (!then.empty()) co_await p.send(then);
+      p.socket.close();
+      co_return;
+    }
+    if (l->rfind("EHLO", 0) == 0) {
+      co_await p.send(ehlo);
+    } else if (*l == "DATA") {
+      co_await p.send("354 go ahead\r\n");
+      std::string body = co_await read_body(p);
+      bodies.push_back(body);
+      ++taken;
+      co_await p.send("250 2.0.0 queued\r\n");
+    } else if (*l == "QUIT") {
+      co_await p.send("221 2.0.0 bye\r\n");
+      co_return;
+    } else {
+      co_await p.send("250 2.0.0 ok\r\n");
+    }
+  }
+  p.received.emplace_back("(closed)");
+}
+
+}  // namespace
+
+TEST_CASE("pool: sequential messages share one session with smtp-sink, concurrent ones one each") {
+  Sink sink;
+  asio::io_context io;
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  {
+    ClientPool pool(io.get_executor(), sink.endpoint(), test_options(), ctx);
+    for (int i = 0; i < 6; ++i) {
+      auto outcome = pool_send(io, pool, numbered_message(i));
+      CHECK(outcome.kind == Kind::ok);
+    }
+    CHECK(pool.sessions_opened() == 1);
+    CHECK(pool.idle() == 1);
+  }
+  auto messages = sink.messages(6);
+  REQUIRE(messages.size() == 6);
+  for (int i = 0; i < 6; ++i) {
+    CHECK(count_containing(messages, "Subject: report " + std::to_string(i) + "\n") == 1);
+  }
+
+  // Two rounds of 5 at once: at most 5 sessions in all.
+  ClientPool pool(io.get_executor(), sink.endpoint(), test_options(), ctx);
+  for (int round = 0; round < 2; ++round) {
+    std::vector<std::optional<DeliveryOutcome>> results(5);
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      asio::co_spawn(
+          io, pool.deliver("", "someone@sender.test", numbered_message(100 + round * 10 + int(i))),
+          [&results, i](std::exception_ptr e, DeliveryOutcome o) {
+            if (!e) results[i] = std::move(o);
+          });
+    }
+    run_until(io, [&] {
+      return std::all_of(results.begin(), results.end(),
+                         [](const auto& r) { return r.has_value(); });
+    });
+    for (const auto& r : results) {
+      REQUIRE(r.has_value());
+      CHECK(r->kind == Kind::ok);
+    }
+    CHECK(pool.sessions_opened() <= 5);
+  }
+  messages = sink.messages(16);
+  CHECK(messages.size() == 16);
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 5; ++i) {
+      std::string subject = "Subject: report " + std::to_string(100 + round * 10 + i) + "\n";
+      CHECK(count_containing(messages, subject) == 1);
+    }
+  }
+}
+
+TEST_CASE("pool: max_messages 3 makes 7 messages use 3 sessions") {
+  Sink sink;
+  asio::io_context io;
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  ReuseLimits limits;
+  limits.max_messages = 3;
+  ClientPool pool(io.get_executor(), sink.endpoint(), test_options(), ctx, limits);
+  for (int i = 0; i < 7; ++i) {
+    auto outcome = pool_send(io, pool, numbered_message(i));
+    CHECK(outcome.kind == Kind::ok);
+  }
+  CHECK(pool.sessions_opened() == 3);
+  CHECK(pool.idle() == 1);  // the third session, with one message
+  CHECK(sink.messages(7).size() == 7);
+}
+
+TEST_CASE("pool: a session the server dropped is not reused, and the message goes once") {
+  struct Case {
+    std::string name;
+    const char* ehlo;
+    std::string then;  // what the server does with the command after the first message
+    bool wait;         // let the client see the close before the second delivery
+  };
+  const Case cases[] = {
+      {"closed after the first 250, seen before reuse", ehlo_plain, "", true},
+      {"421 to the next MAIL", ehlo_plain, "421 4.4.2 idle too long\r\n", false},
+      {"421 to the next pipelined MAIL", ehlo_pipelining, "421 4.4.2 idle too long\r\n", false},
+      {"closed at the next MAIL, no reply", ehlo_plain, "", false},
+      {"closed at the next pipelined MAIL, no reply", ehlo_pipelining, "", false},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    asio::io_context io;
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    std::vector<std::string> bodies;
+    MultiServer server(io, [&](ScriptedPeer& p, std::size_t index) -> asio::awaitable<void> {
+      if (index == 0) {
+        if (c.wait) {
+          // Closes right after the 250 to the first message.
+          co_await p.send("220 mx.example.test ESMTP\r\n");
+          for (;;) {
+            std::optional<std::string> l = co_await p.line();
+            if (!l) break;
+            if (l->rfind("EHLO", 0) == 0) {
+              co_await p.send(c.ehlo);
+            } else if (*l == "DATA") {
+              co_await p.send("354 go ahead\r\n");
+              std::string body = co_await read_body(p);
+              bodies.push_back(body);
+              co_await p.send("250 2.0.0 queued\r\n");
+              p.socket.close();
+              break;
+            } else {
+              co_await p.send("250 2.0.0 ok\r\n");
+            }
+          }
+        } else {
+          co_await serve(p, c.ehlo, bodies, 1, c.then);
+        }
+      } else {
+        co_await serve(p, c.ehlo, bodies);
+      }
+    });
+    ClientPool pool(io.get_executor(), server.endpoint(), test_options(), ctx);
+    auto first = pool_send(io, pool, numbered_message(1));
+    CHECK(first.kind == Kind::ok);
+    CHECK(pool.idle() == 1);
+    if (c.wait) run_for(io, std::chrono::milliseconds{200});
+    auto second = pool_send(io, pool, numbered_message(2));
+    CHECK(second.kind == Kind::ok);
+    CHECK(pool.sessions_opened() == 2);
+    CHECK(server.peers.size() == 2);
+    CHECK(count_containing(bodies, "Subject: report 1\n") == 1);
+    CHECK(count_containing(bodies, "Subject: report 2\n") == 1);
+    CHECK(bodies.size() == 2);
+    CHECK_FALSE(server.failed);
+  }
+}
+
+TEST_CASE("pool: an idle session is QUIT after idle_timeout") {
+  asio::io_context io;
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  std::vector<std::string> bodies;
+  MultiServer server(io, [&](ScriptedPeer& p, std::size_t) -> asio::awaitable<void> {
+    co_await serve(p, ehlo_pipelining, bodies);
+  });
+  ReuseLimits limits;
+  limits.idle_timeout = std::chrono::seconds{1};
+  ClientPool pool(io.get_executor(), server.endpoint(), test_options(), ctx, limits);
+  auto outcome = pool_send(io, pool, simple_message);
+  CHECK(outcome.kind == Kind::ok);
+  CHECK(pool.idle() == 1);
+  run_for(io, std::chrono::milliseconds{1500});
+  CHECK(pool.idle() == 0);
+  REQUIRE(server.peers.size() == 1);
+  CHECK(server.peers[0]->received.back() == "QUIT");
+  CHECK(bodies.size() == 1);
+}
+
+TEST_CASE("pool: close_idle QUITs, and a pool destroyed with idle or busy sessions closes them") {
+  asio::io_context io;
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  std::vector<std::string> bodies;
+  MultiServer server(io, [&](ScriptedPeer& p, std::size_t) -> asio::awaitable<void> {
+    co_await serve(p, ehlo_pipelining, bodies);
+  });
+  ReuseLimits limits;
+  limits.idle_timeout = std::chrono::seconds{1};
+
+  {
+    ClientPool pool(io.get_executor(), server.endpoint(), test_options(), ctx, limits);
+    CHECK(pool_send(io, pool, numbered_message(1)).kind == Kind::ok);
+    pool.close_idle();
+    CHECK(pool.idle() == 0);
+    run_until(
+        io, [&] { return !server.peers.empty() && server.peers[0]->received.back() == "QUIT"; },
+        std::chrono::seconds{5});
+    REQUIRE(server.peers.size() == 1);
+    CHECK(server.peers[0]->received.back() == "QUIT");
+  }
+  {
+    // Destroyed while idle: the idle timer must not touch the dead pool.
+    ClientPool pool(io.get_executor(), server.endpoint(), test_options(), ctx, limits);
+    CHECK(pool_send(io, pool, numbered_message(2)).kind == Kind::ok);
+    CHECK(pool.idle() == 1);
+  }
+  run_for(io, std::chrono::milliseconds{1500});
+  REQUIRE(server.peers.size() == 2);
+  CHECK(server.peers[1]->received.back() == "(closed)");
+
+  // Destroyed while a delivery runs: it finishes, and its session is closed, not kept.
+  std::optional<DeliveryOutcome> result;
+  {
+    ClientPool pool(io.get_executor(), server.endpoint(), test_options(), ctx, limits);
+    asio::co_spawn(io, pool.deliver("", "someone@sender.test", numbered_message(3)),
+                   [&](std::exception_ptr e, DeliveryOutcome o) {
+                     if (!e) result = std::move(o);
+                   });
+    run_until(
+        io, [&] { return server.peers.size() == 3 && !server.peers[2]->received.empty(); },
+        std::chrono::seconds{5});
+  }
+  run_until(io, [&] {
+    return result.has_value() && server.peers.size() == 3 &&
+           server.peers[2]->received.back() == "(closed)";
+  });
+  REQUIRE(result.has_value());
+  CHECK(result->kind == Kind::ok);
+  REQUIRE(server.peers.size() == 3);
+  CHECK(server.peers[2]->received.back() == "(closed)");
+  CHECK(bodies.size() == 3);
+}
+
+TEST_CASE("pool: after a refused RCPT the session is RSET and reused, unless RSET fails") {
+  for (bool pipelining : {false, true}) {
+    for (bool rset_ok : {true, false}) {
+      CAPTURE(pipelining);
+      CAPTURE(rset_ok);
+      asio::io_context io;
+      asio::ssl::context ctx(asio::ssl::context::tls_client);
+      std::vector<std::string> bodies;
+      std::string ehlo = pipelining ? ehlo_pipelining : ehlo_plain;
+      MultiServer server(io, [&](ScriptedPeer& p, std::size_t) -> asio::awaitable<void> {
+        co_await p.send("220 mx.example.test ESMTP\r\n");
+        for (;;) {
+          std::optional<std::string> l = co_await p.line();
+          if (!l) break;
+          if (l->rfind("EHLO", 0) == 0) {
+            co_await p.send(ehlo);
+          } else if (*l == "RCPT TO:<refused@sender.test>") {
+            co_await p.send("550 5.1.1 no such user\r\n");
+          } else if (*l == "DATA") {
+            // Without a valid recipient there is no transaction (pipelined DATA after a refused
+            // RCPT) and nothing to read.
+            if (sent(p, "RCPT TO:<refused@sender.test>") && !sent(p, "RSET")) {
+              co_await p.send("554 5.5.1 no valid recipients\r\n");
+              continue;
+            }
+            co_await p.send("354 go ahead\r\n");
+            std::string body = co_await read_body(p);
+            bodies.push_back(body);
+            co_await p.send("250 2.0.0 queued\r\n");
+          } else if (*l == "RSET") {
+            co_await p.send(rset_ok ? "250 2.0.0 reset\r\n" : "502 5.5.1 no RSET here\r\n");
+          } else if (*l == "QUIT") {
+            co_await p.send("221 2.0.0 bye\r\n");
+            co_return;
+          } else {
+            co_await p.send("250 2.0.0 ok\r\n");
+          }
+        }
+      });
+      ClientPool pool(io.get_executor(), server.endpoint(), test_options(), ctx);
+      auto refused = pool_send(io, pool, numbered_message(1), "refused@sender.test");
+      CHECK(refused.kind == Kind::permanent);
+      CHECK(contains(refused.detail, "RCPT TO: 550"));
+      auto accepted = pool_send(io, pool, numbered_message(2));
+      CHECK(accepted.kind == Kind::ok);
+      CHECK(pool.sessions_opened() == (rset_ok ? 1u : 2u));
+      REQUIRE(!server.peers.empty());
+      CHECK(sent(*server.peers[0], "RSET"));
+      if (!rset_ok) {
+        run_until(
+            io, [&] { return server.peers[0]->received.back() == "QUIT"; },
+            std::chrono::seconds{5});
+        CHECK(server.peers[0]->received.back() == "QUIT");
+      }
+      REQUIRE(bodies.size() == 1);
+      CHECK(contains(bodies[0], "Subject: report 2\n"));
+    }
+  }
+}
+
+TEST_CASE("PIPELINING: MAIL, RCPT and DATA arrive together, one at a time without it") {
+  for (bool pipelining : {true, false}) {
+    CAPTURE(pipelining);
+    asio::io_context io;
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    std::vector<std::string> bodies;
+    // What was already in the server's buffer when it read each MAIL line.
+    std::vector<std::string> after_mail;
+    std::string ehlo = pipelining ? ehlo_pipelining : ehlo_plain;
+    MultiServer server(io, [&](ScriptedPeer& p, std::size_t) -> asio::awaitable<void> {
+      co_await p.send("220 mx.example.test ESMTP\r\n");
+      for (;;) {
+        std::optional<std::string> l = co_await p.line();
+        if (!l) break;
+        if (l->rfind("EHLO", 0) == 0) {
+          co_await p.send(ehlo);
+          continue;
+        }
+        if (l->rfind("MAIL FROM", 0) == 0) after_mail.push_back(p.buffer);
+        if (*l == "DATA") {
+          co_await p.send("354 go ahead\r\n");
+          std::string body = co_await read_body(p);
+          bodies.push_back(body);
+          co_await p.send("250 2.0.0 queued\r\n");
+        } else if (*l == "QUIT") {
+          co_await p.send("221 2.0.0 bye\r\n");
+          co_return;
+        } else {
+          co_await p.send("250 2.0.0 ok\r\n");
+        }
+      }
+    });
+    ClientPool pool(io.get_executor(), server.endpoint(), test_options(), ctx);
+    CHECK(pool_send(io, pool, numbered_message(1)).kind == Kind::ok);
+    CHECK(pool_send(io, pool, numbered_message(2)).kind == Kind::ok);
+    CHECK(pool.sessions_opened() == 1);
+    CHECK(bodies.size() == 2);
+    REQUIRE(after_mail.size() == 2);
+    for (const auto& rest : after_mail) {
+      if (pipelining) {
+        CHECK(rest == "RCPT TO:<someone@sender.test>\r\nDATA\r\n");
+      } else {
+        CHECK(rest.empty());
+      }
+    }
+  }
+}
+
+TEST_CASE("PIPELINING: the outcome is decided from all three replies") {
+  struct Case {
+    std::string name;
+    const char* replies;  // to MAIL, RCPT, DATA, sent in one write
+    Kind expected;
+    const char* detail;
+    bool dot_expected;  // the client must end the broken DATA with a lone "."
+  };
+  const Case cases[] = {
+      {"RCPT 550, DATA 554", "250 ok\r\n550 5.1.1 no such user\r\n554 5.5.1 no recipients\r\n",
+       Kind::permanent, "RCPT TO: 550", false},
+      {"MAIL 451, RCPT 503, DATA 503",
+       "451 4.3.0 try later\r\n503 5.5.1 need MAIL\r\n503 5.5.1 need RCPT\r\n", Kind::temporary,
+       "MAIL FROM: 451", false},
+      {"RCPT 550 but DATA 354", "250 ok\r\n550 5.1.1 no such user\r\n354 go ahead\r\n",
+       Kind::permanent, "RCPT TO: 550", true},
+      {"RCPT 450 but DATA 354", "250 ok\r\n450 4.2.0 greylisted\r\n354 go ahead\r\n",
+       Kind::temporary, "RCPT TO: 450", true},
+      {"DATA 451", "250 ok\r\n250 ok\r\n451 4.3.0 not now\r\n", Kind::temporary, "DATA: 451",
+       false},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    asio::io_context io;
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    std::vector<std::string> after_data;  // the lines the client sent after DATA, up to QUIT
+    MultiServer server(io, [&](ScriptedPeer& p, std::size_t) -> asio::awaitable<void> {
+      co_await p.send("220 mx.example.test ESMTP\r\n");
+      std::optional<std::string> l = co_await p.line();  // EHLO
+      co_await p.send(ehlo_pipelining);
+      for (int i = 0; i < 3; ++i) l = co_await p.line();  // MAIL, RCPT, DATA
+      if (!l || *l != "DATA") co_return;
+      co_await p.send(c.replies);
+      for (;;) {
+        l = co_await p.line();
+        if (!l) break;
+        after_data.push_back(*l);
+        if (*l == ".") {
+          co_await p.send("250 2.0.0 queued anyway\r\n");
+        } else if (*l == "RSET") {
+          co_await p.send("250 2.0.0 reset\r\n");
+        } else if (*l == "QUIT") {
+          co_await p.send("221 2.0.0 bye\r\n");
+          break;
+        }
+      }
+    });
+    ClientPool pool(io.get_executor(), server.endpoint(), test_options(), ctx);
+    auto outcome = pool_send(io, pool, simple_message);
+    CHECK(outcome.kind == c.expected);
+    CHECK(contains(outcome.detail, c.detail));
+    if (c.dot_expected) {
+      // "." alone and no content; the session is not trusted again: QUIT.
+      run_until(
+          io, [&] { return !after_data.empty() && after_data.back() == "QUIT"; },
+          std::chrono::seconds{5});
+      CHECK(after_data == std::vector<std::string>{".", "QUIT"});
+      CHECK(pool.idle() == 0);
+    } else {
+      CHECK(after_data == std::vector<std::string>{"RSET"});
+      CHECK(pool.idle() == 1);
+    }
+  }
+}
+
+TEST_CASE("PIPELINING: a fourth reply to three commands is response injection") {
+  for (bool pooled : {true, false}) {
+    CAPTURE(pooled);
+    asio::io_context io;
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    std::vector<std::string> bodies;
+    MultiServer server(io, [&](ScriptedPeer& p, std::size_t) -> asio::awaitable<void> {
+      co_await p.send("220 mx.example.test ESMTP\r\n");
+      std::optional<std::string> l = co_await p.line();  // EHLO
+      co_await p.send(ehlo_pipelining);
+      for (int i = 0; i < 3; ++i) l = co_await p.line();  // MAIL, RCPT, DATA
+      if (!l || *l != "DATA") co_return;
+      co_await p.send("250 ok\r\n250 ok\r\n354 go ahead\r\n250 2.0.0 injected\r\n");
+      co_await serve(p, ehlo_pipelining, bodies);
+    });
+    DeliveryOutcome outcome;
+    if (pooled) {
+      ClientPool pool(io.get_executor(), server.endpoint(), test_options(), ctx);
+      outcome = pool_send(io, pool, simple_message);
+      CHECK(pool.idle() == 0);
+    } else {
+      // The free function, run until done (the server's accept loop keeps the io_context busy).
+      std::optional<DeliveryOutcome> result;
+      ClientOptions opts = test_options();
+      asio::co_spawn(io,
+                     deliver(io.get_executor(), server.endpoint(), opts, ctx, "", "a@sender.test",
+                             simple_message),
+                     [&](std::exception_ptr e, DeliveryOutcome o) {
+                       if (!e) result = std::move(o);
+                     });
+      run_until(io, [&] { return result.has_value(); });
+      REQUIRE(result.has_value());
+      outcome = *result;
+    }
+    CHECK(outcome.kind == Kind::temporary);
+    CHECK(contains(outcome.detail, "DATA: protocol error"));
+    CHECK(contains(outcome.detail, "injection"));
+    run_until(
+        io,
+        [&] {
+          return !server.peers.empty() && !server.peers[0]->received.empty() &&
+                 server.peers[0]->received.back() == "(closed)";
+        },
+        std::chrono::seconds{5});
+    REQUIRE(server.peers.size() == 1);
+    // The message was not sent, and the session ended without QUIT.
+    CHECK(bodies.empty());
+    CHECK(server.peers[0]->received.back() == "(closed)");
+    CHECK_FALSE(sent(*server.peers[0], "QUIT"));
+  }
+}
+
+TEST_CASE("pool: a TLS session with AUTH carries several messages") {
+  TestCertificate cert;
+  if (!cert.ok) {
+    MESSAGE("openssl could not make a test certificate; TLS cases not run");
+    return;
+  }
+  asio::ssl::context server_ctx(asio::ssl::context::tls_server);
+  server_ctx.use_certificate_chain_file(cert.cert.string());
+  server_ctx.use_private_key_file(cert.key.string(), asio::ssl::context::pem);
+  asio::io_context io;
+  asio::ssl::context client_ctx(asio::ssl::context::tls_client);
+  ScriptedServer server(io);
+  std::string received_message;
+  server.start([&](ScriptedPeer& p) -> asio::awaitable<void> {
+    co_await tls_server_script(p, server_ctx, received_message);
+  });
+  ClientOptions opts = test_options();
+  opts.tls = ClientOptions::Tls::required;
+  opts.auth = std::make_pair(std::string("user"), std::string("secret"));
+  ClientPool pool(io.get_executor(), server.endpoint(), opts, client_ctx);
+  for (int i = 0; i < 3; ++i) {
+    auto outcome = pool_send(io, pool, numbered_message(i));
+    CHECK(outcome.kind == Kind::ok);
+  }
+  CHECK(pool.sessions_opened() == 1);
+  REQUIRE(server.peer);
+  const auto& got = server.peer->received;
+  CHECK(std::count(got.begin(), got.end(), "STARTTLS") == 1);
+  CHECK(std::count(got.begin(), got.end(), "AUTH PLAIN AHVzZXIAc2VjcmV0") == 1);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(contains(received_message, "Subject: report " + std::to_string(i) + "\n"));
+  }
 }
 
 int main(int argc, char** argv) {
