@@ -60,6 +60,8 @@ class Deliverer : public std::enable_shared_from_this<Deliverer> {
   asio::ssl::context tls_;
   smtp::ClientOptions client_;            // MX hosts: opportunistic TLS, no AUTH
   smtp::ClientOptions smarthost_client_;  // the smarthost: TLS and AUTH as configured
+  // Sessions to the smarthost kept open between replies (mode smarthost only).
+  std::unique_ptr<smtp::ClientPool> smarthost_pool_;
   RetryPolicy retry_;
   std::set<std::string> in_flight_;
   std::map<std::string, std::int64_t> held_until_;  // new schedule of entries update() failed on
