@@ -334,7 +334,7 @@ std::string canonical_text(std::string_view raw) {
   out.reserve(valid.size() + valid.size() / 32);
   std::size_t i = 0;
   while (i < valid.size()) {
-    const std::size_t brk = valid.find_first_of("\r\n", i);
+    const std::size_t brk = ascii::find_line_break(valid, i);
     if (brk == std::string::npos) {
       out.append(valid, i, std::string::npos);
       break;

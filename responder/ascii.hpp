@@ -21,6 +21,15 @@ inline bool is_wsp(char c) {
   return c == ' ' || c == '\t';
 }  // RFC 5234 WSP
 
+// The position of the first CR or LF at or after `pos`, or npos. (A plain loop: the standard
+// find_first_of calls memchr on its set once per byte of the text.)
+inline std::size_t find_line_break(std::string_view s, std::size_t pos = 0) {
+  for (; pos < s.size(); ++pos) {
+    if (s[pos] == '\r' || s[pos] == '\n') return pos;
+  }
+  return std::string_view::npos;
+}
+
 inline char to_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }

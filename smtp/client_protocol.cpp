@@ -119,7 +119,7 @@ std::string dot_stuff(std::string_view message) {
   std::size_t i = 0;
   const std::size_t n = message.size();
   while (i < n) {
-    std::size_t brk = message.find_first_of("\r\n", i);
+    std::size_t brk = ascii::find_line_break(message, i);
     if (brk == std::string_view::npos) brk = n;
     if (message[i] == '.') out += '.';
     out.append(message.data() + i, brk - i);

@@ -144,7 +144,7 @@ class Cursor {
 
   // Consumes any bytes other than CR and LF, then CRLF ("PROXY UNKNOWN <ignored>\r\n").
   Step ignored_until_crlf() {
-    std::size_t cr = buf_.find_first_of("\r\n", pos_);
+    std::size_t cr = ascii::find_line_break(buf_, pos_);
     if (cr == std::string_view::npos) return Step::need_more;
     pos_ = cr;  // a bare LF fails the CRLF below
     return literal("\r\n");
