@@ -14,20 +14,13 @@ using json = nlohmann::ordered_json;
 using kainjow::mustache::data;
 using kainjow::mustache::mustache;
 
-data to_data(const json& j) {
+// The mustache data of `j`, built in place: kainjow's set() and push_back() copy their
+// argument, so adding finished subtrees would copy every value once per level above it.
+// Containers are added empty and then filled through the library's own (const) accessors.
+data scalar_data(const json& j) {
   switch (j.type()) {
-    case json::value_t::object: {
-      data d{data::type::object};
-      for (auto it = j.begin(); it != j.end(); ++it) d.set(it.key(), to_data(it.value()));
-      return d;
-    }
-    case json::value_t::array: {
-      data d{data::type::list};
-      for (const auto& e : j) d.push_back(to_data(e));
-      return d;
-    }
     case json::value_t::string:
-      return data{j.get<std::string>()};
+      return data{j.get_ref<const std::string&>()};
     case json::value_t::boolean:
       return data{j.get<bool>()};
     case json::value_t::null:
@@ -35,6 +28,33 @@ data to_data(const json& j) {
     default:
       return data{j.dump()};
   }
+}
+
+void fill_data(data& d, const json& j) {
+  auto child = [](const json& v) {
+    return v.is_object()  ? data{data::type::object}
+           : v.is_array() ? data{data::type::list}
+                          : scalar_data(v);
+  };
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      d.set(it.key(), child(it.value()));
+      if (it->is_object() || it->is_array())
+        fill_data(const_cast<data&>(*d.get(it.key())), it.value());
+    }
+  } else if (j.is_array()) {
+    for (const auto& e : j) {
+      d.push_back(child(e));
+      if (e.is_object() || e.is_array()) fill_data(const_cast<data&>(d.list_value().back()), e);
+    }
+  }
+}
+
+data to_data(const json& j) {
+  if (!j.is_object() && !j.is_array()) return scalar_data(j);
+  data d{j.is_object() ? data::type::object : data::type::list};
+  fill_data(d, j);
+  return d;
 }
 
 std::string str(const json& j, const char* key) {
