@@ -1,8 +1,13 @@
 #include "responder/service.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
+#include <filesystem>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
+#include <utility>
 
 #include "mime/incoming.hpp"
 #include "responder/delivery.hpp"
@@ -34,7 +39,10 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   Impl(asio::io_context& i, config::Config c) : io(i), config(std::move(c)) {}
   // Whatever the committer still has queued (unlinks of delivered replies) is done, not
   // dropped: an unlink left undone would only send that reply again after a restart.
-  ~Impl() { committer->join(); }
+  ~Impl() {
+    worker->join();
+    committer->join();
+  }
 
   asio::io_context& io;
   config::Config config;
@@ -56,32 +64,63 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
                                              const smtp::Session& session, std::string message);
 
   // Group commit: replies queued while one batch is being synced wait for the next batch, so
-  // the cost of fsync is shared by every message that arrived in the meantime.
+  // the cost of a sync is shared by every message that arrived in the meantime.
   struct PendingEnqueue {
     explicit PendingEnqueue(asio::io_context& i) : done(i) {}
-    QueueEntry entry;
+    QueueEntry entry;  // reserved on the event loop; then the committer's until `finished`
     Spool::Enqueued result;
-    asio::steady_timer done;
-    bool finished = false;
+    asio::steady_timer done;  // event loop only
+    bool finished = false;    // event loop only
   };
-  std::vector<std::shared_ptr<PendingEnqueue>> pending;
-  bool commit_in_flight = false;
+  // The hand-over to the committer thread: reserved entries wait here, and the committer
+  // drains it batch after batch without waiting for the event loop in between.
+  struct CommitQueue {
+    std::mutex mutex;
+    std::vector<std::shared_ptr<PendingEnqueue>> waiting;
+    bool draining = false;  // a drain is posted or running on the committer
+  };
+  std::shared_ptr<CommitQueue> commit_queue = std::make_shared<CommitQueue>();
   // One thread does the spool's disk work (write, syncfs, rename, fsync) so that the event loop
   // goes on reading while a batch is made durable; the messages that arrive meanwhile form the
-  // next batch (group commit). Declared last: destroyed (joined) first.
+  // next batch (group commit).
   std::unique_ptr<asio::thread_pool> committer = std::make_unique<asio::thread_pool>(1);
+  // One thread builds the reports and reply mails (pure work, handle() below).
+  std::unique_ptr<asio::thread_pool> worker = std::make_unique<asio::thread_pool>(1);
   // Queues `entry` in the next group commit; on success `entry` comes back with its id.
   asio::awaitable<Spool::Enqueued> enqueue_grouped(QueueEntry& entry);
-  void start_commit();
+  // On the committer thread. It holds no reference to the service (whose destructor joins
+  // that thread): only the queue, the spool's folder and the event loop to come back to,
+  // where the service may already be gone.
+  static void drain_commits(std::shared_ptr<CommitQueue> queue, std::filesystem::path dir,
+                            std::weak_ptr<Impl> weak, asio::io_context::executor_type back);
 };
 
 asio::awaitable<Spool::Enqueued> Service::Impl::enqueue_grouped(QueueEntry& entry) {
   auto self = shared_from_this();
   auto p = std::make_shared<PendingEnqueue>(io);
-  p->entry = std::move(entry);
+  {
+    // reserve() on the event loop (the spool's owner): the id, the times, the cap.
+    std::vector<QueueEntry> one;
+    one.push_back(std::move(entry));
+    Spool::Batch reserved = spool->reserve(std::move(one), std::time(nullptr));
+    p->entry = std::move(reserved.entries.front());
+    p->result = std::move(reserved.results.front());
+  }
+  if (p->result.error != SpoolError::none) {  // the queue is full: nothing was reserved
+    entry = std::move(p->entry);
+    co_return std::move(p->result);
+  }
   p->done.expires_at(asio::steady_timer::time_point::max());
-  pending.push_back(p);
-  start_commit();
+  bool post_drain = false;
+  {
+    std::lock_guard<std::mutex> lock(commit_queue->mutex);
+    commit_queue->waiting.push_back(p);
+    post_drain = !std::exchange(commit_queue->draining, true);
+  }
+  if (post_drain) {
+    asio::post(*committer, [queue = commit_queue, dir = spool->dir(), weak = weak_from_this(),
+                            back = io.get_executor()] { drain_commits(queue, dir, weak, back); });
+  }
   while (!p->finished) {
     boost::system::error_code ec;
     co_await p->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -91,21 +130,26 @@ asio::awaitable<Spool::Enqueued> Service::Impl::enqueue_grouped(QueueEntry& entr
   co_return result;
 }
 
-void Service::Impl::start_commit() {
-  if (commit_in_flight || pending.empty()) return;
-  commit_in_flight = true;
-  auto waiters = std::make_shared<std::vector<std::shared_ptr<PendingEnqueue>>>(std::move(pending));
-  pending.clear();
-  std::vector<QueueEntry> entries;
-  entries.reserve(waiters->size());
-  for (auto& w : *waiters) entries.push_back(std::move(w->entry));
-  auto now = static_cast<std::int64_t>(std::time(nullptr));
-  auto batch = std::make_shared<Spool::Batch>(spool->reserve(std::move(entries), now));
-  // The committer holds no reference to the service: only the batch, the spool's folder and
-  // the event loop to come back to, where the service may already be gone.
-  std::weak_ptr<Impl> weak = weak_from_this();
-  auto back = io.get_executor();
-  asio::post(*committer, [batch, waiters, weak, back, dir = spool->dir()] {
+void Service::Impl::drain_commits(std::shared_ptr<CommitQueue> commit_queue,
+                                  std::filesystem::path dir, std::weak_ptr<Impl> weak,
+                                  asio::io_context::executor_type back) {
+  // Touches only the queue, the entries handed over and files under the spool's folder; the
+  // index is updated by commit() back on the event loop.
+  for (;;) {
+    auto waiters = std::make_shared<std::vector<std::shared_ptr<PendingEnqueue>>>();
+    {
+      std::lock_guard<std::mutex> lock(commit_queue->mutex);
+      if (commit_queue->waiting.empty()) {
+        commit_queue->draining = false;
+        return;
+      }
+      waiters->swap(commit_queue->waiting);
+    }
+    auto batch = std::make_shared<Spool::Batch>();
+    for (auto& w : *waiters) {
+      batch->entries.push_back(std::move(w->entry));
+      batch->results.push_back(std::move(w->result));
+    }
     Spool::write_batch(dir, *batch);
     asio::post(back, [batch, waiters, weak] {
       auto self = weak.lock();
@@ -117,10 +161,8 @@ void Service::Impl::start_commit() {
         (*waiters)[i]->finished = true;
         (*waiters)[i]->done.cancel();
       }
-      self->commit_in_flight = false;
-      self->start_commit();
     });
-  });
+  }
 }
 
 namespace {
@@ -188,9 +230,11 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
   message.clear();
   message.shrink_to_fit();
 
-  co_await lookups->wait(std::chrono::steady_clock::now() + config.dns.report_deadline);
+  using SteadyClock = std::chrono::steady_clock;
+  const auto t_dot = SteadyClock::now();
+  co_await lookups->wait(t_dot + config.dns.report_deadline);
   lookups->fill(obs);
-  Report report = build_report(obs, ReportOptions{config.hostname});
+  const auto t_dns = SteadyClock::now();
 
   // RFC 3834 first (what the message says about itself), then the transcript-only mode, then
   // the rate limits, so that suppressed mail costs no tokens.
@@ -202,6 +246,31 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
     std::string limited = limiter.admit(obs.mail_from, obs.ip, RateClock::now());
     if (!limited.empty()) decision = {false, std::move(limited)};
   }
+  // The report and, for a reply, its rendering and MIME composition are pure and the heaviest
+  // part of a message: they run on the worker thread, while the event loop goes on serving
+  // the other connections. (Only the worker renders, so the parsed templates are never used
+  // by two threads at once.)
+  struct Built {
+    Report report;
+    std::optional<ReplyMail> mail;
+  };
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  const bool send = decision.send;
+  Built built = co_await asio::co_spawn(
+      *worker,
+      [&]() -> asio::awaitable<Built> {
+        Built b;
+        b.report = build_report(obs, ReportOptions{config.hostname});
+        if (send) {
+          Rendered rendered = render_report(templates, b.report.json);
+          b.mail = build_reply_mail(obs, rendered, b.report.json, config.hostname, now);
+        }
+        co_return b;
+      },
+      asio::use_awaitable);
+  const Report& report = built.report;
+  const auto t_built = SteadyClock::now();
+
   if (!decision.send) {
     ++suppressed;
     std::string id = info.session_id + "." + std::to_string(suppressed);
@@ -212,9 +281,7 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
     co_return smtp::QueueOutcome{id, report.summary + "; no reply mail: " + decision.reason, ""};
   }
 
-  Rendered rendered = render_report(templates, report.json);
-  auto now = static_cast<std::int64_t>(std::time(nullptr));
-  ReplyMail mail = build_reply_mail(obs, rendered, report.json, config.hostname, now);
+  ReplyMail& mail = *built.mail;
   QueueEntry entry;
   entry.recipient = mail.recipient;
   entry.sender = mail.sender;
@@ -227,12 +294,22 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
     std::string why = q.error == SpoolError::full ? "queue full" : "queue write failed";
     co_return smtp::QueueOutcome{std::nullopt, "", why};
   }
+  // Where the time between the final dot and the 250 went, in milliseconds, as Postfix's
+  // delays=: waiting for DNS / building the report and the reply / making it durable.
+  auto ms = [](SteadyClock::duration d) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", std::chrono::duration<double, std::milli>(d).count());
+    return std::string(buf);
+  };
+  const auto t_queued = SteadyClock::now();
   log_event("queued", {{"session", info.session_id},
                        {"queue_id", q.id},
                        {"ip", obs.ip.to_string()},
                        {"to", mail.recipient},
                        {"rdns", report.json["rdns"]["status"].get<std::string>()},
-                       {"hints", std::to_string(report.hints.size())}});
+                       {"hints", std::to_string(report.hints.size())},
+                       {"delays", ms(t_dns - t_dot) + "/" + ms(t_built - t_dns) + "/" +
+                                      ms(t_queued - t_built)}});
   deliverer->submit(std::move(entry));
   co_return smtp::QueueOutcome{q.id, report.summary, ""};
 }
@@ -284,6 +361,13 @@ Service::Service(asio::io_context& io, config::Config config)
 
 Service::~Service() {
   stop();
+  // The event loop has stopped running (or never ran): let the two threads finish what they
+  // hold now, while the io_context they post their results to is still alive. (The Impl
+  // itself may live on in suspended coroutines until the io_context is destroyed.)
+  if (impl_) {
+    impl_->worker->join();
+    impl_->committer->join();
+  }
 }
 
 void Service::start() {
