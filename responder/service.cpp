@@ -86,8 +86,16 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   std::unique_ptr<asio::thread_pool> committer = std::make_unique<asio::thread_pool>(1);
   // One thread builds the reports and reply mails (pure work, handle() below).
   std::unique_ptr<asio::thread_pool> worker = std::make_unique<asio::thread_pool>(1);
-  // Queues `entry` in the next group commit; on success `entry` comes back with its id.
-  asio::awaitable<Spool::Enqueued> enqueue_grouped(QueueEntry& entry);
+  // A reply's way into the spool, in three steps:
+  //  reserve_entry (event loop): its id, its times and its place under the cap; the result's
+  //    error is `full` when there is no room;
+  //  hand_to_committer (any thread, here the worker, once the entry is filled in): into the
+  //    next batch;
+  //  wait_committed (event loop): until the batch is durable and indexed; the entry comes back.
+  std::shared_ptr<PendingEnqueue> reserve_entry();
+  void hand_to_committer(std::shared_ptr<PendingEnqueue> p);
+  asio::awaitable<Spool::Enqueued> wait_committed(std::shared_ptr<PendingEnqueue> p,
+                                                  QueueEntry& entry);
   // On the committer thread. It holds no reference to the service (whose destructor joins
   // that thread): only the queue, the spool's folder and the event loop to come back to,
   // where the service may already be gone.
@@ -95,32 +103,32 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
                             std::weak_ptr<Impl> weak, asio::io_context::executor_type back);
 };
 
-asio::awaitable<Spool::Enqueued> Service::Impl::enqueue_grouped(QueueEntry& entry) {
-  auto self = shared_from_this();
+std::shared_ptr<Service::Impl::PendingEnqueue> Service::Impl::reserve_entry() {
   auto p = std::make_shared<PendingEnqueue>(io);
-  {
-    // reserve() on the event loop (the spool's owner): the id, the times, the cap.
-    std::vector<QueueEntry> one;
-    one.push_back(std::move(entry));
-    Spool::Batch reserved = spool->reserve(std::move(one), std::time(nullptr));
-    p->entry = std::move(reserved.entries.front());
-    p->result = std::move(reserved.results.front());
-  }
-  if (p->result.error != SpoolError::none) {  // the queue is full: nothing was reserved
-    entry = std::move(p->entry);
-    co_return std::move(p->result);
-  }
+  std::vector<QueueEntry> one(1);
+  Spool::Batch reserved = spool->reserve(std::move(one), std::time(nullptr));
+  p->entry = std::move(reserved.entries.front());
+  p->result = std::move(reserved.results.front());
   p->done.expires_at(asio::steady_timer::time_point::max());
+  return p;
+}
+
+void Service::Impl::hand_to_committer(std::shared_ptr<PendingEnqueue> p) {
   bool post_drain = false;
   {
     std::lock_guard<std::mutex> lock(commit_queue->mutex);
-    commit_queue->waiting.push_back(p);
+    commit_queue->waiting.push_back(std::move(p));
     post_drain = !std::exchange(commit_queue->draining, true);
   }
   if (post_drain) {
     asio::post(*committer, [queue = commit_queue, dir = spool->dir(), weak = weak_from_this(),
                             back = io.get_executor()] { drain_commits(queue, dir, weak, back); });
   }
+}
+
+asio::awaitable<Spool::Enqueued> Service::Impl::wait_committed(std::shared_ptr<PendingEnqueue> p,
+                                                               QueueEntry& entry) {
+  auto self = shared_from_this();
   while (!p->finished) {
     boost::system::error_code ec;
     co_await p->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -246,29 +254,53 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
     std::string limited = limiter.admit(obs.mail_from, obs.ip, RateClock::now());
     if (!limited.empty()) decision = {false, std::move(limited)};
   }
+  // A reply gets its place in the queue first, so that a full queue costs no rendering.
+  std::shared_ptr<PendingEnqueue> pending;
+  if (decision.send) {
+    pending = reserve_entry();
+    if (pending->result.error != SpoolError::none) {
+      log_event("queue-error", {{"session", info.session_id},
+                                {"error", to_string(pending->result.error)},
+                                {"detail", pending->result.detail}});
+      co_return smtp::QueueOutcome{std::nullopt, "", "queue full"};
+    }
+  }
   // The report and, for a reply, its rendering and MIME composition are pure and the heaviest
   // part of a message: they run on the worker thread, while the event loop goes on serving
-  // the other connections. (Only the worker renders, so the parsed templates are never used
-  // by two threads at once.)
-  struct Built {
-    Report report;
-    std::optional<ReplyMail> mail;
-  };
+  // the other connections, and the worker hands the reply straight to the committer. (Only
+  // the worker renders, so the parsed templates are never used by two threads at once.)
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
-  const bool send = decision.send;
-  Built built = co_await asio::co_spawn(
+  Report report = co_await asio::co_spawn(
       *worker,
-      [&]() -> asio::awaitable<Built> {
-        Built b;
-        b.report = build_report(obs, ReportOptions{config.hostname});
-        if (send) {
-          Rendered rendered = render_report(templates, b.report.json);
-          b.mail = build_reply_mail(obs, rendered, b.report.json, config.hostname, now);
+      [&]() -> asio::awaitable<Report> {
+        Report r;
+        try {
+          r = build_report(obs, ReportOptions{config.hostname});
+        } catch (...) {
+          if (pending) {  // its place in the queue is given back by commit()
+            pending->result.error = SpoolError::io;
+            hand_to_committer(pending);
+          }
+          throw;
         }
-        co_return b;
+        if (pending) {
+          QueueEntry& entry = pending->entry;
+          try {
+            Rendered rendered = render_report(templates, r.json);
+            ReplyMail mail = build_reply_mail(obs, rendered, r.json, config.hostname, now);
+            entry.recipient = std::move(mail.recipient);
+            entry.sender = std::move(mail.sender);
+            entry.data = std::move(mail.data);
+            entry.origin = "ip " + obs.ip.to_string() + " msg " + obs.message.message_id;
+          } catch (const std::exception& e) {  // not written; commit() releases the place
+            pending->result.error = SpoolError::io;
+            pending->result.detail = std::string("building the reply: ") + e.what();
+          }
+          hand_to_committer(pending);
+        }
+        co_return r;
       },
       asio::use_awaitable);
-  const Report& report = built.report;
   const auto t_built = SteadyClock::now();
 
   if (!decision.send) {
@@ -281,13 +313,8 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
     co_return smtp::QueueOutcome{id, report.summary + "; no reply mail: " + decision.reason, ""};
   }
 
-  ReplyMail& mail = *built.mail;
   QueueEntry entry;
-  entry.recipient = mail.recipient;
-  entry.sender = mail.sender;
-  entry.data = std::move(mail.data);
-  entry.origin = "ip " + obs.ip.to_string() + " msg " + obs.message.message_id;
-  Spool::Enqueued q = co_await enqueue_grouped(entry);
+  Spool::Enqueued q = co_await wait_committed(pending, entry);
   if (q.error != SpoolError::none) {
     log_event("queue-error",
               {{"session", info.session_id}, {"error", to_string(q.error)}, {"detail", q.detail}});
@@ -305,7 +332,7 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
   log_event("queued", {{"session", info.session_id},
                        {"queue_id", q.id},
                        {"ip", obs.ip.to_string()},
-                       {"to", mail.recipient},
+                       {"to", entry.recipient},
                        {"rdns", report.json["rdns"]["status"].get<std::string>()},
                        {"hints", std::to_string(report.hints.size())},
                        {"delays", ms(t_dns - t_dot) + "/" + ms(t_built - t_dns) + "/" +
