@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <mutex>
 
 namespace ipconfirm {
 
@@ -43,6 +44,51 @@ std::string format_log_fields(std::string_view event, std::initializer_list<LogF
   return out;
 }
 
+namespace {
+
+void write_all(std::string_view text) {
+  std::size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = ::write(2, text.data() + off, text.size() - off);
+    if (n <= 0) break;
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+// Above this many gathered bytes the lines are written at once, without waiting for the flush.
+constexpr std::size_t kMaxGathered = 64 * 1024;
+
+struct Deferral {
+  std::mutex mutex;  // also orders the writes, so that lines keep their order
+  LogPoster post;
+  std::string gathered;
+  bool flush_posted = false;
+};
+
+Deferral& deferral() {
+  static Deferral d;
+  return d;
+}
+
+}  // namespace
+
+void set_log_deferral(LogPoster post) {
+  Deferral& d = deferral();
+  std::lock_guard<std::mutex> lock(d.mutex);
+  write_all(d.gathered);
+  d.gathered.clear();
+  d.post = std::move(post);
+  d.flush_posted = false;
+}
+
+void log_flush() {
+  Deferral& d = deferral();
+  std::lock_guard<std::mutex> lock(d.mutex);
+  write_all(d.gathered);
+  d.gathered.clear();
+  d.flush_posted = false;
+}
+
 void log_event(std::string_view event, std::initializer_list<LogField> fields) {
   char stamp[32];
   std::time_t now = std::time(nullptr);
@@ -53,11 +99,21 @@ void log_event(std::string_view event, std::initializer_list<LogField> fields) {
   static const std::string pid = std::to_string(getpid());
   std::string line =
       std::string(stamp) + " ipconfirm[" + pid + "]: " + format_log_fields(event, fields) + "\n";
-  std::size_t off = 0;
-  while (off < line.size()) {
-    ssize_t n = ::write(2, line.data() + off, line.size() - off);
-    if (n <= 0) break;
-    off += static_cast<std::size_t>(n);
+  Deferral& d = deferral();
+  std::lock_guard<std::mutex> lock(d.mutex);
+  if (!d.post) {
+    write_all(line);
+    return;
+  }
+  d.gathered += line;
+  if (d.gathered.size() >= kMaxGathered) {
+    write_all(d.gathered);
+    d.gathered.clear();
+    return;
+  }
+  if (!d.flush_posted) {
+    d.flush_posted = true;
+    d.post([] { log_flush(); });
   }
 }
 

@@ -1,9 +1,16 @@
 // One line per event on stderr: "2026-11-23T13:45:01Z ipconfirm[123]: connect session=S1
 // ip=192.0.2.1". Values are made printable and quoted when they contain spaces, so a hostile
-// HELO cannot forge a log line. Lines are written with one write(2) each, so concurrent writers
+// HELO cannot forge a log line. Lines are written whole by one write(2), so concurrent writers
 // do not interleave.
+//
+// By default each line is written at once. A server under load logs several lines per message,
+// so the service defers them (set_log_deferral): lines from every thread are gathered, in
+// order, and written together by one write at the end of the event loop's current round of
+// work, a fraction of a millisecond later. A kill -9 may lose that fraction; log_flush() writes
+// what is gathered (at shutdown).
 #pragma once
 
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -14,6 +21,14 @@ namespace ipconfirm {
 using LogField = std::pair<std::string_view, std::string_view>;
 
 void log_event(std::string_view event, std::initializer_list<LogField> fields);
+
+// `post` runs a function later on the event loop (thread-safe). With it set, lines are
+// gathered and written by one call of log_flush() that `post` runs; set it to nullptr to write
+// each line at once again (what is gathered is written first).
+using LogPoster = std::function<void(std::function<void()>)>;
+void set_log_deferral(LogPoster post);
+// Writes every gathered line now.
+void log_flush();
 
 // Used by tests: formats the line without writing it (no timestamp/pid prefix).
 std::string format_log_fields(std::string_view event, std::initializer_list<LogField> fields);

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -388,6 +389,7 @@ Service::Service(asio::io_context& io, config::Config config)
 
 Service::~Service() {
   stop();
+  set_log_deferral(nullptr);  // writes what is gathered; from here on, one write per line
   // The event loop has stopped running (or never ran): let the two threads finish what they
   // hold now, while the io_context they post their results to is still alive. (The Impl
   // itself may live on in suspended coroutines until the io_context is destroyed.)
@@ -453,6 +455,10 @@ void Service::start() {
         return std::make_unique<Handler>(svc, info);
       });
   s.server->start();
+  // Started: from here on log lines are gathered and written once per round of the event loop
+  // (responder/log.hpp).
+  set_log_deferral(
+      [ex = s.io.get_executor()](std::function<void()> f) { asio::post(ex, std::move(f)); });
   log_event("started", {{"hostname", s.config.hostname},
                         {"version", IPCONFIRM_VERSION},
                         {"queued", std::to_string(s.spool->size())}});
