@@ -51,10 +51,10 @@ double random01() {
 
 }  // namespace
 
-Deliverer::Deliverer(asio::any_io_executor ex, asio::any_io_executor disk,
+Deliverer::Deliverer(asio::any_io_executor ex, UnlinkLater unlink_later,
                      const config::Config& config, Spool& spool, DnsResolver& resolver)
     : ex_(ex),
-      disk_(disk),
+      unlink_later_(std::move(unlink_later)),
       config_(config),
       spool_(spool),
       resolver_(resolver),
@@ -117,11 +117,7 @@ void Deliverer::submit(QueueEntry entry) {
 
 void Deliverer::remove_entry(const std::string& id) {
   if (spool_.forget(id) != SpoolError::none) return;
-  asio::post(disk_, [dir = spool_.dir(), id] {
-    std::string detail = Spool::unlink_entry(dir, id);
-    // Still on disk: sent again after a restart (at-least-once), never lost.
-    if (!detail.empty()) log_event("queue-error", {{"queue_id", id}, {"detail", detail}});
-  });
+  unlink_later_(id);
 }
 
 void Deliverer::stop() {

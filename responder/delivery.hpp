@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -28,8 +29,10 @@ namespace ipconfirm::responder {
 
 class Deliverer : public std::enable_shared_from_this<Deliverer> {
  public:
-  // `disk` runs the unlinks of delivered entries, off the event loop (the spool's committer).
-  Deliverer(asio::any_io_executor ex, asio::any_io_executor disk, const config::Config& config,
+  // `unlink_later(id)` removes a finished entry's file off the event loop (the service hands
+  // it to the spool's committer); the entry has already left the spool's index.
+  using UnlinkLater = std::function<void(std::string id)>;
+  Deliverer(asio::any_io_executor ex, UnlinkLater unlink_later, const config::Config& config,
             Spool& spool, DnsResolver& resolver);
   void start();
   // A new entry is in the spool: look at it now rather than at the next scheduled time.
@@ -52,7 +55,7 @@ class Deliverer : public std::enable_shared_from_this<Deliverer> {
   void remove_entry(const std::string& id);
 
   asio::any_io_executor ex_;
-  asio::any_io_executor disk_;
+  UnlinkLater unlink_later_;
   const config::Config& config_;
   Spool& spool_;
   DnsResolver& resolver_;

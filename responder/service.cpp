@@ -5,6 +5,7 @@
 #include <ctime>
 #include <filesystem>
 #include <functional>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -78,6 +79,10 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   struct CommitQueue {
     std::mutex mutex;
     std::vector<std::shared_ptr<PendingEnqueue>> waiting;
+    // Files of delivered entries, unlinked a few after each batch (more than a batch brings, so
+    // they keep up): an unlink can wait for the disk (a discard), and the replies waiting for
+    // their 250 go first; one left undone by a crash only sends that reply again.
+    std::vector<std::string> unlinks;
     bool draining = false;  // a drain is posted or running on the committer
   };
   std::shared_ptr<CommitQueue> commit_queue = std::make_shared<CommitQueue>();
@@ -95,6 +100,8 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   //  wait_committed (event loop): until the batch is durable and indexed; the entry comes back.
   std::shared_ptr<PendingEnqueue> reserve_entry();
   void hand_to_committer(std::shared_ptr<PendingEnqueue> p);
+  void unlink_later(std::string id);  // any thread
+  void wake_committer(bool post_drain);
   asio::awaitable<Spool::Enqueued> wait_committed(std::shared_ptr<PendingEnqueue> p,
                                                   QueueEntry& entry);
   // On the committer thread. It holds no reference to the service (whose destructor joins
@@ -121,6 +128,20 @@ void Service::Impl::hand_to_committer(std::shared_ptr<PendingEnqueue> p) {
     commit_queue->waiting.push_back(std::move(p));
     post_drain = !std::exchange(commit_queue->draining, true);
   }
+  wake_committer(post_drain);
+}
+
+void Service::Impl::unlink_later(std::string id) {
+  bool post_drain = false;
+  {
+    std::lock_guard<std::mutex> lock(commit_queue->mutex);
+    commit_queue->unlinks.push_back(std::move(id));
+    post_drain = !std::exchange(commit_queue->draining, true);
+  }
+  wake_committer(post_drain);
+}
+
+void Service::Impl::wake_committer(bool post_drain) {
   if (post_drain) {
     asio::post(*committer, [queue = commit_queue, dir = spool->dir(), weak = weak_from_this(),
                             back = io.get_executor()] { drain_commits(queue, dir, weak, back); });
@@ -144,15 +165,33 @@ void Service::Impl::drain_commits(std::shared_ptr<CommitQueue> commit_queue,
                                   asio::io_context::executor_type back) {
   // Touches only the queue, the entries handed over and files under the spool's folder; the
   // index is updated by commit() back on the event loop.
+  constexpr std::size_t kUnlinksPerTurn = 8;
   for (;;) {
     auto waiters = std::make_shared<std::vector<std::shared_ptr<PendingEnqueue>>>();
+    std::vector<std::string> unlinks;
     {
       std::lock_guard<std::mutex> lock(commit_queue->mutex);
-      if (commit_queue->waiting.empty()) {
+      if (commit_queue->waiting.empty() && commit_queue->unlinks.empty()) {
         commit_queue->draining = false;
         return;
       }
       waiters->swap(commit_queue->waiting);
+      auto& all = commit_queue->unlinks;
+      const std::size_t n = std::min(all.size(), kUnlinksPerTurn);
+      unlinks.assign(std::make_move_iterator(all.begin()),
+                     std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(n)));
+      all.erase(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    auto unlink_all = [&] {
+      for (const auto& id : unlinks) {
+        std::string detail = Spool::unlink_entry(dir, id);
+        // Still on disk: sent again after a restart (at-least-once), never lost.
+        if (!detail.empty()) log_event("queue-error", {{"queue_id", id}, {"detail", detail}});
+      }
+    };
+    if (waiters->empty()) {
+      unlink_all();
+      continue;
     }
     auto batch = std::make_shared<Spool::Batch>();
     for (auto& w : *waiters) {
@@ -171,6 +210,7 @@ void Service::Impl::drain_commits(std::shared_ptr<CommitQueue> commit_queue,
         (*waiters)[i]->done.cancel();
       }
     });
+    unlink_all();  // after the batch's results are on their way
   }
 }
 
@@ -422,8 +462,13 @@ void Service::start() {
   dns.tries = s.config.dns.tries;
   s.resolver = std::make_unique<DnsResolver>(s.io.get_executor(), dns);
 
-  s.deliverer = std::make_shared<Deliverer>(s.io.get_executor(), s.committer->get_executor(),
-                                            s.config, *s.spool, *s.resolver);
+  std::weak_ptr<Impl> weak_impl = impl_;
+  s.deliverer = std::make_shared<Deliverer>(
+      s.io.get_executor(),
+      [weak_impl](std::string id) {
+        if (auto svc = weak_impl.lock()) svc->unlink_later(std::move(id));
+      },
+      s.config, *s.spool, *s.resolver);
   s.deliverer->start();
 
   smtp::ServerOptions opts;
