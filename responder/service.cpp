@@ -67,12 +67,36 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
 
   // Group commit: replies queued while one batch is being synced wait for the next batch, so
   // the cost of a sync is shared by every message that arrived in the meantime.
+  // The suspended wait_committed of one reply, resumed by the handler that finished its batch
+  // (already on the event loop), directly rather than through one more round of the loop.
+  class Resumer {
+   public:
+    virtual ~Resumer() = default;
+    virtual void resume() = 0;
+  };
+  template <typename Handler>
+  class HandlerResumer final : public Resumer {
+   public:
+    explicit HandlerResumer(Handler h) : handler_(std::move(h)) {}
+    void resume() override { std::move(handler_)(); }
+
+   private:
+    Handler handler_;
+  };
   struct PendingEnqueue {
-    explicit PendingEnqueue(asio::io_context& i) : done(i) {}
     QueueEntry entry;  // reserved on the event loop; then the committer's until `finished`
     Spool::Enqueued result;
-    asio::steady_timer done;  // event loop only
-    bool finished = false;    // event loop only
+    bool finished = false;            // event loop only
+    std::unique_ptr<Resumer> waiter;  // event loop only
+  };
+  // Stores the suspended coroutine's handler in the entry and lets go of the entry.
+  struct WaitInitiation {
+    std::shared_ptr<PendingEnqueue> p;
+    template <typename Handler>
+    void operator()(Handler handler) {
+      std::shared_ptr<PendingEnqueue> strong = std::move(p);
+      strong->waiter = std::make_unique<HandlerResumer<Handler>>(std::move(handler));
+    }
   };
   // The hand-over to the committer thread: reserved entries wait here, and the committer
   // drains it batch after batch without waiting for the event loop in between.
@@ -112,12 +136,11 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
 };
 
 std::shared_ptr<Service::Impl::PendingEnqueue> Service::Impl::reserve_entry() {
-  auto p = std::make_shared<PendingEnqueue>(io);
+  auto p = std::make_shared<PendingEnqueue>();
   std::vector<QueueEntry> one(1);
   Spool::Batch reserved = spool->reserve(std::move(one), std::time(nullptr));
   p->entry = std::move(reserved.entries.front());
   p->result = std::move(reserved.results.front());
-  p->done.expires_at(asio::steady_timer::time_point::max());
   return p;
 }
 
@@ -151,9 +174,15 @@ void Service::Impl::wake_committer(bool post_drain) {
 asio::awaitable<Spool::Enqueued> Service::Impl::wait_committed(std::shared_ptr<PendingEnqueue> p,
                                                                QueueEntry& entry) {
   auto self = shared_from_this();
-  while (!p->finished) {
-    boost::system::error_code ec;
-    co_await p->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  if (!p->finished) {
+    // While suspended, only the committer's lists hold the entry (and through its waiter, this
+    // coroutine): no cycle, so a shutdown that drops the lists frees everything.
+    std::weak_ptr<PendingEnqueue> weak = p;
+    // A named initiation object (GCC 12 destroys some temporaries of a co_await twice).
+    WaitInitiation initiation{std::move(p)};
+    co_await asio::async_initiate<const asio::use_awaitable_t<>&, void()>(std::move(initiation),
+                                                                          asio::use_awaitable);
+    p = weak.lock();  // resumed by the batch's handler, which holds it
   }
   Spool::Enqueued result = std::move(p->result);
   entry = std::move(p->entry);
@@ -207,7 +236,7 @@ void Service::Impl::drain_commits(std::shared_ptr<CommitQueue> commit_queue,
         (*waiters)[i]->result = std::move(results[i]);
         (*waiters)[i]->entry = std::move(batch->entries[i]);
         (*waiters)[i]->finished = true;
-        (*waiters)[i]->done.cancel();
+        if (auto waiter = std::move((*waiters)[i]->waiter)) waiter->resume();
       }
     });
     unlink_all();  // after the batch's results are on their way
@@ -355,7 +384,7 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
   }
 
   QueueEntry entry;
-  Spool::Enqueued q = co_await wait_committed(pending, entry);
+  Spool::Enqueued q = co_await wait_committed(std::move(pending), entry);
   if (q.error != SpoolError::none) {
     log_event("queue-error",
               {{"session", info.session_id}, {"error", to_string(q.error)}, {"detail", q.detail}});
