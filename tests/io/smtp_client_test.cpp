@@ -596,6 +596,42 @@ asio::awaitable<void> tls_server_script(ScriptedPeer& p, asio::ssl::context& ser
   }
 }
 
+void use_test_certificate(asio::ssl::context& ctx, const TestCertificate& cert) {
+  ctx.use_certificate_chain_file(cert.cert.string());
+  ctx.use_private_key_file(cert.key.string(), asio::ssl::context::pem);
+}
+
+// A scripted server that offers STARTTLS and AUTH (tls_server_script) with a fresh test
+// certificate, and the client's side of it. ok() is false, and says why, when openssl could
+// not make the certificate: the TLS cases are then not run.
+struct TlsAuthServer {
+  TestCertificate cert;
+  asio::ssl::context server_ctx{asio::ssl::context::tls_server};
+  asio::io_context io;
+  asio::ssl::context client_ctx{asio::ssl::context::tls_client};
+  ScriptedServer server{io};
+  std::string received_message;
+
+  TlsAuthServer() {
+    if (!cert.ok) return;
+    use_test_certificate(server_ctx, cert);
+    server.start([this](ScriptedPeer& p) -> asio::awaitable<void> {
+      co_await tls_server_script(p, server_ctx, received_message);
+    });
+  }
+  bool ok() const {
+    if (!cert.ok) MESSAGE("openssl could not make a test certificate; TLS cases not run");
+    return cert.ok;
+  }
+  // TLS required; AUTH as "user" with `password`.
+  static ClientOptions options(const std::string& password) {
+    ClientOptions opts = test_options();
+    opts.tls = ClientOptions::Tls::required;
+    opts.auth = std::make_pair(std::string("user"), password);
+    return opts;
+  }
+};
+
 }  // namespace
 
 TEST_CASE("STARTTLS, EHLO again, AUTH PLAIN inside TLS, and peer verification") {
@@ -605,8 +641,7 @@ TEST_CASE("STARTTLS, EHLO again, AUTH PLAIN inside TLS, and peer verification") 
     return;
   }
   asio::ssl::context server_ctx(asio::ssl::context::tls_server);
-  server_ctx.use_certificate_chain_file(cert.cert.string());
-  server_ctx.use_private_key_file(cert.key.string(), asio::ssl::context::pem);
+  use_test_certificate(server_ctx, cert);
 
   struct Case {
     const char* name;
@@ -658,32 +693,16 @@ TEST_CASE("STARTTLS, EHLO again, AUTH PLAIN inside TLS, and peer verification") 
 }
 
 TEST_CASE("a refused AUTH is a temporary failure, and no mail is sent") {
-  TestCertificate cert;
-  if (!cert.ok) {
-    MESSAGE("openssl could not make a test certificate; TLS cases not run");
-    return;
-  }
-  asio::ssl::context server_ctx(asio::ssl::context::tls_server);
-  server_ctx.use_certificate_chain_file(cert.cert.string());
-  server_ctx.use_private_key_file(cert.key.string(), asio::ssl::context::pem);
-  asio::io_context io;
-  asio::ssl::context client_ctx(asio::ssl::context::tls_client);
-  ScriptedServer server(io);
-  std::string received_message;
-  server.start([&](ScriptedPeer& p) -> asio::awaitable<void> {
-    co_await tls_server_script(p, server_ctx, received_message);
-  });
-  ClientOptions opts = test_options();
-  opts.tls = ClientOptions::Tls::required;
-  opts.auth = std::make_pair(std::string("user"), std::string("wrong"));
-  auto outcome = run_client(io, server.endpoint(), opts, client_ctx, "", "a@sender.test",
-                            "Subject: x\n\nbody\n");
+  TlsAuthServer t;
+  if (!t.ok()) return;
+  auto outcome = run_client(t.io, t.server.endpoint(), t.options("wrong"), t.client_ctx, "",
+                            "a@sender.test", "Subject: x\n\nbody\n");
   // 535 is a 5xx, but it says our credentials are wrong: the reply must wait, not be dropped.
   CHECK(outcome.kind == Kind::temporary);
   CHECK(contains(outcome.detail, "535"));
-  REQUIRE(server.peer);
-  CHECK_FALSE(sent(*server.peer, "MAIL"));
-  CHECK(received_message.empty());
+  REQUIRE(t.server.peer);
+  CHECK_FALSE(sent(*t.server.peer, "MAIL"));
+  CHECK(t.received_message.empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1253,36 +1272,20 @@ TEST_CASE("PIPELINING: a fourth reply to three commands is response injection") 
 }
 
 TEST_CASE("pool: a TLS session with AUTH carries several messages") {
-  TestCertificate cert;
-  if (!cert.ok) {
-    MESSAGE("openssl could not make a test certificate; TLS cases not run");
-    return;
-  }
-  asio::ssl::context server_ctx(asio::ssl::context::tls_server);
-  server_ctx.use_certificate_chain_file(cert.cert.string());
-  server_ctx.use_private_key_file(cert.key.string(), asio::ssl::context::pem);
-  asio::io_context io;
-  asio::ssl::context client_ctx(asio::ssl::context::tls_client);
-  ScriptedServer server(io);
-  std::string received_message;
-  server.start([&](ScriptedPeer& p) -> asio::awaitable<void> {
-    co_await tls_server_script(p, server_ctx, received_message);
-  });
-  ClientOptions opts = test_options();
-  opts.tls = ClientOptions::Tls::required;
-  opts.auth = std::make_pair(std::string("user"), std::string("secret"));
-  ClientPool pool(io.get_executor(), server.endpoint(), opts, client_ctx);
+  TlsAuthServer t;
+  if (!t.ok()) return;
+  ClientPool pool(t.io.get_executor(), t.server.endpoint(), t.options("secret"), t.client_ctx);
   for (int i = 0; i < 3; ++i) {
-    auto outcome = pool_send(io, pool, numbered_message(i));
+    auto outcome = pool_send(t.io, pool, numbered_message(i));
     CHECK(outcome.kind == Kind::ok);
   }
   CHECK(pool.sessions_opened() == 1);
-  REQUIRE(server.peer);
-  const auto& got = server.peer->received;
+  REQUIRE(t.server.peer);
+  const auto& got = t.server.peer->received;
   CHECK(std::count(got.begin(), got.end(), "STARTTLS") == 1);
   CHECK(std::count(got.begin(), got.end(), "AUTH PLAIN AHVzZXIAc2VjcmV0") == 1);
   for (int i = 0; i < 3; ++i) {
-    CHECK(contains(received_message, "Subject: report " + std::to_string(i) + "\n"));
+    CHECK(contains(t.received_message, "Subject: report " + std::to_string(i) + "\n"));
   }
 }
 
