@@ -115,6 +115,15 @@ void Deliverer::submit(QueueEntry entry) {
   wake();
 }
 
+std::optional<QueueEntry> Deliverer::take_submitted(const std::string& id) {
+  auto it = submitted_.find(id);
+  if (it == submitted_.end()) return std::nullopt;
+  submitted_bytes_ -= it->second.data.size();
+  std::optional<QueueEntry> entry = std::move(it->second);
+  submitted_.erase(it);
+  return entry;
+}
+
 void Deliverer::remove_entry(const std::string& id) {
   if (spool_.forget(id) != SpoolError::none) return;
   unlink_later_(id);
@@ -167,10 +176,7 @@ void Deliverer::apply_requests(std::int64_t now) {
       std::string id = text.substr(7, text.size() - 8);
       SpoolError err = spool_.remove(id);
       held_until_.erase(id);
-      if (auto it = submitted_.find(id); it != submitted_.end()) {
-        submitted_bytes_ -= it->second.data.size();
-        submitted_.erase(it);
-      }
+      take_submitted(id);
       // An entry being delivered right now may still reach its target; its delivery then
       // finds the entry gone and leaves it so.
       log_event("queue-delete", {{"queue_id", id}, {"result", to_string(err)}});
@@ -184,14 +190,8 @@ void Deliverer::apply_requests(std::int64_t now) {
 asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
   auto self = shared_from_this();
   SpoolError err = SpoolError::none;
-  std::optional<QueueEntry> entry;
-  if (auto it = submitted_.find(id); it != submitted_.end()) {
-    submitted_bytes_ -= it->second.data.size();
-    entry = std::move(it->second);
-    submitted_.erase(it);
-  } else {
-    entry = spool_.load(id, &err);
-  }
+  std::optional<QueueEntry> entry = take_submitted(id);
+  if (!entry) entry = spool_.load(id, &err);
   if (!entry) {
     log_event("delivery-error", {{"queue_id", id}, {"error", to_string(err)}});
     in_flight_.erase(id);

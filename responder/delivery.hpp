@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -51,7 +52,9 @@ class Deliverer : public std::enable_shared_from_this<Deliverer> {
   asio::awaitable<void> deliver_entry(std::string id);
   asio::awaitable<smtp::DeliveryOutcome> transport(const QueueEntry& entry);
   asio::awaitable<smtp::DeliveryOutcome> via_mx(const QueueEntry& entry, const std::string& data);
-  // Drops a finished entry from the spool: the index now, the file on the disk executor.
+  // The entry submit() holds for `id`, taken out of the budget; nullopt if it holds none.
+  std::optional<QueueEntry> take_submitted(const std::string& id);
+  // Drops a finished entry from the spool: the index now, the file off the event loop.
   void remove_entry(const std::string& id);
 
   asio::any_io_executor ex_;

@@ -70,23 +70,26 @@ Deferral& deferral() {
   return d;
 }
 
+// With d.mutex held.
+void flush_gathered(Deferral& d) {
+  write_all(d.gathered);
+  d.gathered.clear();
+  d.flush_posted = false;
+}
+
 }  // namespace
 
 void set_log_deferral(LogPoster post) {
   Deferral& d = deferral();
   std::lock_guard<std::mutex> lock(d.mutex);
-  write_all(d.gathered);
-  d.gathered.clear();
+  flush_gathered(d);
   d.post = std::move(post);
-  d.flush_posted = false;
 }
 
 void log_flush() {
   Deferral& d = deferral();
   std::lock_guard<std::mutex> lock(d.mutex);
-  write_all(d.gathered);
-  d.gathered.clear();
-  d.flush_posted = false;
+  flush_gathered(d);
 }
 
 void log_event(std::string_view event, std::initializer_list<LogField> fields) {
@@ -107,8 +110,7 @@ void log_event(std::string_view event, std::initializer_list<LogField> fields) {
   }
   d.gathered += line;
   if (d.gathered.size() >= kMaxGathered) {
-    write_all(d.gathered);
-    d.gathered.clear();
+    flush_gathered(d);  // a flush already posted finds nothing, and the next line posts one
     return;
   }
   if (!d.flush_posted) {

@@ -39,12 +39,6 @@ asio::ip::tcp::endpoint to_endpoint(const config::Endpoint& e) {
 
 struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   Impl(asio::io_context& i, config::Config c) : io(i), config(std::move(c)) {}
-  // Whatever the committer still has queued (unlinks of delivered replies) is done, not
-  // dropped: an unlink left undone would only send that reply again after a restart.
-  ~Impl() {
-    worker->join();
-    committer->join();
-  }
 
   asio::io_context& io;
   config::Config config;
@@ -65,8 +59,6 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
                                              std::shared_ptr<Lookups> lookups,
                                              const smtp::Session& session, std::string message);
 
-  // Group commit: replies queued while one batch is being synced wait for the next batch, so
-  // the cost of a sync is shared by every message that arrived in the meantime.
   // The suspended wait_committed of one reply, resumed by the handler that finished its batch
   // (already on the event loop), directly rather than through one more round of the loop.
   class Resumer {
@@ -83,6 +75,8 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
    private:
     Handler handler_;
   };
+  // Group commit: replies queued while one batch is being synced wait for the next batch, so
+  // the cost of a sync is shared by every message that arrived in the meantime.
   struct PendingEnqueue {
     QueueEntry entry;  // reserved on the event loop; then the committer's until `finished`
     Spool::Enqueued result;
@@ -125,7 +119,10 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   std::shared_ptr<PendingEnqueue> reserve_entry();
   void hand_to_committer(std::shared_ptr<PendingEnqueue> p);
   void unlink_later(std::string id);  // any thread
-  void wake_committer(bool post_drain);
+  // Adds to the committer's lists under their lock (`add`), and starts a drain unless one is
+  // posted or running. Any thread.
+  template <typename Add>
+  void to_committer(Add add);
   asio::awaitable<Spool::Enqueued> wait_committed(std::shared_ptr<PendingEnqueue> p,
                                                   QueueEntry& entry);
   // On the committer thread. It holds no reference to the service (whose destructor joins
@@ -144,31 +141,26 @@ std::shared_ptr<Service::Impl::PendingEnqueue> Service::Impl::reserve_entry() {
   return p;
 }
 
-void Service::Impl::hand_to_committer(std::shared_ptr<PendingEnqueue> p) {
+template <typename Add>
+void Service::Impl::to_committer(Add add) {
   bool post_drain = false;
   {
     std::lock_guard<std::mutex> lock(commit_queue->mutex);
-    commit_queue->waiting.push_back(std::move(p));
+    add(*commit_queue);
     post_drain = !std::exchange(commit_queue->draining, true);
   }
-  wake_committer(post_drain);
-}
-
-void Service::Impl::unlink_later(std::string id) {
-  bool post_drain = false;
-  {
-    std::lock_guard<std::mutex> lock(commit_queue->mutex);
-    commit_queue->unlinks.push_back(std::move(id));
-    post_drain = !std::exchange(commit_queue->draining, true);
-  }
-  wake_committer(post_drain);
-}
-
-void Service::Impl::wake_committer(bool post_drain) {
   if (post_drain) {
     asio::post(*committer, [queue = commit_queue, dir = spool->dir(), weak = weak_from_this(),
                             back = io.get_executor()] { drain_commits(queue, dir, weak, back); });
   }
+}
+
+void Service::Impl::hand_to_committer(std::shared_ptr<PendingEnqueue> p) {
+  to_committer([&](CommitQueue& q) { q.waiting.push_back(std::move(p)); });
+}
+
+void Service::Impl::unlink_later(std::string id) {
+  to_committer([&](CommitQueue& q) { q.unlinks.push_back(std::move(id)); });
 }
 
 asio::awaitable<Spool::Enqueued> Service::Impl::wait_committed(std::shared_ptr<PendingEnqueue> p,
@@ -346,28 +338,24 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
         Report r;
         try {
           r = build_report(obs, ReportOptions{config.hostname});
+          if (pending) {
+            Rendered rendered = render_report(templates, r.json);
+            ReplyMail mail = build_reply_mail(obs, rendered, r.json, config.hostname, now);
+            QueueEntry& entry = pending->entry;
+            entry.recipient = std::move(mail.recipient);
+            entry.sender = std::move(mail.sender);
+            entry.data = std::move(mail.data);
+            entry.origin = "ip " + obs.ip.to_string() + " msg " + obs.message.message_id;
+          }
         } catch (...) {
-          if (pending) {  // its place in the queue is given back by commit()
+          // Not written: commit() gives its place in the queue back; the session ends.
+          if (pending) {
             pending->result.error = SpoolError::io;
             hand_to_committer(pending);
           }
           throw;
         }
-        if (pending) {
-          QueueEntry& entry = pending->entry;
-          try {
-            Rendered rendered = render_report(templates, r.json);
-            ReplyMail mail = build_reply_mail(obs, rendered, r.json, config.hostname, now);
-            entry.recipient = std::move(mail.recipient);
-            entry.sender = std::move(mail.sender);
-            entry.data = std::move(mail.data);
-            entry.origin = "ip " + obs.ip.to_string() + " msg " + obs.message.message_id;
-          } catch (const std::exception& e) {  // not written; commit() releases the place
-            pending->result.error = SpoolError::io;
-            pending->result.detail = std::string("building the reply: ") + e.what();
-          }
-          hand_to_committer(pending);
-        }
+        if (pending) hand_to_committer(pending);
         co_return r;
       },
       asio::use_awaitable);
@@ -460,8 +448,10 @@ Service::~Service() {
   stop();
   set_log_deferral(nullptr);  // writes what is gathered; from here on, one write per line
   // The event loop has stopped running (or never ran): let the two threads finish what they
-  // hold now, while the io_context they post their results to is still alive. (The Impl
-  // itself may live on in suspended coroutines until the io_context is destroyed.)
+  // hold now (the committer's unlinks are done, not dropped: one left undone would send that
+  // reply again after a restart), while the io_context they post their results to is still
+  // alive. (The Impl itself may live on in suspended coroutines until the io_context is
+  // destroyed; nothing posts to the two threads after this.)
   if (impl_) {
     impl_->worker->join();
     impl_->committer->join();
