@@ -6,7 +6,7 @@
 #include <set>
 #include <sstream>
 
-#include "smtp/command_parser.hpp"
+#include "core/domain.hpp"
 
 namespace ipconfirm::config {
 
@@ -150,14 +150,14 @@ class Loader {
 
     auto hostname = string(root, "hostname", "hostname");
     if (!hostname) fail(nullptr, "hostname", "is required");
-    if (!smtp::is_valid_domain(*hostname))
+    if (!is_valid_domain(*hostname))
       fail(root.get("hostname"), "hostname", "'" + *hostname + "' is not a valid host name");
     c.hostname = *hostname;
 
     auto domains = strings(root, "domains", "domains");
     if (!domains || domains->empty()) fail(root.get("domains"), "domains", "needs at least one");
     for (auto& d : *domains) {
-      if (!smtp::is_valid_domain(d))
+      if (!is_valid_domain(d))
         fail(root.get("domains"), "domains", "'" + d + "' is not a valid domain");
       for (auto& ch : d) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     }
@@ -221,7 +221,7 @@ class Loader {
       }
       if (auto zones = strings(*d, "dnsbl", "dns.dnsbl")) {
         for (const auto& z : *zones)
-          if (!smtp::is_valid_domain(z))
+          if (!is_valid_domain(z))
             fail(d->get("dnsbl"), "dns.dnsbl", "'" + z + "' is not a valid zone name");
         c.dns.dnsbl = *zones;
       }
@@ -326,7 +326,7 @@ class Loader {
       if (auto f = string(*p, "forward", "postmaster.forward")) {
         auto at = f->rfind('@');
         if (!f->empty() &&
-            (at == std::string::npos || at == 0 || !smtp::is_valid_domain(f->substr(at + 1))))
+            (at == std::string::npos || at == 0 || !is_valid_domain(f->substr(at + 1))))
           fail(p->get("forward"), "postmaster.forward", "'" + *f + "' is not an address");
         c.postmaster.forward = *f;
       }

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "responder/ip_address.hpp"
+#include "core/ip_address.hpp"
 
 namespace ipconfirm::config {
 

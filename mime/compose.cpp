@@ -8,9 +8,9 @@
 #include <cstring>
 #include <random>
 
+#include "core/ascii.hpp"
 #include "mime/date.hpp"
 #include "mime/incoming.hpp"
-#include "responder/ascii.hpp"
 
 namespace ipconfirm::mime {
 namespace {

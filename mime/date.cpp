@@ -1,5 +1,5 @@
 #include "mime/date.hpp"
-#include "responder/ascii.hpp"
+#include "core/ascii.hpp"
 
 #include <array>
 #include <cstddef>

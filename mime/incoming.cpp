@@ -4,8 +4,8 @@
 #include <array>
 #include <cstring>
 
+#include "core/ascii.hpp"
 #include "mime/date.hpp"
-#include "responder/ascii.hpp"
 
 namespace ipconfirm::mime {
 namespace {

@@ -10,25 +10,24 @@
 #include <sstream>
 
 #include "config/config.hpp"
+#include "core/embedded_files.hpp"
+#include "core/log.hpp"
 #include "mime/incoming.hpp"
-#include "responder/dns_resolver.hpp"
-#include "responder/embedded_files.hpp"
-#include "responder/log.hpp"
-#include "responder/lookups.hpp"
-#include "responder/render.hpp"
-#include "responder/report.hpp"
+#include "responder/analysis/lookups.hpp"
+#include "responder/analysis/report.hpp"
+#include "responder/dns/dns_resolver.hpp"
+#include "responder/queue/spool.hpp"
+#include "responder/reply/render.hpp"
 #include "responder/service.hpp"
-#include "responder/spool.hpp"
 
 using namespace ipconfirm;
 
 namespace {
 
 std::optional<config::Config> load(const std::string& path) {
-  config::LoadResult r =
-      path.empty() ? config::parse_config(responder::embedded_files().at("ipconfirm.toml"),
-                                          "built-in default config")
-                   : config::load_config(path);
+  config::LoadResult r = path.empty() ? config::parse_config(embedded_files().at("ipconfirm.toml"),
+                                                             "built-in default config")
+                                      : config::load_config(path);
   if (!r.config) std::fprintf(stderr, "ipconfirm: %s\n", r.error.c_str());
   return r.config;
 }

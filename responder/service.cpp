@@ -11,18 +11,18 @@
 #include <stdexcept>
 #include <utility>
 
+#include "core/log.hpp"
 #include "mime/incoming.hpp"
-#include "responder/delivery.hpp"
-#include "responder/dns_resolver.hpp"
-#include "responder/log.hpp"
-#include "responder/lookups.hpp"
-#include "responder/maildir.hpp"
-#include "responder/rate_limit.hpp"
-#include "responder/render.hpp"
-#include "responder/reply_mail.hpp"
-#include "responder/reply_policy.hpp"
-#include "responder/report.hpp"
-#include "responder/spool.hpp"
+#include "responder/analysis/lookups.hpp"
+#include "responder/analysis/report.hpp"
+#include "responder/dns/dns_resolver.hpp"
+#include "responder/queue/delivery.hpp"
+#include "responder/queue/maildir.hpp"
+#include "responder/queue/spool.hpp"
+#include "responder/reply/rate_limit.hpp"
+#include "responder/reply/render.hpp"
+#include "responder/reply/reply_mail.hpp"
+#include "responder/reply/reply_policy.hpp"
 #include "smtp/server.hpp"
 
 namespace ipconfirm::responder {
@@ -520,7 +520,7 @@ void Service::start() {
       });
   s.server->start();
   // Started: from here on log lines are gathered and written once per round of the event loop
-  // (responder/log.hpp).
+  // (core/log.hpp).
   set_log_deferral(
       [ex = s.io.get_executor()](std::function<void()> f) { asio::post(ex, std::move(f)); });
   log_event("started", {{"hostname", s.config.hostname},

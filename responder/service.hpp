@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "config/config.hpp"
-#include "smtp/asio.hpp"
+#include "core/asio.hpp"
 
 namespace ipconfirm::responder {
 

@@ -24,7 +24,7 @@
 #include <string>
 #include <utility>
 
-#include "smtp/asio.hpp"
+#include "core/asio.hpp"
 
 namespace ipconfirm::smtp {
 

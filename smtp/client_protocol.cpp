@@ -1,5 +1,5 @@
 #include "smtp/client_protocol.hpp"
-#include "responder/ascii.hpp"
+#include "core/ascii.hpp"
 
 #include <cstdint>
 #include <cstring>

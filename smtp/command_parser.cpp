@@ -4,8 +4,9 @@
 #include <cstddef>
 #include <utility>
 
-#include "responder/ascii.hpp"
-#include "responder/ip_address.hpp"
+#include "core/ascii.hpp"
+#include "core/domain.hpp"
+#include "core/ip_address.hpp"
 
 namespace ipconfirm::smtp {
 
@@ -14,7 +15,6 @@ namespace {
 constexpr std::size_t max_local_part = 64;  // RFC 5321 §4.5.3.1.1
 constexpr std::size_t max_domain = 255;     // §4.5.3.1.2
 constexpr std::size_t max_path = 256;       // §4.5.3.1.3, brackets included
-constexpr std::size_t max_label = 63;       // RFC 1035 §2.3.4
 
 unsigned char byte(char c) {
   return static_cast<unsigned char>(c);
@@ -133,23 +133,6 @@ bool is_dot_string(std::string_view s, bool utf8) {
 
 // Domain (§4.1.2): sub-domains of let-dig and '-', not starting or ending with '-'. With
 // `utf8`, 8-bit bytes count as letters (U-labels, RFC 6531 §3.3); the caller checks UTF-8.
-bool domain_ok(std::string_view d, bool utf8) {
-  if (d.empty() || d.size() > max_domain) return false;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t dot = d.find('.', start);
-    const std::string_view label =
-        d.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (label.empty() || label.size() > max_label) return false;
-    if (label.front() == '-' || label.back() == '-') return false;
-    for (char c : label) {
-      if (!is_let_dig(c) && c != '-' && !(utf8 && is_8bit(c))) return false;
-    }
-    if (dot == std::string_view::npos) return true;
-    start = dot + 1;
-  }
-}
-
 // The inside of an address literal (§4.1.3): an IPv4 address or "IPv6:" and an IPv6 address.
 // General-address-literal needs an IANA-registered tag and none is registered, so "[tag:x]" is
 // refused, as is an IPv6 address without its tag.
@@ -263,7 +246,7 @@ PathResult parse_mailbox(std::string_view s, std::size_t& pos, bool utf8_allowed
     if (!utf8_allowed) return fail(PathError::utf8_not_allowed, "8-bit domain needs SMTPUTF8");
     if (!is_valid_utf8(mb.domain)) return fail(PathError::bad_domain, "invalid UTF-8");
   }
-  if (!domain_ok(mb.domain, true)) return fail(PathError::bad_domain, "invalid domain");
+  if (!is_valid_domain(mb.domain, true)) return fail(PathError::bad_domain, "invalid domain");
   PathResult r;
   r.mailbox = std::move(mb);
   return r;
@@ -277,7 +260,7 @@ bool skip_source_route(std::string_view s, std::size_t& pos) {
     const std::size_t start = ++pos;
     while (pos < s.size() && s[pos] != ',' && s[pos] != ':' && s[pos] != '>') ++pos;
     if (pos == s.size() || s[pos] == '>') return false;
-    if (!domain_ok(s.substr(start, pos - start), false)) return false;
+    if (!is_valid_domain(s.substr(start, pos - start))) return false;
     if (s[pos++] == ':') return true;
   }
 }
@@ -466,10 +449,6 @@ PathResult parse_mail_from(std::string_view arg, bool utf8_allowed) {
 
 PathResult parse_rcpt_to(std::string_view arg, bool utf8_allowed) {
   return parse_path_arg(arg, "TO:", false, utf8_allowed);
-}
-
-bool is_valid_domain(std::string_view d) {
-  return domain_ok(d, false);
 }
 
 }  // namespace ipconfirm::smtp

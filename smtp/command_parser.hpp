@@ -95,8 +95,4 @@ PathResult parse_mail_from(std::string_view arg, bool utf8_allowed);
 // with an empty domain (§4.1.1.3).
 PathResult parse_rcpt_to(std::string_view arg, bool utf8_allowed);
 
-// True for an RFC 5321 Domain: dot-separated LDH labels (letter or digit first and last), each
-// 1 to 63 octets, 255 octets at most in all, ASCII only, no trailing dot.
-bool is_valid_domain(std::string_view d);
-
 }  // namespace ipconfirm::smtp

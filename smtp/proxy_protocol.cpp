@@ -1,5 +1,5 @@
 #include "smtp/proxy_protocol.hpp"
-#include "responder/ascii.hpp"
+#include "core/ascii.hpp"
 
 #include <algorithm>
 #include <array>

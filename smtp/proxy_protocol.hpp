@@ -29,7 +29,7 @@
 #include <string>
 #include <string_view>
 
-#include "responder/ip_address.hpp"
+#include "core/ip_address.hpp"
 
 namespace ipconfirm::smtp {
 

@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
-#include "responder/log.hpp"
+#include "core/log.hpp"
 #include "smtp/proxy_protocol.hpp"
 #include "smtp/session_pump.hpp"
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "smtp/asio.hpp"
+#include "core/asio.hpp"
 #include "smtp/session.hpp"
 
 namespace ipconfirm::smtp {

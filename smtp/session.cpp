@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "responder/ascii.hpp"
+#include "core/ascii.hpp"
 #include "smtp/command_parser.hpp"
 
 namespace ipconfirm::smtp {

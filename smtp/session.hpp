@@ -21,7 +21,7 @@
 #include <string_view>
 #include <vector>
 
-#include "responder/ip_address.hpp"
+#include "core/ip_address.hpp"
 #include "smtp/reply.hpp"
 
 namespace ipconfirm::smtp {

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "responder/dns_message.hpp"
+#include "responder/dns/dns_message.hpp"
 
 using namespace ipconfirm::responder;
 

@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include "responder/path_analysis.hpp"
-#include "responder/received_parser.hpp"
+#include "responder/analysis/path_analysis.hpp"
+#include "responder/analysis/received_parser.hpp"
 
 namespace {
 

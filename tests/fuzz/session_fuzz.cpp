@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "responder/ip_address.hpp"
+#include "core/ip_address.hpp"
 #include "smtp/session.hpp"
 #include "smtp/session_pump.hpp"
 

@@ -32,7 +32,7 @@
 #include <thread>
 #include <vector>
 
-#include "responder/dns_resolver.hpp"
+#include "responder/dns/dns_resolver.hpp"
 
 using namespace ipconfirm;
 using namespace ipconfirm::responder;

@@ -28,7 +28,7 @@
 #include <thread>
 #include <vector>
 
-#include "smtp/asio.hpp"
+#include "core/asio.hpp"
 #include "smtp/client.hpp"
 
 extern char** environ;

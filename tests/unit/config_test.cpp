@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "config/config.hpp"
-#include "responder/embedded_files.hpp"
+#include "core/embedded_files.hpp"
 
 using namespace ipconfirm::config;
 
@@ -23,7 +23,7 @@ TEST_CASE("config: the commented example is the built-in default and loads") {
   REQUIRE(in);
   std::stringstream text;
   text << in.rdbuf();
-  CHECK(text.str() == ipconfirm::responder::embedded_files().at("ipconfirm.toml"));
+  CHECK(text.str() == ipconfirm::embedded_files().at("ipconfirm.toml"));
   LoadResult r = parse(text.str());
   REQUIRE_MESSAGE(r.config, r.error);
   CHECK(r.config->hostname == "mx.example.test");

@@ -1,4 +1,4 @@
-#include "responder/dns_message.hpp"
+#include "responder/dns/dns_message.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,5 +1,5 @@
 // DNSBL answer interpretation (RFC 5782), reason sanitising, query names and JSON.
-#include "responder/dnsbl.hpp"
+#include "responder/analysis/dnsbl.hpp"
 
 #include <doctest/doctest.h>
 

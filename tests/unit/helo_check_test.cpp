@@ -1,5 +1,5 @@
 // HELO classification and its comparison with the connection.
-#include "responder/helo_check.hpp"
+#include "responder/analysis/helo_check.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
 // IpAddress: parsing, canonical text, reverse and DNSBL names, scopes.
 #include <doctest/doctest.h>
 
-#include "responder/ip_address.hpp"
+#include "core/ip_address.hpp"
 
 using ipconfirm::IpAddress;
 

@@ -1,4 +1,4 @@
-#include "responder/maildir.hpp"
+#include "responder/queue/maildir.hpp"
 
 #include <doctest/doctest.h>
 

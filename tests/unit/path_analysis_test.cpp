@@ -1,6 +1,6 @@
 // Path analysis: what the Received headers and the HELO say about the sender's gateway,
 // internal servers and NAT, built from parsed header text as the report will see it.
-#include "responder/path_analysis.hpp"
+#include "responder/analysis/path_analysis.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
 // The reply rate limits, with a clock that the test moves by hand.
 #include <doctest/doctest.h>
 
-#include "responder/rate_limit.hpp"
+#include "responder/reply/rate_limit.hpp"
 
 #include "config/config.hpp"
 

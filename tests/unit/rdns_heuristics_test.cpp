@@ -1,5 +1,5 @@
 // PTR name validity and the generic-name heuristic, walked over tests/data/rdns/*.txt.
-#include "responder/rdns_heuristics.hpp"
+#include "responder/analysis/rdns_heuristics.hpp"
 
 #include <doctest/doctest.h>
 

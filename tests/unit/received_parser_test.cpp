@@ -1,6 +1,6 @@
 // Received-header parser: the golden corpus in tests/data/received/ (every MTA form we know,
 // folded as it arrives) and the bounds on hostile input.
-#include "responder/received_parser.hpp"
+#include "responder/analysis/received_parser.hpp"
 
 #include <doctest/doctest.h>
 

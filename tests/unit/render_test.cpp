@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "mime/incoming.hpp"
-#include "responder/render.hpp"
-#include "responder/reply_mail.hpp"
-#include "responder/report.hpp"
+#include "responder/analysis/report.hpp"
+#include "responder/reply/render.hpp"
+#include "responder/reply/reply_mail.hpp"
 
 using namespace ipconfirm;
 using namespace ipconfirm::responder;

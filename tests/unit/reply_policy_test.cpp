@@ -2,7 +2,7 @@
 // otherwise get a reply.
 #include <doctest/doctest.h>
 
-#include "responder/reply_policy.hpp"
+#include "responder/reply/reply_policy.hpp"
 
 using namespace ipconfirm::responder;
 

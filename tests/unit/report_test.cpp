@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "responder/report.hpp"
+#include "responder/analysis/report.hpp"
 
 using namespace ipconfirm;
 using namespace ipconfirm::responder;

@@ -1,4 +1,4 @@
-#include "responder/retry.hpp"
+#include "responder/queue/retry.hpp"
 
 #include <doctest/doctest.h>
 

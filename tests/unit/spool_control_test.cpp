@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "responder/spool.hpp"
+#include "responder/queue/spool.hpp"
 #include "tests/unit/spool_test_support.hpp"
 
 using namespace ipconfirm::responder;

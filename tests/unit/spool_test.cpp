@@ -1,4 +1,4 @@
-#include "responder/spool.hpp"
+#include "responder/queue/spool.hpp"
 
 #include <doctest/doctest.h>
 

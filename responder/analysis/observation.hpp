@@ -1,0 +1,60 @@
+// What ipconfirm observed about one message, as plain values: the connection, the envelope,
+// the message's headers and the results of every DNS lookup. The I/O side fills it in
+// (responder/lookups.cpp from the socket and the resolver, or `ipconfirm check` from its
+// arguments); the report builder (responder/report.hpp) turns it into the report without any
+// I/O, so every judgement can be tested with values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/ip_address.hpp"
+#include "mime/incoming.hpp"
+#include "responder/dns/dns_message.hpp"
+
+namespace ipconfirm::responder {
+
+// One lookup's outcome: the resolver's result, and whether it arrived before the report's
+// deadline (a lookup that did not is reported as temperror, never as a verdict).
+struct Lookup : DnsResult {
+  bool done = false;
+};
+
+struct ForwardLookup {
+  std::string name;  // a valid PTR name, normalised
+  Lookup a, aaaa;
+};
+
+struct DnsblLookup {
+  std::string zone;
+  Lookup a, txt;
+};
+
+struct Observation {
+  // The connection, from the socket (or a trusted PROXY header).
+  IpAddress ip;
+  std::uint16_t port = 0;
+  std::optional<std::string> tls_version, tls_cipher;
+  bool proxied = false;      // the address came from a PROXY protocol header
+  std::int64_t arrival = 0;  // epoch seconds
+
+  // The envelope.
+  std::string helo;
+  bool esmtp = false;
+  std::string mail_from;
+  std::vector<std::string> rcpt_to;
+  std::string reply_domain;  // the configured domain the mail was sent to
+
+  // The message.
+  mime::IncomingMessage message;
+
+  // DNS.
+  Lookup ptr;
+  std::vector<ForwardLookup> forward;  // one per valid PTR name (at most 10)
+  Lookup helo_a, helo_aaaa;            // not done when HELO is no FQDN
+  std::vector<DnsblLookup> dnsbl;
+};
+
+}  // namespace ipconfirm::responder

@@ -1,0 +1,42 @@
+// The report: from an Observation (values only) to the verdicts, the hints and the JSON that
+// is ipconfirm's contract with its users' scripts.
+//
+// Every statement says where it comes from: the connecting IP from the socket (or a trusted
+// PROXY header); Received values are labelled as claims; a DNS lookup that failed or did not
+// finish is reported as temperror and never turned into a verdict. RFC 8601 iprev gives the
+// rdns.status values: pass (a PTR name resolves back to the IP), fail (PTR names exist but none
+// resolves back), none (no PTR is published), temperror (a lookup failed temporarily) and
+// permerror (the PTR data cannot be used: a malformed answer or only invalid names).
+//
+// The JSON field names and hint codes are a contract: later work adds to them, never renames.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "responder/analysis/observation.hpp"
+
+namespace ipconfirm::responder {
+
+struct Hint {
+  std::string code;      // e.g. "no-ptr"
+  std::string severity;  // "error" (mail will be refused somewhere), "warning", "info"
+  std::string text;      // plain English: what it means and what to do
+};
+
+struct Report {
+  nlohmann::ordered_json json;
+  std::vector<Hint> hints;
+  std::string summary;  // one short, safe line for the SMTP 250 ("PTR x.example, confirmed")
+};
+
+struct ReportOptions {
+  std::string reporter;               // our hostname
+  std::int64_t max_clock_skew = 600;  // seconds of Date skew before we say so
+};
+
+Report build_report(const Observation& obs, const ReportOptions& options);
+
+}  // namespace ipconfirm::responder

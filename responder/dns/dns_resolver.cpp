@@ -1,0 +1,486 @@
+#include "responder/dns/dns_resolver.hpp"
+
+#include <ares.h>
+#include <poll.h>
+#include <sys/random.h>
+
+#include <list>
+#include <map>
+#include <random>
+#include <stdexcept>
+#include <unordered_map>
+#include <vector>
+
+namespace ipconfirm::responder {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kClassIn = 1;
+
+// Bound on the extra reads after one readiness event (see Impl::on_readable).
+constexpr int kMaxDrainRounds = 64;
+
+// How a lookup's coroutine is resumed from a c-ares callback: asio::async_initiate hands us the
+// coroutine's completion handler, which we keep, type-erased, in the heap state of the query
+// (Pending) until c-ares calls back. c-ares calls every query's callback exactly once (answer,
+// error, ares_cancel or ares_destroy), and complete() moves the handler out and posts it, so the
+// coroutine resumes exactly once and never inside c-ares' own call stack.
+class Completion {
+ public:
+  virtual ~Completion() = default;
+  virtual void complete(DnsResult result) = 0;
+};
+
+template <typename Handler>
+class HandlerCompletion final : public Completion {
+ public:
+  HandlerCompletion(Handler handler, asio::any_io_executor fallback)
+      : handler_(std::move(handler)), fallback_(std::move(fallback)) {}
+
+  void complete(DnsResult result) override {
+    auto ex = asio::get_associated_executor(handler_, fallback_);
+    asio::post(ex, [handler = std::move(handler_), result = std::move(result)]() mutable {
+      std::move(handler)(std::move(result));
+    });
+  }
+
+ private:
+  Handler handler_;
+  asio::any_io_executor fallback_;
+};
+
+DnsResult error_result(DnsStatus status, std::string detail) {
+  return DnsResult{status, {}, std::move(detail)};
+}
+
+// The outcome of a query that ended without an answer to parse.
+DnsResult from_ares_status(int status) {
+  switch (status) {
+    case ARES_ENOTFOUND:
+      return error_result(DnsStatus::nxdomain, "NXDOMAIN");
+    case ARES_ENODATA:
+      return error_result(DnsStatus::nodata, "no records");
+    case ARES_ETIMEOUT:
+      return error_result(DnsStatus::temperror, "timeout");
+    case ARES_ECONNREFUSED:
+      return error_result(DnsStatus::temperror, "connection refused or REFUSED");
+    case ARES_ESERVFAIL:
+      return error_result(DnsStatus::temperror, "SERVFAIL");
+    case ARES_EREFUSED:
+      return error_result(DnsStatus::temperror, "REFUSED");
+    case ARES_ECANCELLED:
+      return error_result(DnsStatus::temperror, "cancelled");
+    case ARES_EDESTRUCTION:
+      return error_result(DnsStatus::temperror, "resolver shut down");
+    case ARES_EFORMERR:
+      return error_result(DnsStatus::permerror, "FORMERR");
+    case ARES_ENOTIMP:
+      return error_result(DnsStatus::permerror, "NOTIMP");
+    case ARES_EBADNAME:
+      return error_result(DnsStatus::permerror, "invalid query name");
+    case ARES_EBADRESP:
+      return error_result(DnsStatus::permerror, "malformed answer");
+    default:
+      return error_result(DnsStatus::temperror, ares_strerror(status));
+  }
+}
+
+// Turns one Options::servers entry into c-ares' CSV form ("192.0.2.1:53", "[2001:db8::1]:53"),
+// or nullopt. We check the syntax ourselves so that no unchecked text reaches c-ares' parser.
+std::optional<std::string> server_entry(std::string_view text) {
+  std::string_view host = text;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = text.substr(1, close - 1);
+    const auto rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return std::nullopt;
+      port = rest.substr(1);
+      if (port.empty()) return std::nullopt;
+    }
+  } else if (text.find(':') == text.rfind(':') && text.find(':') != std::string_view::npos) {
+    host = text.substr(0, text.find(':'));  // exactly one colon: IPv4 with a port
+    port = text.substr(text.find(':') + 1);
+    if (port.empty()) return std::nullopt;
+  }
+  const auto ip = IpAddress::parse(host);
+  if (!ip) return std::nullopt;
+  unsigned long number = 53;
+  if (!port.empty()) {
+    if (port.size() > 5) return std::nullopt;
+    number = 0;
+    for (char c : port) {
+      if (c < '0' || c > '9') return std::nullopt;
+      number = number * 10 + static_cast<unsigned long>(c - '0');
+    }
+    if (number == 0 || number > 65535) return std::nullopt;
+  }
+  const auto address = ip->to_string();
+  return (ip->is_v4() ? address : "[" + address + "]") + ":" + std::to_string(number);
+}
+
+// A fresh query ID. ares_send sends the ID that is in the buffer (only ares_query picks one),
+// so we draw it from the kernel's CSPRNG; an off-path attacker must guess it (RFC 5452 §9.2).
+unsigned short random_query_id() {
+  unsigned short id = 0;
+  if (::getrandom(&id, sizeof id, GRND_NONBLOCK) == static_cast<ssize_t>(sizeof id)) return id;
+  static std::mt19937 fallback(std::random_device{}());
+  return static_cast<unsigned short>(fallback());
+}
+
+void init_library_once() {
+  static const int status = ares_library_init(ARES_LIB_INIT_ALL);
+  if (status != ARES_SUCCESS)
+    throw std::runtime_error(std::string("DNS resolver: c-ares initialisation failed: ") +
+                             ares_strerror(status));
+}
+
+}  // namespace
+
+struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
+  // One socket c-ares asked us to watch. The descriptor does not own the fd: c-ares closes it,
+  // after telling us (readable = writable = 0), and we release() it then.
+  struct Socket {
+    explicit Socket(asio::posix::stream_descriptor d) : descriptor(std::move(d)) {}
+    asio::posix::stream_descriptor descriptor;
+    bool want_read = false, want_write = false;
+    bool read_waiting = false, write_waiting = false;
+  };
+
+  // The heap state of one query in flight; c-ares owns the pointer until its callback.
+  struct Pending {
+    Impl* impl = nullptr;
+    std::string key;
+    std::string qname;
+    RrType type = RrType::a;
+    std::unique_ptr<Completion> completion;
+    // Lookups of the same name and type that arrived while this one was in flight: they share
+    // its answer instead of sending the same query again (a burst of connections from one
+    // address asks for the same PTR, A and blocklist names at once).
+    std::vector<std::unique_ptr<Completion>> joined;
+  };
+
+  struct CacheEntry {
+    DnsResult result;
+    Clock::time_point stored, expires;
+    std::list<std::string>::iterator age;  // position in `cache_order`
+  };
+
+  Impl(asio::any_io_executor executor, const Options& options)
+      : ex(std::move(executor)), opts(options), timer(ex) {}
+
+  ~Impl() { shutdown(); }
+
+  void init() {
+    init_library_once();
+    std::string csv;
+    for (const auto& server : opts.servers) {
+      auto entry = server_entry(server);
+      if (!entry)
+        throw std::runtime_error("DNS resolver: bad server \"" + server +
+                                 "\" (expected IP, IPv4:port or [IPv6]:port)");
+      if (!csv.empty()) csv += ',';
+      csv += *entry;
+    }
+    if (opts.timeout.count() <= 0 || opts.timeout.count() > 60000)
+      throw std::runtime_error("DNS resolver: timeout must be between 1 ms and 60 s");
+    if (opts.tries < 1 || opts.tries > 10)
+      throw std::runtime_error("DNS resolver: tries must be between 1 and 10");
+
+    ares_options options{};
+    options.timeout = static_cast<int>(opts.timeout.count());
+    options.tries = opts.tries;
+    options.sock_state_cb = &Impl::on_sock_state;
+    options.sock_state_cb_data = this;
+    const int mask = ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB;
+    int status = ares_init_options(&channel, &options, mask);
+    if (status != ARES_SUCCESS) {
+      channel = nullptr;
+      throw std::runtime_error(std::string("DNS resolver: c-ares initialisation failed: ") +
+                               ares_strerror(status));
+    }
+    if (!csv.empty()) {
+      status = ares_set_servers_ports_csv(channel, csv.c_str());
+      if (status != ARES_SUCCESS) {
+        shutdown();
+        throw std::runtime_error("DNS resolver: cannot use servers \"" + csv +
+                                 "\": " + ares_strerror(status));
+      }
+    }
+  }
+
+  // Ends every query (their callbacks run with ARES_EDESTRUCTION) and lets go of the sockets.
+  void shutdown() {
+    if (channel != nullptr) {
+      ares_channel doomed = channel;
+      ares_destroy(doomed);
+      channel = nullptr;
+    }
+    for (auto& entry : sockets) (void)entry.second->descriptor.release();
+    sockets.clear();
+    timer.cancel();
+  }
+
+  template <typename Handler>
+  void start(Handler handler, std::string key, std::string qname, RrType type) {
+    auto pending = std::make_unique<Pending>();
+    pending->impl = this;
+    pending->key = std::move(key);
+    pending->qname = std::move(qname);
+    pending->type = type;
+    pending->completion = std::make_unique<HandlerCompletion<Handler>>(std::move(handler), ex);
+    if (channel == nullptr) {
+      pending->completion->complete(error_result(DnsStatus::temperror, "resolver shut down"));
+      return;
+    }
+    if (auto it = inflight.find(pending->key); it != inflight.end()) {
+      it->second->joined.push_back(std::move(pending->completion));
+      return;
+    }
+    unsigned char* query = nullptr;
+    int length = 0;
+    const int status =
+        ares_create_query(pending->qname.c_str(), kClassIn, static_cast<int>(pending->type),
+                          random_query_id(), 1, &query, &length, 0);
+    if (status != ARES_SUCCESS) {
+      pending->completion->complete(from_ares_status(status));
+      return;
+    }
+    // From here c-ares owns `pending` and hands it back to on_answer exactly once (possibly
+    // from inside ares_send, which is why it is in `inflight` first).
+    inflight.emplace(pending->key, pending.get());
+    ares_send(channel, query, length, &Impl::on_answer, pending.release());
+    ares_free_string(query);
+    update_timer();
+  }
+
+  static void on_answer(void* arg, int status, int, unsigned char* abuf, int alen) {
+    std::unique_ptr<Pending> pending(static_cast<Pending*>(arg));
+    DnsResult result;
+    std::optional<std::uint32_t> negative_ttl;
+    if (status == ARES_SUCCESS && abuf != nullptr && alen > 0) {
+      const auto parsed = parse_dns_answer(abuf, static_cast<std::size_t>(alen));
+      result = interpret_answer(parsed, pending->qname, pending->type);
+      negative_ttl = parsed.negative_ttl;
+    } else {
+      result = from_ares_status(status);
+    }
+    Impl& impl = *pending->impl;
+    if (auto it = impl.inflight.find(pending->key);
+        it != impl.inflight.end() && it->second == pending.get())
+      impl.inflight.erase(it);
+    if (status != ARES_ECANCELLED && status != ARES_EDESTRUCTION)
+      impl.cache_put(pending->key, result, negative_ttl);
+    for (auto& joined : pending->joined) joined->complete(result);
+    pending->completion->complete(std::move(result));
+  }
+
+  static void on_sock_state(void* data, ares_socket_t fd, int readable, int writable) {
+    // Called from C: nothing may escape. If watching fails the query ends by timeout.
+    try {
+      static_cast<Impl*>(data)->sock_state(fd, readable != 0, writable != 0);
+    } catch (...) {
+    }
+  }
+
+  void sock_state(ares_socket_t fd, bool readable, bool writable) {
+    auto it = sockets.find(fd);
+    if (!readable && !writable) {
+      if (it != sockets.end()) {
+        // release(), never close(): c-ares closes the fd right after this callback. Pending
+        // waits complete with operation_aborted and find the Socket gone.
+        (void)it->second->descriptor.release();
+        sockets.erase(it);
+      }
+      return;
+    }
+    if (it == sockets.end()) {
+      auto socket = std::make_shared<Socket>(asio::posix::stream_descriptor(ex, fd));
+      it = sockets.emplace(fd, std::move(socket)).first;
+    }
+    it->second->want_read = readable;
+    it->second->want_write = writable;
+    watch(fd, it->second);
+  }
+
+  bool current(ares_socket_t fd, const std::shared_ptr<Socket>& socket) const {
+    auto it = sockets.find(fd);
+    return it != sockets.end() && it->second == socket;
+  }
+
+  void watch(ares_socket_t fd, const std::shared_ptr<Socket>& socket) {
+    if (socket->want_read && !socket->read_waiting) {
+      socket->read_waiting = true;
+      socket->descriptor.async_wait(
+          asio::posix::descriptor_base::wait_read,
+          [weak_self = weak_from_this(), weak_socket = std::weak_ptr<Socket>(socket),
+           fd](const boost::system::error_code& ec) {
+            auto self = weak_self.lock();
+            auto sock = weak_socket.lock();
+            if (!self || !sock) return;
+            sock->read_waiting = false;
+            if (ec == asio::error::operation_aborted || self->channel == nullptr) return;
+            self->on_readable(fd, sock);
+          });
+    }
+    if (socket->want_write && !socket->write_waiting) {
+      socket->write_waiting = true;
+      socket->descriptor.async_wait(
+          asio::posix::descriptor_base::wait_write,
+          [weak_self = weak_from_this(), weak_socket = std::weak_ptr<Socket>(socket),
+           fd](const boost::system::error_code& ec) {
+            auto self = weak_self.lock();
+            auto sock = weak_socket.lock();
+            if (!self || !sock) return;
+            sock->write_waiting = false;
+            if (ec == asio::error::operation_aborted || self->channel == nullptr) return;
+            ares_process_fd(self->channel, ARES_SOCKET_BAD, fd);
+            if (self->current(fd, sock)) self->watch(fd, sock);
+            self->update_timer();
+          });
+    }
+  }
+
+  void on_readable(ares_socket_t fd, const std::shared_ptr<Socket>& socket) {
+    ares_process_fd(channel, fd, ARES_SOCKET_BAD);
+    // Asio waits on edge-triggered epoll: data c-ares left unread (it reads a TCP answer one
+    // chunk per call) raises no new edge, so read on while the socket still polls readable.
+    for (int round = 0; round < kMaxDrainRounds && current(fd, socket) && socket->want_read;
+         ++round) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 0) != 1 || (p.revents & (POLLIN | POLLERR | POLLHUP)) == 0) break;
+      ares_process_fd(channel, fd, ARES_SOCKET_BAD);
+    }
+    if (current(fd, socket)) watch(fd, socket);
+    update_timer();
+  }
+
+  // Arms the one timer for c-ares' next timeout, or stops it when nothing is pending.
+  void update_timer() {
+    if (channel == nullptr) return;
+    timeval tv{};
+    if (ares_timeout(channel, nullptr, &tv) == nullptr) {
+      timer.cancel();
+      return;
+    }
+    timer.expires_after(std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec));
+    timer.async_wait([weak_self = weak_from_this()](const boost::system::error_code& ec) {
+      if (ec == asio::error::operation_aborted) return;
+      auto self = weak_self.lock();
+      if (!self || self->channel == nullptr) return;
+      ares_process_fd(self->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+      self->update_timer();
+    });
+  }
+
+  std::optional<DnsResult> cache_get(const std::string& key) {
+    auto it = cache.find(key);
+    if (it == cache.end()) return std::nullopt;
+    const auto now = Clock::now();
+    if (now >= it->second.expires) {
+      cache_order.erase(it->second.age);
+      cache.erase(it);
+      return std::nullopt;
+    }
+    DnsResult result = it->second.result;
+    const auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(now - it->second.stored);
+    const auto spent = static_cast<std::uint32_t>(elapsed.count());
+    for (auto& record : result.records) record.ttl = record.ttl > spent ? record.ttl - spent : 0;
+    return result;
+  }
+
+  void cache_put(const std::string& key, const DnsResult& result,
+                 std::optional<std::uint32_t> negative_ttl) {
+    if (opts.cache_entries == 0) return;
+    const std::uint32_t ttl = cache_ttl(result, negative_ttl, opts.max_ttl);
+    if (ttl == 0) return;
+    if (auto it = cache.find(key); it != cache.end()) {
+      cache_order.erase(it->second.age);
+      cache.erase(it);
+    }
+    while (cache.size() >= opts.cache_entries && !cache_order.empty()) {
+      cache.erase(cache_order.front());
+      cache_order.pop_front();
+    }
+    const auto now = Clock::now();
+    cache_order.push_back(key);
+    cache.emplace(key, CacheEntry{result, now, now + std::chrono::seconds(ttl),
+                                  std::prev(cache_order.end())});
+  }
+
+  asio::any_io_executor ex;
+  Options opts;
+  ares_channel channel = nullptr;
+  asio::steady_timer timer;
+  std::map<ares_socket_t, std::shared_ptr<Socket>> sockets;
+  std::unordered_map<std::string, CacheEntry> cache;
+  std::list<std::string> cache_order;                  // keys, oldest first
+  std::unordered_map<std::string, Pending*> inflight;  // by cache key; owned by c-ares
+};
+
+// Starts one query once the coroutine is suspended. Only a weak reference to the resolver
+// crosses the suspension, so that destroying the resolver can end the query (ares_destroy
+// completes it with temperror) while the coroutine waits.
+struct DnsResolver::Initiation {
+  std::weak_ptr<Impl> impl;
+  std::string key;
+  std::string qname;
+  RrType type;
+
+  template <typename Handler>
+  void operator()(Handler handler) {
+    if (auto strong = impl.lock()) {
+      strong->start(std::move(handler), std::move(key), std::move(qname), type);
+      return;
+    }
+    auto ex = asio::get_associated_executor(handler);
+    asio::post(ex, [handler = std::move(handler)]() mutable {
+      std::move(handler)(error_result(DnsStatus::temperror, "resolver shut down"));
+    });
+  }
+};
+
+DnsResolver::DnsResolver(asio::any_io_executor ex, const Options& opts)
+    : impl_(std::make_shared<Impl>(std::move(ex), opts)) {
+  impl_->init();
+}
+
+DnsResolver::~DnsResolver() {
+  if (impl_) impl_->shutdown();
+}
+
+asio::awaitable<DnsResult> DnsResolver::query(std::string name, RrType type) {
+  auto qname = normalise_query_name(name);
+  if (!qname) co_return error_result(DnsStatus::permerror, "invalid query name");
+  std::string key = *qname + '/' + std::to_string(static_cast<unsigned>(type));
+  if (auto cached = impl_->cache_get(key)) co_return std::move(*cached);
+
+  // A named initiation object rather than a lambda inside the co_await expression: GCC 12
+  // destroys some temporaries of a co_await full-expression twice.
+  Initiation initiation{impl_, std::move(key), std::move(*qname), type};
+  DnsResult result = co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(DnsResult)>(
+      std::move(initiation), asio::use_awaitable);
+  co_return result;
+}
+
+asio::awaitable<DnsResult> DnsResolver::ptr(const IpAddress& ip) {
+  std::string name = ip.reverse_name();
+  DnsResult result = co_await query(std::move(name), RrType::ptr);
+  co_return result;
+}
+
+void DnsResolver::cancel_all() {
+  if (impl_->channel == nullptr) return;
+  ares_cancel(impl_->channel);
+  impl_->update_timer();
+}
+
+std::size_t DnsResolver::cache_size() const {
+  return impl_->cache.size();
+}
+
+}  // namespace ipconfirm::responder

@@ -1,0 +1,68 @@
+// Asynchronous DNS lookups for the analysis: c-ares 1.18 driven by the Asio event loop, with a
+// small cache.
+//
+// I/O. c-ares sends the queries and handles retries, server rotation and the TCP retry of a
+// truncated UDP answer; its sockets are watched by the io_context (ARES_OPT_SOCK_STATE_CB plus
+// non-owning descriptors) and its timeouts by one steady_timer, so there is no thread per lookup
+// and everything runs on the executor's thread. The raw answer is parsed by our own bounded
+// parser (responder/dns_message.hpp), not by c-ares' helpers, so TTLs and hostile names survive.
+//
+// Not thread-safe: use one resolver from the thread that runs its executor. It does not do
+// DNSSEC, search domains or /etc/hosts, and it does not validate the names it returns.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/asio.hpp"
+#include "core/ip_address.hpp"
+#include "responder/dns/dns_message.hpp"
+
+namespace ipconfirm::responder {
+
+class DnsResolver {
+ public:
+  struct Options {
+    // "127.0.0.1:5353", "[::1]:53", "192.0.2.1" (port 53). Empty: the system resolver
+    // (/etc/resolv.conf).
+    std::vector<std::string> servers;
+    // Per try. c-ares doubles it after each round over all servers, so one lookup lasts at
+    // most servers * timeout * (2^tries - 1): 4.5 s with one server and the defaults.
+    std::chrono::milliseconds timeout{1500};
+    int tries = 2;
+    std::size_t cache_entries = 4096;  // 0: no cache
+    std::uint32_t max_ttl = 3600;      // seconds; caps every cached answer
+  };
+
+  // Throws std::runtime_error with a clear message when c-ares cannot be initialised or a
+  // server is not an IP address with an optional port.
+  DnsResolver(asio::any_io_executor ex, const Options& opts);
+  // Completes every pending lookup with temperror (the coroutines resume later, on the
+  // executor, never inside the destructor).
+  ~DnsResolver();
+  DnsResolver(const DnsResolver&) = delete;
+  DnsResolver& operator=(const DnsResolver&) = delete;
+
+  // Looks up `name` (a trailing dot is fine). An invalid name (see normalise_query_name) is a
+  // permerror without any query. Answers from the cache are returned with their remaining TTL.
+  // The coroutine resumes exactly once, with temperror if the lookup is cancelled or the
+  // resolver destroyed.
+  asio::awaitable<DnsResult> query(std::string name, RrType type);
+  // query(ip.reverse_name(), RrType::ptr).
+  asio::awaitable<DnsResult> ptr(const IpAddress& ip);
+  // Completes every pending lookup with temperror (used at shutdown). New lookups still work.
+  void cancel_all();
+
+  // Entries now in the cache (for tests and statistics).
+  std::size_t cache_size() const;
+
+ private:
+  struct Impl;
+  struct Initiation;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace ipconfirm::responder

@@ -1,0 +1,54 @@
+// Small POSIX file helpers shared by the spool and the Maildir writer: write a whole file and
+// fsync it, fsync a directory, read a bounded file, map errno to SpoolError.
+//
+// Every helper retries on EINTR, loops over short writes and reads, opens with O_CLOEXEC and
+// reports the failing call with its errno text instead of throwing. They do not decide names or
+// layout; spool.hpp and maildir.hpp do.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "responder/queue/spool.hpp"
+
+namespace ipconfirm::responder::spool_fs {
+
+struct Result {
+  SpoolError error = SpoolError::none;
+  std::string detail;  // "fsync tmp/x: Input/output error" when error != none
+  bool ok() const { return error == SpoolError::none; }
+};
+
+// ENOSPC and EDQUOT are no_space, ENOENT is not_found, everything else is io.
+SpoolError from_errno(int err);
+Result failure(std::string_view what, const std::filesystem::path& path, int err);
+
+// Creates `path` exclusively (O_EXCL, mode 0600), writes all of `bytes`, fsyncs and closes it.
+// On any failure the file is unlinked. EEXIST is reported as io with that errno in `*err_out`
+// (when given) so that callers can pick another name.
+Result write_new_file_synced(const std::filesystem::path& path, std::string_view bytes,
+                             int* err_out = nullptr);
+
+// Like write_new_file_synced, but without the fsync: the caller makes the data durable later,
+// for many files at once, with sync_filesystem().
+Result write_new_file(const std::filesystem::path& path, std::string_view bytes,
+                      int* err_out = nullptr);
+
+// syncfs(2) on the file system that holds `dir`: everything written there so far, data and
+// metadata, is on stable storage when it returns none. One call replaces one fsync per file
+// for a batch of new files (group commit).
+Result sync_filesystem(const std::filesystem::path& dir);
+
+// Opens the directory and fsyncs it, so that entries created, renamed or removed in it persist.
+Result fsync_dir(const std::filesystem::path& dir);
+
+// mkdir with mode 0700; an existing directory is fine.
+Result make_dir(const std::filesystem::path& dir);
+
+// Reads the whole file. not_found when it does not exist; corrupt when it is a symbolic link,
+// not a regular file, or larger than `max_bytes` (it cannot be one of ours); io on a read error.
+Result read_file(const std::filesystem::path& path, std::size_t max_bytes, std::string& out);
+
+}  // namespace ipconfirm::responder::spool_fs

@@ -1,0 +1,379 @@
+#include "responder/reply/render.hpp"
+
+#include <fstream>
+#include <kainjow/mustache.hpp>
+#include <sstream>
+
+#include "core/embedded_files.hpp"
+
+namespace ipconfirm::responder {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+using kainjow::mustache::data;
+using kainjow::mustache::mustache;
+
+// The mustache data of `j`, built in place: kainjow's set() and push_back() copy their
+// argument, so adding finished subtrees would copy every value once per level above it.
+// Containers are added empty and then filled through the library's own (const) accessors.
+data scalar_data(const json& j) {
+  switch (j.type()) {
+    case json::value_t::string:
+      return data{j.get_ref<const std::string&>()};
+    case json::value_t::boolean:
+      return data{j.get<bool>()};
+    case json::value_t::null:
+      return data{false};
+    default:
+      return data{j.dump()};
+  }
+}
+
+void fill_data(data& d, const json& j) {
+  auto child = [](const json& v) {
+    return v.is_object()  ? data{data::type::object}
+           : v.is_array() ? data{data::type::list}
+                          : scalar_data(v);
+  };
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      d.set(it.key(), child(it.value()));
+      if (it->is_object() || it->is_array())
+        fill_data(const_cast<data&>(*d.get(it.key())), it.value());
+    }
+  } else if (j.is_array()) {
+    for (const auto& e : j) {
+      d.push_back(child(e));
+      if (e.is_object() || e.is_array()) fill_data(const_cast<data&>(d.list_value().back()), e);
+    }
+  }
+}
+
+data to_data(const json& j) {
+  if (!j.is_object() && !j.is_array()) return scalar_data(j);
+  data d{j.is_object() ? data::type::object : data::type::list};
+  fill_data(d, j);
+  return d;
+}
+
+std::string str(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) return "";
+  return it->get<std::string>();
+}
+
+std::string yes_no(const json& v, const char* unknown = "unknown (lookup failed)") {
+  if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
+  return unknown;
+}
+
+std::string join_strings(const json& list, std::string_view sep) {
+  std::string out;
+  if (!list.is_array()) return out;
+  for (const auto& e : list) {
+    if (!e.is_string()) continue;
+    if (!out.empty()) out += sep;
+    out += e.get<std::string>();
+  }
+  return out;
+}
+
+// Plain words for each hint code: a headline a person who knows nothing of SMTP understands,
+// and who can fix it. The hint's own text (from the report) explains and says what to do.
+struct HintGuide {
+  std::string_view code, title, who;
+};
+constexpr HintGuide kGuides[] = {
+    {"non-public-ip", "This test did not cross the internet",
+     "you: send the test from the server that sends your mail out"},
+    {"no-ptr", "Your address has no name in the DNS (no \"reverse DNS\")",
+     "whoever gave you the address: your internet provider or hosting company"},
+    {"ptr-invalid", "The reverse DNS of your address is broken",
+     "whoever gave you the address: your internet provider or hosting company"},
+    {"ptr-not-confirmed", "Your address's name does not point back to your address",
+     "whoever runs the DNS of that name, or your provider"},
+    {"generic-ptr", "Your address looks like a home or dynamic connection",
+     "you (send through your provider's mail server), or your provider (a static address)"},
+    {"dnsbl-listed", "Your address is on a blocklist",
+     "you: find the cause (an infected machine, an open relay, a stolen password), then "
+     "ask the list"},
+    {"dnsbl-refused", "A blocklist would not answer us", "nobody on your side"},
+    {"helo-not-fqdn", "Your server introduces itself with an incomplete name",
+     "whoever runs your mail server"},
+    {"helo-literal-mismatch", "Your server does not know its public address",
+     "whoever runs your mail server"},
+    {"helo-mismatch", "Your server introduces itself with the wrong name",
+     "whoever runs your mail server"},
+    {"behind-nat", "Your mail leaves through a gateway", "nobody, if this is what you expect"},
+    {"dns-temperror", "Some checks could not finish", "nobody: try again in a few minutes"},
+    {"clock-skew", "Your server's clock is wrong", "whoever runs your mail server"},
+    {"no-tls", "Your mail was not encrypted on the way", "whoever runs your mail server"},
+    {"open-relay", "Your server relays mail for anyone", "whoever runs your mail server"},
+};
+
+std::string severity_word(std::string_view severity) {
+  if (severity == "error") return "Must fix";
+  if (severity == "warning") return "Should fix";
+  return "Good to know";
+}
+
+json build_view(const json& r) {
+  json v;
+  const json& conn = r["connection"];
+  const json& rdns = r["rdns"];
+  const json& helo = r["helo"];
+  v["rcpt_to"] = join_strings(r["envelope"]["rcpt_to"], ", ");
+  std::string mail_from = str(r["envelope"], "mail_from");
+  v["mail_from"] = mail_from.empty() ? "<>" : "<" + mail_from + ">";
+
+  std::string scope = str(conn, "scope");
+  if (scope == "public")
+    v["ip_scope_text"] = "It is a public address.";
+  else
+    v["ip_scope_text"] =
+        "It is a " + scope + " address,\nso this test did not cross the internet: see below.";
+
+  std::string ptrs = join_strings(rdns["ptr"], ", ");
+  std::string status = str(rdns, "status");
+  if (status == "temperror")
+    v["ptr_text"] = ptrs.empty() ? "unknown: the lookup failed temporarily" : ptrs;
+  else if (status == "permerror")
+    v["ptr_text"] = "unusable (malformed answer or invalid names)";
+  else
+    v["ptr_text"] = ptrs.empty() ? "none: no PTR record is published" : ptrs;
+  if (ptrs.empty())
+    v["fcrdns_text"] = "-";
+  else if (status == "temperror")
+    v["fcrdns_text"] = "unknown (lookup failed)";
+  else
+    v["fcrdns_text"] =
+        rdns.value("forward_confirmed", false)
+            ? "yes (" + join_strings(rdns["confirmed_names"], ", ") + " -> " + str(conn, "ip") + ")"
+            : "no";
+  v["generic_text"] =
+      rdns.value("generic", false) ? "yes: " + join_strings(rdns["generic_signals"], "; ") : "no";
+
+  std::string helo_name = str(helo, "name");
+  v["helo_text"] = helo_name.empty() ? "(none)" : helo_name;
+  v["helo_resolves_text"] = yes_no(helo["resolves"], "not checked");
+  v["helo_ptr_text"] = yes_no(helo["matches_ptr"]);
+  if (conn["tls"].is_object())
+    v["tls_text"] = str(conn["tls"], "version") + " " + str(conn["tls"], "cipher");
+  else
+    v["tls_text"] = "none (plain text)";
+
+  json dnsbl_lines = json::array();
+  for (const auto& d : r["dnsbl"]) {
+    std::string line = str(d, "zone") + ": ";
+    std::string st = str(d, "status");
+    if (d.value("listed", false))
+      line += "LISTED (" + join_strings(d["answers"], ", ") + ")" +
+              (str(d, "reason").empty() ? "" : " " + str(d, "reason"));
+    else if (st.empty())
+      line += "not listed";
+    else
+      line += st == "not_listed" ? "not listed" : st;
+    dnsbl_lines.push_back(wrap(line, 70, 4));
+  }
+  v["dnsbl_lines"] = dnsbl_lines;
+
+  json path_lines = json::array();
+  int n = 0;
+  for (const auto& hop : r["received"]) {
+    std::string line = std::to_string(++n) + ". ";
+    if (!hop.value("parsed", false)) {
+      path_lines.push_back(line + "(a Received header we could not read)");
+      continue;
+    }
+    std::string from = str(hop, "from_helo");
+    if (from.empty()) from = str(hop, "from_name");
+    line += "from " + (from.empty() ? std::string("?") : from);
+    if (hop["from_ip"].is_string()) {
+      line += " [" + hop["from_ip"].get<std::string>() + "]";
+      std::string s = str(hop, "from_ip_scope");
+      if (!s.empty() && s != "public") line += " (" + s + ")";
+    }
+    if (!str(hop, "by").empty()) line += " by " + str(hop, "by");
+    if (!str(hop, "with").empty()) line += " with " + str(hop, "with");
+    if (hop["tls"].is_string()) line += ", TLS";
+    path_lines.push_back(wrap(line, 70, 5));
+  }
+  for (const auto& note : r["path"]["notes"])
+    if (note.is_string())
+      path_lines.push_back(wrap("Our reading: " + note.get<std::string>(), 68, 2));
+  v["path_lines"] = path_lines;
+
+  json blocks = json::array();
+  std::size_t must = 0, should = 0;
+  for (const auto& h : r["hints"]) {
+    const std::string code = str(h, "code");
+    const std::string severity = str(h, "severity");
+    std::string title = code, who;
+    for (const auto& g : kGuides) {
+      if (g.code == code) {
+        title = std::string(g.title);
+        who = std::string(g.who);
+      }
+    }
+    must += severity == "error";
+    should += severity == "warning";
+    const std::string number = std::to_string(blocks.size() + 1) + ". ";
+    blocks.push_back(json{
+        {"code", code},
+        {"severity", severity},
+        {"severity_text", severity_word(severity)},
+        {"number", blocks.size() + 1},
+        {"title", title},
+        {"heading", wrap(number + title, 72, number.size())},
+        {"label", std::string(number.size(), ' ') + severity_word(severity) + " (" + code + ")"},
+        {"who", who},
+        {"who_text", who.empty() ? "" : "   " + wrap("Who can fix it: " + who, 69, 5)},
+        {"text", "   " + wrap(str(h, "text"), 69, 3)},
+        {"text_flat", str(h, "text")}});
+  }
+  v["hint_blocks"] = blocks;
+  // The text template's values in the details column start at column 22: wrap them to end by
+  // column 76 (a single long token, like a long host name, still goes on one line).
+  for (const char* key : {"ptr_text", "fcrdns_text", "generic_text", "helo_text",
+                          "helo_resolves_text", "helo_ptr_text", "tls_text"}) {
+    std::string wrapped = wrap(v[key].get<std::string>(), 54);
+    std::string out;
+    for (char c : wrapped) {
+      out += c;
+      if (c == '\n') out += std::string(22, ' ');
+    }
+    v[key] = out;
+  }
+  std::string verdict;
+  if (must + should == 0)
+    verdict = "Nothing to fix: everything we checked looks right.";
+  else
+    verdict = std::to_string(must) + " thing" + (must == 1 ? "" : "s") + " to fix, " +
+              std::to_string(should) + " worth fixing; see WHAT TO DO below.";
+  v["verdict"] = verdict;
+  v["verdict_html"] = must + should == 0 ? "Nothing to fix: everything we checked looks right."
+                                         : std::to_string(must) + " must be fixed, " +
+                                               std::to_string(should) + " should be fixed.";
+  v["intro_text"] =
+      wrap("This is ipconfirm at " + str(r, "reporter") + ", answering the message you sent to " +
+               join_strings(r["envelope"]["rcpt_to"], ", ") + " on " + str(r, "arrival") + ".",
+           72);
+  return v;
+}
+
+// `j` with every control character in its strings (CR, LF and TAB included) made a space, so
+// that no value a sender controls can start a new line in the text part; line breaks in the
+// rendered report come only from the templates and from wrap().
+json single_line_strings(const json& j) {
+  switch (j.type()) {
+    case json::value_t::object: {
+      json out = json::object();
+      for (auto it = j.begin(); it != j.end(); ++it) out[it.key()] = single_line_strings(*it);
+      return out;
+    }
+    case json::value_t::array: {
+      json out = json::array();
+      for (const auto& e : j) out.push_back(single_line_strings(e));
+      return out;
+    }
+    case json::value_t::string: {
+      std::string s = j.get<std::string>();
+      for (auto& c : s)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
+      return s;
+    }
+    default:
+      return j;
+  }
+}
+
+// The text template is rendered without HTML escaping, the HTML one with it.
+mustache parse(const std::string& text, bool html) {
+  mustache tmpl{text};
+  if (!html) tmpl.set_custom_escape([](const std::string& s) { return s; });
+  return tmpl;
+}
+
+}  // namespace
+
+struct Templates::Parsed {
+  mustache subject, text, html;
+};
+
+std::string wrap(std::string_view text, std::size_t width, std::size_t indent) {
+  std::string out, line;
+  std::size_t pos = 0;
+  auto flush = [&] {
+    if (!out.empty()) out += "\n" + std::string(indent, ' ');
+    out += line;
+    line.clear();
+  };
+  while (pos < text.size()) {
+    auto end = text.find(' ', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view word = text.substr(pos, end - pos);
+    std::size_t limit = out.empty() ? width : width - std::min(width - 1, indent);
+    if (!line.empty() && line.size() + 1 + word.size() > limit) flush();
+    if (!line.empty()) line += ' ';
+    line += word;
+    pos = end + 1;
+  }
+  if (!line.empty()) flush();
+  return out;
+}
+
+std::optional<Templates> load_templates(const std::string& dir, std::string& error) {
+  Templates t;
+  struct Slot {
+    const char* name;
+    std::string* out;
+  } slots[] = {{"subject.mustache", &t.subject},
+               {"report.txt.mustache", &t.text},
+               {"report.html.mustache", &t.html}};
+  for (auto& slot : slots) {
+    if (dir.empty()) {
+      *slot.out = embedded_files().at(slot.name);
+    } else {
+      std::ifstream in(dir + "/" + slot.name, std::ios::binary);
+      if (!in) {
+        error = dir + "/" + slot.name + ": cannot read the template";
+        return std::nullopt;
+      }
+      std::ostringstream s;
+      s << in.rdbuf();
+      *slot.out = s.str();
+    }
+  }
+  t.parsed = std::make_shared<Templates::Parsed>(
+      Templates::Parsed{parse(t.subject, false), parse(t.text, false), parse(t.html, true)});
+  for (const auto& [name, tmpl] :
+       {std::pair{slots[0].name, &t.parsed->subject}, std::pair{slots[1].name, &t.parsed->text},
+        std::pair{slots[2].name, &t.parsed->html}}) {
+    if (!tmpl->is_valid()) {
+      error = std::string(name) + ": " + tmpl->error_message();
+      return std::nullopt;
+    }
+  }
+  return t;
+}
+
+Rendered render_report(const Templates& templates, const nlohmann::ordered_json& report) {
+  json model = single_line_strings(report);
+  model["view"] = build_view(model);
+  data d = to_data(model);
+  auto parsed = templates.parsed;
+  if (!parsed)  // built by hand rather than by load_templates
+    parsed = std::make_shared<Templates::Parsed>(Templates::Parsed{parse(templates.subject, false),
+                                                                   parse(templates.text, false),
+                                                                   parse(templates.html, true)});
+  Rendered out;
+  out.subject = parsed->subject.render(d);
+  while (!out.subject.empty() && (out.subject.back() == '\n' || out.subject.back() == '\r'))
+    out.subject.pop_back();
+  out.text = parsed->text.render(d);
+  out.html = parsed->html.render(d);
+  return out;
+}
+
+}  // namespace ipconfirm::responder
