@@ -16,15 +16,10 @@
 #include <string>
 #include <vector>
 
+#include "responder/analysis/hint.hpp"
 #include "responder/analysis/observation.hpp"
 
 namespace ipconfirm::responder {
-
-struct Hint {
-  std::string code;      // e.g. "no-ptr"
-  std::string severity;  // "error" (mail will be refused somewhere), "warning", "info"
-  std::string text;      // plain English: what it means and what to do
-};
 
 struct Report {
   nlohmann::ordered_json json;
