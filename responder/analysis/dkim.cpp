@@ -16,7 +16,8 @@ struct DkimCheck::State {
     DkimSignature sig;
     std::optional<std::size_t> hasher;
   };
-  std::vector<Sig> sigs;  // the first max_signatures DKIM-Signature fields, parsed
+  std::vector<Sig> sigs;               // the first max_signatures DKIM-Signature fields, parsed
+  std::vector<std::size_t> unchecked;  // fields of the next ones, listed as not checked
   std::size_t total_signatures = 0;
   std::size_t from_fields = 0;
   ArcChain arc;
@@ -44,7 +45,10 @@ DkimCheck::DkimCheck(std::string_view raw_header, const DkimOptions& options)
     if (s.lower_names[i] == "from") ++s.from_fields;
     if (s.lower_names[i] != "dkim-signature") continue;
     ++s.total_signatures;
-    if (s.sigs.size() >= options.max_signatures) continue;
+    if (s.sigs.size() >= options.max_signatures) {
+      if (s.unchecked.size() < kDkimMaxListedUnchecked) s.unchecked.push_back(i);
+      continue;
+    }
     State::Sig sig;
     sig.field = i;
     sig.sig = parse_dkim_signature(s.raw.fields[i].value, DkimSignatureKind::dkim);
@@ -204,14 +208,19 @@ DkimResults DkimCheck::verify(const DnsSource& dns, std::int64_t now) const {
     }
     finish(DkimResultCode::pass, "");
   }
-  for (std::size_t i = s.sigs.size(); i < s.total_signatures; ++i) {
+  for (std::size_t field : s.unchecked) {
+    DkimSignature sig = parse_dkim_signature(s.raw.fields[field].value, DkimSignatureKind::dkim);
     DkimSignatureResult r;
     r.result = DkimResultCode::policy;
     r.checked = false;
+    r.domain = report_text(sig.domain);
+    r.selector = report_text(sig.selector);
+    r.algorithm = report_text(sig.algorithm_name, 40);
     r.error = "not checked: only the first " + std::to_string(s.options.max_signatures) +
               " signatures are verified";
     out.signatures.push_back(std::move(r));
   }
+  out.not_listed = s.total_signatures - s.sigs.size() - s.unchecked.size();
   return out;
 }
 

@@ -18,16 +18,16 @@
 // `check_message(whole_message)` does the first three steps for a message in memory (`ipconfirm
 // check` on a stored file); it turns bare LF line ends into CRLF first.
 //
-// What is checked, per DKIM-Signature (at most DkimOptions::max_signatures; later ones are
-// reported as `policy`, "not checked"): the tag syntax and required tags (permerror); a= is
-// rsa-sha256, ed25519-sha256 or rsa-sha1; h= includes From (permerror otherwise, §5.4); i= lies
-// within d=; the key record (v, k, h, s, t, p; revoked, wrong k=, h= without the hash, t=s: all
-// permerror; no record: permerror; DNS timeout: temperror); the body hash (fail, with both
-// hashes); the header signature (fail). A signature that verifies is still not a pass (`policy`)
-// when it uses rsa-sha1 or an RSA key under 1024 bits (RFC 8301), when x= is past or t= is in
-// the future by more than the clock skew, or when the message has more From fields than the
-// signature covers (an unsigned From could be the one displayed, §8.15). l= (body length) is a
-// pass, reported as a risk. t=y (testing) is reported, not acted on.
+// What is checked, per DKIM-Signature (at most DkimOptions::max_signatures; the next
+// kDkimMaxListedUnchecked are reported as `policy`, "not checked", the rest only counted): the tag
+// syntax and required tags (permerror); a= is rsa-sha256, ed25519-sha256 or rsa-sha1; h= includes
+// From (permerror otherwise, §5.4); i= lies within d=; the key record (v, k, h, s, t, p; revoked,
+// wrong k=, h= without the hash, t=s: all permerror; no record: permerror; DNS timeout: temperror);
+// the body hash (fail, with both hashes); the header signature (fail). A signature that verifies is
+// still not a pass (`policy`) when it uses rsa-sha1 or an RSA key under 1024 bits (RFC 8301), when
+// x= is past or t= is in the future by more than the clock skew, or when the message has more From
+// fields than the signature covers (an unsigned From could be the one displayed, §8.15). l= (body
+// length) is a pass, reported as a risk. t=y (testing) is reported, not acted on.
 //
 // Pure: no I/O. Thread-safe once constructed: verify() and verify_arc() are const.
 #pragma once
@@ -50,6 +50,10 @@
 #include "responder/dns/dns_answers.hpp"
 
 namespace ipconfirm::responder {
+
+// Signatures beyond DkimOptions::max_signatures are listed as not checked up to this many; the
+// rest are only counted (DkimResults::not_listed), so that the report stays bounded.
+inline constexpr std::size_t kDkimMaxListedUnchecked = 10;
 
 struct DkimOptions {
   std::size_t max_signatures = 10;  // DKIM-Signature fields verified; later ones: not checked
@@ -85,6 +89,7 @@ struct DkimResults {
   bool complete = true;  // false: key lookups are missing (see needs); run again with answers
   DnsNeeds needs;
   std::vector<DkimSignatureResult> signatures;  // header order; empty: not signed (none)
+  std::size_t not_listed = 0;     // signatures beyond those in `signatures` (not checked either)
   bool header_truncated = false;  // the header was longer than the bounds; later fields unread
 
   // pass if any signature passes; else the first signature's result; none when unsigned.

@@ -628,6 +628,22 @@ TEST_CASE("malformed signatures, no From in h=, and the signature count bound") 
   CHECK(r.signatures[10].result == DkimResultCode::policy);
   CHECK_FALSE(r.signatures[10].checked);
   CHECK(r.overall() == DkimResultCode::pass);
+  CHECK(r.not_listed == 0);
+
+  // A flood of signatures: 10 verified, 10 listed as not checked, the rest counted.
+  std::string flood =
+      "DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=s1; h=from; bh=YWI=; "
+      "b=YWI=\r\n";
+  std::string header;
+  for (int i = 0; i < 1000; ++i) header += flood;
+  DkimCheck big(header + kMessage.substr(0, kMessage.find("\r\n\r\n") + 2));
+  big.end_body();
+  DkimResults f = big.verify(dns, kNow);
+  CHECK(big.signature_count() == 1000);
+  CHECK(f.signatures.size() == 20);
+  CHECK(f.not_listed == 980);
+  CHECK(f.signatures[19].domain == "example.org");
+  CHECK_FALSE(f.signatures[19].checked);
 }
 
 TEST_CASE("unsigned messages: none, and the hint names where to publish a key") {
