@@ -186,7 +186,15 @@ void DkimBodyHasher::feed(std::string_view chunk) {
     // A run of ordinary bytes, emitted at once.
     const char* run = p;
     if (relaxed) {
-      while (p < end && *p != '\r' && *p != ' ' && *p != '\t') ++p;
+      // A lone SP between two ordinary bytes is already canonical: keep it in the run.
+      for (;;) {
+        while (p < end && *p != '\r' && *p != ' ' && *p != '\t') ++p;
+        if (p + 1 < end && *p == ' ' && p[1] != '\r' && p[1] != ' ' && p[1] != '\t') {
+          p += 2;
+          continue;
+        }
+        break;
+      }
     } else {
       const void* cr = std::memchr(p, '\r', static_cast<std::size_t>(end - p));
       p = cr ? static_cast<const char*>(cr) : end;

@@ -125,6 +125,7 @@ int main(int argc, char** argv) {
 
   if (repeat > 0) {
     const auto start = std::chrono::steady_clock::now();
+    const std::clock_t cpu_start = std::clock();
     std::size_t passes = 0;
     for (long n = 0; n < repeat; ++n) {
       DkimCheck again(parts.header);
@@ -137,11 +138,12 @@ int main(int argc, char** argv) {
     }
     const std::chrono::duration<double, std::micro> spent =
         std::chrono::steady_clock::now() - start;
+    const double cpu_us = 1e6 * static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
     std::fprintf(stderr,
-                 "%ld checks of %zu signatures and %d ARC sets, %zu body bytes: %.1f us per "
-                 "message\n",
+                 "%ld checks of %zu signatures and %d ARC sets, %zu body bytes: %.1f us of CPU "
+                 "(%.1f us of wall time) per message\n",
                  repeat, dkim.signatures.size(), arc.instances, parts.body.size(),
-                 spent.count() / static_cast<double>(repeat));
+                 cpu_us / static_cast<double>(repeat), spent.count() / static_cast<double>(repeat));
     (void)passes;
   }
 
