@@ -207,7 +207,7 @@ ArcResult verify_arc(const ArcChain& chain, const std::vector<RawField>& fields,
   out.instances = chain.instances;
   auto fail = [&](std::string why, int instance) {
     out.result = "fail";
-    out.reason = std::move(why);
+    out.reason = report_text(why, 1000);
     out.failed_instance = instance;
     return out;
   };
@@ -274,7 +274,7 @@ ArcResult verify_arc(const ArcChain& chain, const std::vector<RawField>& fields,
   auto key_problem = [&](const DkimKeyOutcome& keys, std::string what, int k) {
     if (keys.code == DkimResultCode::temperror) {
       out.result = "temperror";
-      out.reason = what + ": " + keys.error;
+      out.reason = report_text(what + ": " + keys.error, 1000);
       out.failed_instance = k;
       return true;
     }
@@ -328,7 +328,7 @@ nlohmann::ordered_json to_json(const ArcResult& result) {
   nlohmann::ordered_json j;
   j["result"] = result.result;
   j["instances"] = result.instances;
-  j["reason"] = report_text(result.reason, 1000);
+  j["reason"] = result.reason;
   j["failed_instance"] = result.failed_instance;
   auto sets = nlohmann::ordered_json::array();
   for (const auto& s : result.sets) {
@@ -358,7 +358,7 @@ std::vector<Hint> arc_hints(const ArcResult& result) {
     }
     hints.push_back({"arc-fail", "warning",
                      "The ARC chain on this message does not validate" + where + ": " +
-                         report_text(result.reason, 1000) +
+                         result.reason +
                          ". Receivers that use ARC to trust mail forwarded by lists and "
                          "forwarders will ignore it. If you run the forwarder that added it, "
                          "check its ARC signing key and that nothing changes the message after "

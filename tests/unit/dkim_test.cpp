@@ -619,6 +619,19 @@ TEST_CASE("malformed signatures, no From in h=, and the signature count bound") 
   CHECK(broken.signatures[0].domain == "example.org");
   CHECK(has_hint(dkim_hints(broken), "dkim-permerror"));
 
+  // Hostile bytes in the values end up in the report as valid UTF-8 without control characters.
+  DkimResults hostile = verify_message(
+      "DKIM-Signature: v=1; a=rsa-\xff\xfe; d=ex\xc3(am\r\n ple.org; s=s1; h=from; bh=YWI=; "
+      "b=YWI=\r\n" +
+          kMessage,
+      dns);
+  REQUIRE(hostile.signatures.size() == 1);
+  CHECK(hostile.signatures[0].result == DkimResultCode::permerror);
+  CHECK_NOTHROW((void)to_json(hostile).dump());
+  CHECK(hostile.signatures[0].domain.find('\r') == std::string::npos);
+  CHECK(hostile.signatures[0].error.find("unknown algorithm") != std::string::npos);
+  for (const auto& h : dkim_hints(hostile)) CHECK(h.text.find('\n') == std::string::npos);
+
   std::string many = kMessage;
   for (int i = 0; i < 12; ++i) many = sign(many, rsa, {});
   DkimCheck check = check_message(many);
