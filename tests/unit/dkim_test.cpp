@@ -48,10 +48,11 @@ bool has_hint(const std::vector<Hint>& hints, std::string_view code) {
   return false;
 }
 
-const Hint* find_hint(const std::vector<Hint>& hints, std::string_view code) {
+// A copy: the hints are usually a temporary.
+std::optional<Hint> find_hint(const std::vector<Hint>& hints, std::string_view code) {
   for (const auto& h : hints)
-    if (h.code == code) return &h;
-  return nullptr;
+    if (h.code == code) return h;
+  return std::nullopt;
 }
 
 // The canonical body computed the obvious way, on the whole body, as dkimpy does it.
@@ -431,8 +432,8 @@ TEST_CASE("changed messages fail, and the hint says what changed") {
     CHECK_FALSE(r.signatures[0].body_hash_ok);
     CHECK(r.signatures[0].header_signature_ok);
     CHECK(r.signatures[0].body_hash_computed != r.signatures[0].body_hash_expected);
-    const Hint* h = find_hint(dkim_hints(r), "dkim-fail");
-    REQUIRE(h);
+    std::optional<Hint> h = find_hint(dkim_hints(r), "dkim-fail");
+    REQUIRE(h.has_value());
     CHECK(h->severity == "error");
     CHECK(h->text.find("a footer added by a list or a gateway?") != std::string::npos);
     CHECK(h->text.find(r.signatures[0].body_hash_computed) != std::string::npos);
@@ -455,8 +456,8 @@ TEST_CASE("changed messages fail, and the hint says what changed") {
     DkimResults r = verify_message(m, dns);
     CHECK(r.signatures[0].result == DkimResultCode::fail);
     CHECK(r.signatures[0].body_hash_ok);
-    const Hint* h = find_hint(dkim_hints(r), "dkim-fail");
-    REQUIRE(h);
+    std::optional<Hint> h = find_hint(dkim_hints(r), "dkim-fail");
+    REQUIRE(h.has_value());
     CHECK(h->text.find("from, to, subject, date, reply-to") != std::string::npos);
   }
   SUBCASE("a signed header added where none was (over-signing Reply-To)") {
@@ -493,8 +494,8 @@ TEST_CASE("RFC 8301: rsa-sha1 and RSA keys under 1024 bits never pass; large key
   CHECK(weak.signatures[0].result == DkimResultCode::policy);
   CHECK(weak.signatures[0].key_bits == 512);
   CHECK(weak.signatures[0].header_signature_ok);
-  const Hint* h = find_hint(dkim_hints(weak), "dkim-weak-key");
-  REQUIRE(h);
+  std::optional<Hint> h = find_hint(dkim_hints(weak), "dkim-weak-key");
+  REQUIRE(h.has_value());
   CHECK(h->severity == "error");
   CHECK(h->text.find("512 bits") != std::string::npos);
 
@@ -572,8 +573,8 @@ TEST_CASE("key records: missing, revoked, wrong type, wrong hash, strict, severa
   put_status(none, "s1._domainkey.example.org", DnsStatus::nxdomain, "NXDOMAIN");
   DkimResults r = verify_message(m, none);
   CHECK(r.signatures[0].result == DkimResultCode::permerror);
-  const Hint* h = find_hint(dkim_hints(r), "dkim-no-key");
-  REQUIRE(h);
+  std::optional<Hint> h = find_hint(dkim_hints(r), "dkim-no-key");
+  REQUIRE(h.has_value());
   CHECK(h->text.find("publish the key at s1._domainkey.example.org") != std::string::npos);
 
   DnsAnswers timeout;
@@ -666,8 +667,8 @@ TEST_CASE("unsigned messages: none, and the hint names where to publish a key") 
   CHECK(r.overall() == DkimResultCode::none);
   CHECK(to_json(r).is_array());
   CHECK(to_json(r).empty());
-  const Hint* h = find_hint(dkim_hints(r, "example.org"), "dkim-none");
-  REQUIRE(h);
+  std::optional<Hint> h = find_hint(dkim_hints(r, "example.org"), "dkim-none");
+  REQUIRE(h.has_value());
   CHECK(h->text.find("<selector>._domainkey.example.org") != std::string::npos);
 }
 
