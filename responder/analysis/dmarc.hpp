@@ -11,7 +11,14 @@
 //
 // Inputs are plain values: the From: field values, the SPF result for the MAIL FROM identity
 // and its domain, and each DKIM signature's result and d= domain. Nothing here depends on the
-// SPF or DKIM code.
+// SPF or DKIM code; from their verdicts, a caller fills DmarcInput as
+//   in.from_fields = every From: field value of the message (unfolded or not);
+//   in.spf_pass = spf.result == SpfResult::pass;  in.spf_domain = spf.domain;  (MAIL FROM
+//   identity: for a null MAIL FROM that is the HELO name, as RFC 9989 §3.2.4 says)
+//   in.dkim = {pass, d=} of every DKIM-Signature.
+// The first round of questions (the Author Domain's walk and its existence) does not depend on
+// the SPF and DKIM inputs: a caller may run check_dmarc() with only from_fields filled as soon
+// as the header is read, to start those lookups while SPF and DKIM are still running.
 //
 // Decisions where RFC 9989 leaves room:
 //   - Results: "none" when no policy record applies (none found; or a record whose p=, sp= or

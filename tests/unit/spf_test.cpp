@@ -411,3 +411,57 @@ TEST_CASE("spf hints: what to add where, per result and identity") {
   SpfVerdict incomplete;
   CHECK(spf_hints(incomplete).empty());
 }
+
+TEST_CASE("spf: ip6 matches IPv6 connections only; an IPv4-mapped peer is IPv4") {
+  TestZone z;
+  z.txt("example.org", "v=spf1 ip6:2001:db8:1::/48 ip4:192.0.2.0/24 -all");
+  CHECK(result(z, "2001:db8:1:ffff::9") == SpfResult::pass);
+  CHECK(result(z, "2001:db8:2::9") == SpfResult::fail);
+  CHECK(result(z, "::ffff:192.0.2.9") == SpfResult::pass);  // matched by ip4:
+  const auto v = run(z, input("::ffff:192.0.2.9"));
+  CHECK(v.mechanism == "ip4:192.0.2.0/24");
+}
+
+TEST_CASE("spf: ptr looks at the first 10 PTR names only") {
+  const auto ip = *IpAddress::parse("192.0.2.5");
+  TestZone z;
+  z.txt("example.org", "v=spf1 ptr ?all");
+  for (int i = 0; i < 10; ++i) z.ptr(ip, "h" + std::to_string(i) + ".other.example");
+  z.ptr(ip, "mail.example.org").a("mail.example.org", "192.0.2.5");
+  DriveLog log;
+  const auto v = run(z, input("192.0.2.5"), SpfIdentity::mail_from, &log);
+  CHECK(v.result == SpfResult::neutral);
+  CHECK_FALSE(log.asked("mail.example.org", RrType::a));
+}
+
+TEST_CASE("spf: include and redirect loops end at the lookup limit") {
+  TestZone z;
+  z.txt("example.org", "v=spf1 include:loop.example -all")
+      .txt("loop.example", "v=spf1 include:example.org")
+      .txt("self.example", "v=spf1 redirect=self.example");
+  auto v = run(z, input("192.0.2.1"));
+  CHECK(v.result == SpfResult::permerror);
+  CHECK(v.lookup_limit_exceeded);
+  CHECK(v.chain.size() == 11);
+  v = run(z, input("192.0.2.1", "a@self.example"));
+  CHECK(v.result == SpfResult::permerror);
+  CHECK(v.lookup_limit_exceeded);
+}
+
+TEST_CASE("spf: a provider's nested includes take one round per level") {
+  // The shape of a large mail provider's record: an include whose record includes three more.
+  TestZone z;
+  z.txt("example.com", "v=spf1 include:_spf.provider.example ~all")
+      .txt("_spf.provider.example",
+           "v=spf1 include:_nb1.provider.example include:_nb2.provider.example "
+           "include:_nb3.provider.example ~all")
+      .txt("_nb1.provider.example", "v=spf1 ip4:198.51.100.0/24 ip6:2001:db8:1::/48 ~all")
+      .txt("_nb2.provider.example", "v=spf1 ip4:203.0.113.0/24 ~all")
+      .txt("_nb3.provider.example", "v=spf1 ip4:192.0.2.0/24 ~all");
+  DriveLog log;
+  const auto v = run(z, input("192.0.2.33", "a@example.com"), SpfIdentity::mail_from, &log);
+  CHECK(v.result == SpfResult::pass);
+  CHECK(v.dns_lookups == 4);
+  CHECK(log.rounds.size() == 3);  // example.com; _spf; the three netblocks together
+  CHECK(log.questions() == 5);
+}
