@@ -345,6 +345,11 @@ DmarcVerdict check_dmarc(const DmarcInput& input, const DnsSource& dns) {
     }
   }
   const bool pass = v.spf_aligned || v.dkim_aligned;
+  // §4.10.2: when the Author Domain has its own record and every authenticated identifier is
+  // that same domain, it is treated as its own Organizational Domain.
+  if (policy == &aw.levels.front() && !ids.empty() &&
+      std::all_of(ids.begin(), ids.end(), [&](const std::string& d) { return d == author; }))
+    v.org_domain = author;
   if (!pass && suspended) return v;
 
   // §4.10.1: p for the record's own domain; sp or np for a subdomain.

@@ -312,8 +312,11 @@ TEST_CASE("dmarc: DNS failures are temperror where the result depends on them") 
   parent.txt("_dmarc.mail.example.org", "v=DMARC1; p=reject")
       .timeout("_dmarc.example.org", RrType::txt);
   v = run(parent, input("a@mail.example.org", true, "mail.example.org"));
-  CHECK(v.result == DmarcResult::pass);  // identical names align without a walk
-  CHECK(v.org_domain.empty());
+  CHECK(v.result == DmarcResult::pass);       // identical names align without a walk
+  CHECK(v.org_domain == "mail.example.org");  // §4.10.2: the common domain is its own org
+  v = run(parent, input("a@mail.example.org", false, "", {{true, "other.example"}}));
+  CHECK(v.result == DmarcResult::fail);  // other.example cannot share an org (other TLD)
+  CHECK(v.org_domain.empty());           // the walk above mail.example.org failed
   v = run(parent, input("a@mail.example.org", true, "bounce.example.org"));
   CHECK(v.result == DmarcResult::temperror);  // relaxed alignment needs the org domains
 
