@@ -175,6 +175,8 @@ max_per_recipient_per_hour = 0
 max_per_ip_per_hour = 0
 max_per_network_per_hour = 0
 """)
+            if os.geteuid() == 0:  # serve refuses root without [service] user
+                f.write('[service]\nuser = "root"\n')
         self.ipc = self.spawn("ipconfirm", [binary, "serve", "--config", cfg], cwd=work)
         if not wait_port(self.port, self.ipc):
             raise RuntimeError("ipconfirm did not start: see " + work + "/ipconfirm.log")

@@ -1,6 +1,7 @@
 #include "config/config.hpp"
 
 #include <toml++/toml.h>
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <set>
@@ -55,6 +56,19 @@ std::optional<Network> parse_network(std::string_view text) {
 }
 
 namespace {
+
+// A user or group name as useradd(8) accepts it: letters, digits, '_', '.', '-' (not first),
+// an optional trailing '$', at most 32 bytes.
+bool is_account_name(std::string_view s) {
+  if (s.empty() || s.size() > 32 || s.front() == '-') return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const unsigned char ch = static_cast<unsigned char>(s[i]);
+    const bool ok =
+        std::isalnum(ch) || ch == '_' || ch == '.' || ch == '-' || (ch == '$' && i + 1 == s.size());
+    if (!ok) return false;
+  }
+  return s != "." && s != "..";
+}
 
 // Thrown inside the loader only; parse_config turns it into a LoadResult.
 struct ConfigError {
@@ -146,7 +160,8 @@ class Loader {
   Config load(const toml::table& root) {
     Config c;
     only_known(root, "",
-               {"hostname", "domains", "smtp", "dns", "delivery", "queue", "reply", "postmaster"});
+               {"hostname", "domains", "service", "smtp", "dns", "delivery", "queue", "reply",
+                "postmaster"});
 
     auto hostname = string(root, "hostname", "hostname");
     if (!hostname) fail(nullptr, "hostname", "is required");
@@ -162,6 +177,22 @@ class Loader {
       for (auto& ch : d) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     }
     c.domains = *domains;
+
+    if (auto sv = table(root, "service", "service")) {
+      only_known(*sv, "service.", {"user", "group"});
+      if (auto u = string(*sv, "user", "service.user")) {
+        if (!u->empty() && !is_account_name(*u))
+          fail(sv->get("user"), "service.user", "'" + *u + "' is not a user name");
+        c.service.user = *u;
+      }
+      if (auto g = string(*sv, "group", "service.group")) {
+        if (!g->empty() && !is_account_name(*g))
+          fail(sv->get("group"), "service.group", "'" + *g + "' is not a group name");
+        c.service.group = *g;
+      }
+      if (c.service.user.empty() && !c.service.group.empty())
+        fail(sv->get("group"), "service.group", "needs service.user");
+    }
 
     if (auto s = table(root, "smtp", "smtp")) {
       only_known(*s, "smtp.",

@@ -104,9 +104,16 @@ struct Postmaster {
   std::string maildir = "./postmaster";
 };
 
+// Who `serve` runs as (responder/privileges.hpp): "" = not set (refused when started as root).
+struct Service {
+  std::string user;
+  std::string group;  // "" = the user's primary group
+};
+
 struct Config {
   std::string hostname;
   std::vector<std::string> domains;
+  Service service;
   Smtp smtp;
   Dns dns;
   Delivery delivery;

@@ -1,24 +1,30 @@
 // ipconfirm's command line: only wiring. `serve` runs the service, `check` runs the analysis on
-// a stored message as if it had just arrived, `queue` shows and manages waiting replies.
+// a stored message as if it had just arrived, `queue` shows and manages waiting replies, `show`
+// prints the report of a saved reply.
 #include <unistd.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "config/config.hpp"
 #include "core/embedded_files.hpp"
 #include "core/log.hpp"
 #include "mime/incoming.hpp"
+#include "mime/saved_reply.hpp"
 #include "responder/analysis/lookups.hpp"
 #include "responder/analysis/report.hpp"
 #include "responder/dns/dns_resolver.hpp"
+#include "responder/privileges.hpp"
 #include "responder/queue/spool.hpp"
 #include "responder/reply/render.hpp"
 #include "responder/service.hpp"
+#include "responder/systemd.hpp"
 
 using namespace ipconfirm;
 
@@ -32,27 +38,71 @@ std::optional<config::Config> load(const std::string& path) {
   return r.config;
 }
 
+// What [service] user says for this process (responder/privileges.hpp).
+responder::PrivilegePlan privilege_plan(const config::Config& cfg,
+                                        std::optional<responder::Account>& account) {
+  std::string error;
+  if (!cfg.service.user.empty()) account = responder::lookup_account(cfg.service, error);
+  return responder::plan_privileges(::geteuid(), ::getegid(), cfg.service,
+                                    account ? &*account : nullptr, error);
+}
+
+void drop_to(const responder::Account& account) {
+  std::string error;
+  if (!responder::drop_privileges(account, error))
+    throw std::runtime_error("dropping privileges to " + account.user + ": " + error);
+  log_event("privileges", {{"user", account.user},
+                           {"uid", std::to_string(account.uid)},
+                           {"group", account.group},
+                           {"gid", std::to_string(account.gid)}});
+}
+
+// Pings systemd's watchdog from the event loop, so that a stuck loop stops the pings.
+void watchdog(asio::steady_timer& timer, std::chrono::microseconds interval) {
+  responder::systemd_watchdog_ping();
+  timer.expires_after(interval);
+  timer.async_wait([&timer, interval](const boost::system::error_code& ec) {
+    if (!ec) watchdog(timer, interval);
+  });
+}
+
 int serve(const std::string& config_path) {
   auto cfg = load(config_path);
   if (!cfg) return 2;
+  std::optional<responder::Account> account;
+  const responder::PrivilegePlan plan = privilege_plan(*cfg, account);
+  if (plan.action == responder::PrivilegeAction::refuse) {
+    std::fprintf(stderr, "ipconfirm: %s\n", plan.reason.c_str());
+    return 2;
+  }
   asio::io_context io(1);
   responder::Service service(io, *cfg);
   try {
-    service.start();
+    service.start([&] {
+      if (plan.action == responder::PrivilegeAction::drop) drop_to(*account);
+    });
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ipconfirm: %s\n", e.what());
     return 1;
   }
+  if (::geteuid() == 0)
+    log_event("warning", {{"detail", "running as root: set [service] user to drop privileges"}});
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer grace(io);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
+    responder::systemd_stopping();
     log_event("stopping", {{"signal", sig == SIGTERM ? "TERM" : "INT"}});
     service.stop();
     // Every reply we said 250 for is already on disk; give the 421s a moment to leave.
     grace.expires_after(std::chrono::milliseconds(300));
     grace.async_wait([&](const boost::system::error_code&) { io.stop(); });
   });
+  // Ready once the signals are ours: a stop right after READY=1 is a clean stop.
+  responder::systemd_ready("serving");
+  asio::steady_timer watchdog_timer(io);
+  if (auto interval = responder::systemd_watchdog_interval(); interval.count() > 0)
+    watchdog(watchdog_timer, interval);
   io.run();
   log_event("stopped", {});
   return 0;
@@ -212,6 +262,23 @@ int queue_of_running_server(const std::string& dir, const std::string& verb,
 int queue(const std::string& config_path, const std::string& verb, const std::string& id) {
   auto cfg = load(config_path);
   if (!cfg) return 2;
+  // Run by root, act as the server's user: what we write into the spool (a request, a changed
+  // entry) must stay readable and removable by the server.
+  if (::geteuid() == 0 && !cfg->service.user.empty()) {
+    std::optional<responder::Account> account;
+    const responder::PrivilegePlan plan = privilege_plan(*cfg, account);
+    if (plan.action == responder::PrivilegeAction::refuse) {
+      std::fprintf(stderr, "ipconfirm: %s\n", plan.reason.c_str());
+      return 2;
+    }
+    std::string error;
+    if (plan.action == responder::PrivilegeAction::drop &&
+        !responder::drop_privileges(*account, error)) {
+      std::fprintf(stderr, "ipconfirm: dropping privileges to %s: %s\n", account->user.c_str(),
+                   error.c_str());
+      return 1;
+    }
+  }
   if (responder::Spool::in_use(cfg->queue.dir))
     return queue_of_running_server(cfg->queue.dir, verb, id);
   responder::SpoolOpenReport report;
@@ -242,6 +309,58 @@ int queue(const std::string& config_path, const std::string& verb, const std::st
     return 0;
   }
   return 2;
+}
+
+// Prints the report of each saved reply: its JSON (as `check` prints it), or its text or HTML
+// part. Exit 1 when a file is not a reply of ours (no such part), 2 when it cannot be read.
+int show(const std::vector<std::string>& files, const std::string& format) {
+  int status = 0;
+  for (const auto& file : files) {
+    bool ok = false;
+    const std::string message = read_file(file, ok);
+    std::string error;
+    std::optional<mime::SavedReply> reply;
+    if (!ok || std::filesystem::is_directory(file)) {
+      error = "cannot read the file";
+      status = 2;
+    } else {
+      reply = mime::read_saved_reply(message, error);
+      if (!reply) status = std::max(status, 1);
+    }
+    if (!reply) {
+      std::fprintf(stderr, "ipconfirm: %s: %s\n", file.c_str(), error.c_str());
+      continue;
+    }
+    if (files.size() > 1 && format != "json") std::cout << "==> " << file << " <==\n";
+    if (format == "json") {
+      auto json = nlohmann::json::parse(reply->json.value_or(""), nullptr, false);
+      if (!reply->json || json.is_discarded()) {
+        std::fprintf(stderr, "ipconfirm: %s: %s\n", file.c_str(),
+                     reply->json ? "its ipconfirm.json part is not valid JSON"
+                                 : "no ipconfirm.json part: not an ipconfirm reply");
+        status = std::max(status, 1);
+        continue;
+      }
+      std::cout << json.dump(2) << "\n";
+    } else if (format == "text") {
+      if (!reply->text) {
+        std::fprintf(stderr, "ipconfirm: %s: no text part\n", file.c_str());
+        status = std::max(status, 1);
+        continue;
+      }
+      std::cout << "Subject: " << reply->subject << "\n\n" << *reply->text;
+      if (!reply->text->empty() && reply->text->back() != '\n') std::cout << "\n";
+    } else {
+      if (!reply->html) {
+        std::fprintf(stderr, "ipconfirm: %s: no HTML part\n", file.c_str());
+        status = std::max(status, 1);
+        continue;
+      }
+      std::cout << *reply->html;
+    }
+  }
+  std::cout.flush();
+  return status;
 }
 
 }  // namespace
@@ -280,9 +399,18 @@ int main(int argc, char** argv) {
   del->add_option("id", queue_id, "the queue id")->required();
   del->callback([&] { queue_verb = "delete"; });
 
+  std::vector<std::string> show_files;
+  std::string show_format = "json";
+  auto* show_cmd = app.add_subcommand(
+      "show", "print the report of a saved reply (a Maildir file, an .eml): JSON, text or HTML");
+  show_cmd->add_option("--format", show_format, "json (default), text or html")
+      ->check(CLI::IsMember({"json", "text", "html"}));
+  show_cmd->add_option("file", show_files, "the reply's file(s)")->required();
+
   CLI11_PARSE(app, argc, argv);
   if (*serve_cmd) return serve(config_path);
   if (*check_cmd) return check(ca);
   if (*queue_cmd) return queue(queue_config, queue_verb, queue_id);
+  if (*show_cmd) return show(show_files, show_format);
   return 2;
 }

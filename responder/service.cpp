@@ -458,37 +458,18 @@ Service::~Service() {
   }
 }
 
-void Service::start() {
+void Service::start(const std::function<void()>& after_bind) {
   auto& s = *impl_;
   std::string error;
   auto templates = load_templates(s.config.reply.templates, error);
   if (!templates) throw std::runtime_error("templates: " + error);
   s.templates = std::move(*templates);
 
-  SpoolOpenReport report;
-  s.spool =
-      Spool::open(Spool::Options{s.config.queue.dir, s.config.queue.max_entries}, report, error);
-  if (!s.spool) throw std::runtime_error("queue " + s.config.queue.dir + ": " + error);
-  log_event("queue-open", {{"dir", s.config.queue.dir},
-                           {"recovered", std::to_string(report.recovered)},
-                           {"temp_removed", std::to_string(report.temp_removed)},
-                           {"set_aside", std::to_string(report.set_aside)}});
-  for (const auto& p : report.problems) log_event("queue-problem", {{"detail", p}});
-
   DnsResolver::Options dns;
   dns.servers = s.config.dns.servers;
   dns.timeout = s.config.dns.timeout;
   dns.tries = s.config.dns.tries;
   s.resolver = std::make_unique<DnsResolver>(s.io.get_executor(), dns);
-
-  std::weak_ptr<Impl> weak_impl = impl_;
-  s.deliverer = std::make_shared<Deliverer>(
-      s.io.get_executor(),
-      [weak_impl](std::string id) {
-        if (auto svc = weak_impl.lock()) svc->unlink_later(std::move(id));
-      },
-      s.config, *s.spool, *s.resolver);
-  s.deliverer->start();
 
   smtp::ServerOptions opts;
   opts.session.hostname = s.config.hostname;
@@ -519,6 +500,29 @@ void Service::start() {
         return std::make_unique<Handler>(svc, info);
       });
   s.server->start();
+  // Bound, and the TLS key is read: from here on, as the unprivileged user, so that what the
+  // spool and the Maildirs hold belongs to it.
+  if (after_bind) after_bind();
+
+  SpoolOpenReport report;
+  s.spool =
+      Spool::open(Spool::Options{s.config.queue.dir, s.config.queue.max_entries}, report, error);
+  if (!s.spool) throw std::runtime_error("queue " + s.config.queue.dir + ": " + error);
+  log_event("queue-open", {{"dir", s.config.queue.dir},
+                           {"recovered", std::to_string(report.recovered)},
+                           {"temp_removed", std::to_string(report.temp_removed)},
+                           {"set_aside", std::to_string(report.set_aside)}});
+  for (const auto& p : report.problems) log_event("queue-problem", {{"detail", p}});
+
+  std::weak_ptr<Impl> weak_impl = impl_;
+  s.deliverer = std::make_shared<Deliverer>(
+      s.io.get_executor(),
+      [weak_impl](std::string id) {
+        if (auto svc = weak_impl.lock()) svc->unlink_later(std::move(id));
+      },
+      s.config, *s.spool, *s.resolver);
+  s.deliverer->start();
+
   // Started: from here on log lines are gathered and written once per round of the event loop
   // (core/log.hpp).
   set_log_deferral(

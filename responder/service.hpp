@@ -3,6 +3,7 @@
 // rendered reply -> durable queue, all before the 250 that ends DATA (docs/flow.md).
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "config/config.hpp"
@@ -14,9 +15,11 @@ class Service {
  public:
   Service(asio::io_context& io, config::Config config);
   ~Service();
-  // Opens the spool (recovering what a previous run left), loads the templates, binds the
-  // listeners and starts delivering. Throws std::runtime_error with a clear message.
-  void start();
+  // Loads the templates, binds the listeners (reading the TLS key), runs `after_bind` (where
+  // main drops root's privileges, responder/privileges.hpp), then opens the spool (recovering
+  // what a previous run left) and starts delivering. Throws std::runtime_error with a clear
+  // message; so may `after_bind`.
+  void start(const std::function<void()>& after_bind = {});
   // Stops accepting, closes connections (421) and stops the delivery worker.
   void stop();
 

@@ -240,6 +240,15 @@ def text_part(msg):
     return None
 
 
+def with_service_user(toml_text):
+    """Started as root, `serve` refuses to run without [service] user. The tests run as root
+    on CI and keep root deliberately (their folders are root's), unless the config says
+    otherwise (test_service_privileges.py)."""
+    if os.geteuid() != 0 or "[service]" in toml_text:
+        return toml_text
+    return toml_text + ("" if toml_text.endswith("\n") else "\n") + '[service]\nuser = "root"\n'
+
+
 class Ipconfirm:
     """The real binary with a config written from `settings` (a TOML text)."""
 
@@ -247,8 +256,9 @@ class Ipconfirm:
         self.work = work
         self.dir = work.sub(name)
         self.config = os.path.join(self.dir, "ipconfirm.toml")
+        self.env = None  # the server's environment; None = ours
         with open(self.config, "w") as f:
-            f.write(toml_text)
+            f.write(with_service_user(toml_text))
         self.log_path = os.path.join(self.dir, "serve.log")
         self.proc = None
 
@@ -257,7 +267,8 @@ class Ipconfirm:
         starts = self.read_log().count(" started ") if os.path.exists(self.log_path) else 0
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([binary(), "serve", "--config", self.config],
-                                     cwd=self.dir, stdout=self.log, stderr=subprocess.STDOUT)
+                                     cwd=self.dir, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=self.env)
         if expect_ok:
             wait_for(lambda: self.read_log().count(" started ") > starts
                      or self.proc.poll() is not None, 15, "ipconfirm to start")
