@@ -63,6 +63,10 @@ std::shared_ptr<asio::ssl::context> make_tls_context(const std::string& cert,
 constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr std::size_t kMaxReadPerWake = 64 * 1024;
 constexpr std::size_t kMaxPendingOutput = 64 * 1024;
+// How long, and how much, a connection we close reads on before it closes (see
+// close_after_draining).
+constexpr std::chrono::seconds kDrainTime{2};
+constexpr std::size_t kMaxDrain = 256 * 1024;
 
 }  // namespace
 
@@ -174,6 +178,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
     boost::system::error_code ignored;
     socket.shutdown(tcp::socket::shutdown_both, ignored);
     socket.close(ignored);
+  }
+
+  // Closing while the client still sends: closing a socket with unread bytes makes the kernel
+  // answer with a reset, which may drop our last reply (the one saying why) before the client
+  // reads it. So the write side is shut first (a FIN after that reply), and what the client
+  // still sends is read and dropped for a moment (bounded in time and bytes), then closed.
+  awaitable<void> close_after_draining() {
+    boost::system::error_code ec;
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+    deadline = Clock::now() + kDrainTime;
+    std::size_t drained = 0;
+    while (!ec && drained < kMaxDrain) {
+      arm(std::chrono::duration_cast<std::chrono::seconds>(kDrainTime));
+      std::size_t n = co_await socket.async_read_some(asio::buffer(small_chunk),
+                                                      redirect_error(use_awaitable, ec));
+      timer.cancel();
+      drained += n;
+    }
+    close();
   }
 };
 
@@ -288,6 +311,7 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
   std::string out = session.greeting().format();
   SessionPump pump(session, st->options.max_line, st->options.max_text_line);
   bool closing = false;
+  bool drain = false;  // we close: let the client's last bytes go before the socket does
 
   auto flush = [&]() -> awaitable<bool> {
     if (out.empty()) co_return true;
@@ -355,7 +379,11 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
         }
       }
       bool sent = co_await flush();
-      if (!sent || closing) break;
+      if (!sent) break;
+      if (closing) {
+        drain = !conn->tls;  // inside TLS the raw bytes cannot be skipped over like this
+        break;
+      }
 
       // Read more.
       boost::system::error_code rec;
@@ -385,7 +413,10 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
     log_event("error", {{"session", sid}, {"what", e.what()}});
   }
   handler->on_close(close_reason);
-  conn->close();
+  if (drain)
+    co_await conn->close_after_draining();
+  else
+    conn->close();
 }
 
 awaitable<void> accept_loop(std::shared_ptr<Server::State> st, tcp::acceptor& acceptor,

@@ -75,6 +75,12 @@ Step Session::on_line_fault(LineFault fault) {
   switch (fault) {
     case LineFault::too_long:
       return error(reply(500, "5.5.2", "line too long (the limit is 512 bytes, RFC 5321)"));
+    case LineFault::unterminated:
+      // The 500 for this line is already out; a client that sends kilobytes more without a
+      // line end is not speaking SMTP. RFC 5321 §3.8: we close only after a 421.
+      state_ = State::closed;
+      return {reply(421, "4.7.0", config_.hostname + " no line end in sight, closing connection"),
+              Action::close};
     case LineFault::bare_lf:
       state_ = State::closed;
       return {reply(521, "5.5.2", config_.hostname + " bare <LF> received; lines end in <CR><LF>"),

@@ -66,7 +66,7 @@ struct Step {
 };
 
 // Why the byte stream could not be cut into a command line.
-enum class LineFault { too_long, bare_lf, bare_cr, nul };
+enum class LineFault { too_long, unterminated, bare_lf, bare_cr, nul };
 // How a message's data ended.
 enum class DataFault { none, too_big, line_too_long, bad_line_ending };
 

@@ -42,6 +42,9 @@ Step SessionPump::next(std::string& in) {
     case LineReader::Result::too_long:
       step = session_.on_line_fault(LineFault::too_long);
       break;
+    case LineReader::Result::unterminated:
+      step = session_.on_line_fault(LineFault::unterminated);
+      break;
     case LineReader::Result::bare_lf:
       step = session_.on_line_fault(LineFault::bare_lf);
       break;

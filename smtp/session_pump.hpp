@@ -34,7 +34,7 @@ class SessionPump {
   std::string take_message() { return std::move(message_); }
 
   // After the TLS handshake: a fresh line reader (nothing was buffered, see above).
-  void restart_lines() { lines_ = LineReader(lines_.max_line()); }
+  void restart_lines() { lines_ = LineReader(lines_.max_line(), lines_.max_discard()); }
 
  private:
   Session& session_;
