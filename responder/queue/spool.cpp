@@ -314,7 +314,8 @@ std::optional<Spool> Spool::open(const Options& options, SpoolOpenReport& report
   spool.max_entries_ = options.max_entries;
   const fs::path lock_path = options.dir / "lock";
   do {
-    spool.lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    spool.lock_fd_ =
+        ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
   } while (spool.lock_fd_ < 0 && errno == EINTR);
   if (spool.lock_fd_ < 0) {
     error = spool_fs::failure("open", lock_path, errno).detail;
@@ -674,7 +675,8 @@ bool Spool::in_use(const fs::path& dir) {
   const fs::path lock_path = dir / "lock";
   int fd;
   do {
-    fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    // Non-blocking: a FIFO planted as the lock must not hang `ipconfirm queue`.
+    fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) return false;  // no lock file: no server has ever opened this spool
   int locked;
