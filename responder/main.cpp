@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "config/config.hpp"
+#include "config/secret_files.hpp"
 #include "core/embedded_files.hpp"
 #include "core/log.hpp"
 #include "mime/incoming.hpp"
@@ -35,6 +36,14 @@ std::optional<config::Config> load(const std::string& path) {
 int serve(const std::string& config_path) {
   auto cfg = load(config_path);
   if (!cfg) return 2;
+  for (const auto& w : config::secret_file_warnings(*cfg, config_path)) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", w.mode);
+    log_event("warning", {{"file", w.file},
+                          {"mode", mode},
+                          {"detail", "readable by group or others, and it holds " + w.holds +
+                                         ": make it readable by its owner only (chmod 600)"}});
+  }
   asio::io_context io(1);
   responder::Service service(io, *cfg);
   try {
@@ -151,10 +160,13 @@ int check(const CheckArgs& a) {
 }
 
 void print_entries(const std::vector<responder::QueueEntry>& entries) {
+  // Recipients come from strangers' MAIL FROM and errors from strangers' servers: printed with
+  // the log's escaping, so that no control or bidi character reaches the terminal.
   for (const auto& e : entries) {
-    std::printf("%s  to=<%s>  attempts=%d  next=%lld  %s%s%s\n", e.id.c_str(), e.recipient.c_str(),
-                e.attempts, static_cast<long long>(e.next_attempt), e.origin.c_str(),
-                e.last_error.empty() ? "" : "  last_error=", e.last_error.c_str());
+    std::printf("%s  to=<%s>  attempts=%d  next=%lld  %s%s%s\n", log_escape(e.id).c_str(),
+                log_escape(e.recipient).c_str(), e.attempts, static_cast<long long>(e.next_attempt),
+                log_escape(e.origin).c_str(),
+                e.last_error.empty() ? "" : "  last_error=", log_escape(e.last_error).c_str());
   }
   std::printf("%zu repl%s queued\n", entries.size(), entries.size() == 1 ? "y" : "ies");
 }
