@@ -125,6 +125,26 @@ class HostileFilesTest(unittest.TestCase):
             self.assertIn(shown, log)
             self.assertIn(shown, listing)
 
+    def test_a_symlinked_maildir_folder_is_not_written_through(self):
+        # Replies go to a Maildir whose tmp/ someone replaced by a link to another folder.
+        self.svc.stop()
+        elsewhere = self.work.sub("elsewhere-" + self._testMethodName)
+        outbox = os.path.join(self.svc.dir, "outbox")
+        os.makedirs(os.path.join(outbox, "new"))
+        os.symlink(elsewhere, os.path.join(outbox, "tmp"))
+        with open(self.svc.config) as f:
+            text = f.read()
+        text = re.sub(r'mode = "smarthost"\nsmarthost = "[^"]*"\n',
+                      f'mode = "maildir"\nmaildir = "{outbox}"\n', text)
+        with open(self.svc.config, "w") as f:
+            f.write(text)
+        self.svc.start()
+        self.send("c@sender.test")
+        h.wait_for(lambda: "deferred" in self.svc.read_log(), 10, "the failed delivery")
+        self.assertIn("maildir", self.svc.read_log())
+        self.assertEqual(os.listdir(elsewhere), [])
+        self.assertEqual(os.listdir(os.path.join(outbox, "new")), [])
+
     def test_secrets_readable_by_others_are_warned_about(self):
         auth = os.path.join(self.svc.dir, "auth")
         with open(auth, "w") as f:

@@ -63,6 +63,7 @@ class PostmasterTest(unittest.TestCase):
             self.assertIn(b"Subject: hello postmaster", raw)
             self.assertIn(b"Return-Path: <alice@sender.test>", raw)
             self.assertIn(b"[127.0.0.2]", raw)
+            self.assertNotIn(b"\r", raw, "Maildir files have LF line ends")
         time.sleep(0.5)
         for p in maildir_files(self.outbox):
             with open(p, "rb") as f:
@@ -82,7 +83,9 @@ class PostmasterTest(unittest.TestCase):
                     if b"carol@sender.test" in f.read():
                         return p
             return None
-        h.wait_for(report, 15, "the report to carol")
+        path = h.wait_for(report, 15, "the report to carol")
+        with open(path, "rb") as f:
+            self.assertNotIn(b"\r\n", f.read(), "Maildir files have LF line ends")
 
     def test_postmaster_elsewhere_is_refused(self):
         rc, out = self.send(self.port, "postmaster@elsewhere.test")
