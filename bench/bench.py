@@ -174,6 +174,9 @@ max_entries = 200000
 max_per_recipient_per_hour = 0
 max_per_ip_per_hour = 0
 max_per_network_per_hour = 0
+max_per_domain_per_hour = 0
+max_per_site_per_hour = 0
+max_total_per_minute = 0
 """)
         self.ipc = self.spawn("ipconfirm", [binary, "serve", "--config", cfg], cwd=work)
         if not wait_port(self.port, self.ipc):

@@ -166,9 +166,9 @@ class Loader {
     if (auto s = table(root, "smtp", "smtp")) {
       only_known(*s, "smtp.",
                  {"listen", "max_message_size", "max_recipients", "max_errors", "max_commands",
-                  "max_connections", "max_connections_per_ip", "command_timeout",
-                  "connection_deadline", "tls_cert", "tls_key", "implicit_tls_listen",
-                  "proxy_protocol_listen", "trusted_proxies"});
+                  "max_connections", "max_connections_per_ip", "ipv6_connection_prefix",
+                  "command_timeout", "connection_deadline", "tls_cert", "tls_key",
+                  "implicit_tls_listen", "proxy_protocol_listen", "trusted_proxies"});
       c.smtp.listen = endpoints(*s, "listen", "smtp.listen");
       set_size(*s, "max_message_size", "smtp.max_message_size", c.smtp.max_message_size, 1024,
                1LL << 30);
@@ -178,6 +178,8 @@ class Loader {
       set_size(*s, "max_connections", "smtp.max_connections", c.smtp.max_connections, 1, 1000000);
       set_size(*s, "max_connections_per_ip", "smtp.max_connections_per_ip",
                c.smtp.max_connections_per_ip, 1, 1000000);
+      set_size(*s, "ipv6_connection_prefix", "smtp.ipv6_connection_prefix",
+               c.smtp.ipv6_connection_prefix, 16, 128);
       if (auto v = integer(*s, "command_timeout", "smtp.command_timeout", 1, 3600))
         c.smtp.command_timeout = std::chrono::seconds(*v);
       if (auto v = integer(*s, "connection_deadline", "smtp.connection_deadline", 1, 86400))
@@ -300,7 +302,8 @@ class Loader {
     if (auto r = table(root, "reply", "reply")) {
       only_known(*r, "reply.",
                  {"templates", "mode", "max_received", "max_per_recipient_per_hour",
-                  "max_per_ip_per_hour", "max_per_network_per_hour", "rate_limit_entries"});
+                  "max_per_ip_per_hour", "max_per_network_per_hour", "max_per_domain_per_hour",
+                  "max_per_site_per_hour", "max_total_per_minute", "rate_limit_entries"});
       if (auto t = string(*r, "templates", "reply.templates")) c.reply.templates = *t;
       if (auto mode = string(*r, "mode", "reply.mode")) {
         if (*mode == "mail")
@@ -317,6 +320,12 @@ class Loader {
                0, 1000000);
       set_size(*r, "max_per_network_per_hour", "reply.max_per_network_per_hour",
                c.reply.max_per_network_per_hour, 0, 1000000);
+      set_size(*r, "max_per_domain_per_hour", "reply.max_per_domain_per_hour",
+               c.reply.max_per_domain_per_hour, 0, 1000000);
+      set_size(*r, "max_per_site_per_hour", "reply.max_per_site_per_hour",
+               c.reply.max_per_site_per_hour, 0, 1000000);
+      set_size(*r, "max_total_per_minute", "reply.max_total_per_minute",
+               c.reply.max_total_per_minute, 0, 1000000);
       set_size(*r, "rate_limit_entries", "reply.rate_limit_entries", c.reply.rate_limit_entries,
                100, 10000000);
     }

@@ -42,6 +42,7 @@ struct Smtp {
   std::size_t max_commands = 200;
   std::size_t max_connections = 500;
   std::size_t max_connections_per_ip = 20;
+  int ipv6_connection_prefix = 64;  // max_connections_per_ip counts IPv6 clients per this prefix
   std::chrono::seconds command_timeout{60};
   std::chrono::seconds connection_deadline{600};
   // TLS (PEM files). Both set: STARTTLS is offered and implicit_tls_listen works.
@@ -93,7 +94,10 @@ struct Reply {
   std::size_t max_per_recipient_per_hour = 10;
   std::size_t max_per_ip_per_hour = 30;
   std::size_t max_per_network_per_hour = 60;
-  std::size_t rate_limit_entries = 100000;  // keys remembered per limit
+  std::size_t max_per_domain_per_hour = 100;  // per recipient domain
+  std::size_t max_per_site_per_hour = 120;    // per IPv6 /48 of the connecting address
+  std::size_t max_total_per_minute = 60;      // all reply mails together
+  std::size_t rate_limit_entries = 100000;    // keys remembered per limit
 };
 
 // Mail to postmaster@<domain> (RFC 5321 §4.5.1): accepted, never auto-replied, and either

@@ -50,8 +50,10 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   std::uint64_t suppressed = 0;
   // Backscatter limits; one io_context thread, so no lock.
   ReplyLimiter limiter{
-      ReplyRateLimits{config.reply.max_per_recipient_per_hour, config.reply.max_per_ip_per_hour,
-                      config.reply.max_per_network_per_hour, config.reply.rate_limit_entries}};
+      ReplyRateLimits{config.reply.max_per_recipient_per_hour, config.reply.max_per_domain_per_hour,
+                      config.reply.max_per_ip_per_hour, config.reply.max_per_network_per_hour,
+                      config.reply.max_per_site_per_hour, config.reply.max_total_per_minute,
+                      config.reply.rate_limit_entries}};
 
   smtp::QueueOutcome deliver_postmaster(const smtp::ConnectionInfo& info,
                                         const smtp::Session& session, std::string message);
@@ -499,6 +501,7 @@ void Service::start() {
   opts.session.max_commands = s.config.smtp.max_commands;
   opts.max_connections = s.config.smtp.max_connections;
   opts.max_connections_per_ip = s.config.smtp.max_connections_per_ip;
+  opts.ipv6_connection_prefix = s.config.smtp.ipv6_connection_prefix;
   opts.command_timeout = s.config.smtp.command_timeout;
   opts.connection_deadline = s.config.smtp.connection_deadline;
   for (const auto& l : s.config.smtp.listen) opts.listeners.push_back({to_endpoint(l)});

@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <ctime>
 #include <set>
@@ -200,6 +201,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 };
 
+// What max_connections_per_ip counts: an IPv4 address, or the IPv6 network of `prefix` bits
+// an address belongs to ("2001:db8:1:2::/64"), since one IPv6 client usually holds a /64.
+std::string client_key(const IpAddress& ip, int prefix) {
+  if (ip.is_v4() || prefix >= 128) return ip.to_string();
+  auto bytes = ip.bytes();
+  for (int bit = std::max(prefix, 0); bit < 128; ++bit)
+    bytes[static_cast<std::size_t>(bit / 8)] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));
+  return IpAddress::from_v6(bytes).to_string() + "/" + std::to_string(prefix);
+}
+
 bool trusted_proxy(const std::vector<TrustedNetwork>& nets, const IpAddress& ip) {
   for (const auto& n : nets)
     if (n.address.is_v4() == ip.is_v4() && ip.same_network(n.address, n.prefix)) return true;
@@ -278,8 +289,8 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
     }
   }
   const std::string ip_text = ip.to_string();
-  release.ip = ip_text;
-  std::size_t& mine = st->per_ip[ip_text];
+  release.ip = client_key(ip, st->options.ipv6_connection_prefix);
+  std::size_t& mine = st->per_ip[release.ip];
   ++mine;
 
   SessionConfig sc = st->options.session;

@@ -1,9 +1,10 @@
 // The SMTP listener and its connections: Asio coroutines that move bytes between the socket
 // and the pure Session state machine, and enforce what only the connection can: connection
-// limits (in total and per IP), a timeout per command, a deadline per connection, bounded
-// buffers, the ban on pipelining past DATA and STARTTLS, STARTTLS itself (RFC 3207), implicit
-// TLS per listener (RFC 8314), and the PROXY protocol header on listeners behind a load
-// balancer (accepted only from trusted addresses; smtp/proxy_protocol.hpp parses it).
+// limits (in total and per IP, an IPv6 client counted per /64), a timeout per command, a
+// deadline per connection, bounded buffers, the ban on pipelining past DATA and STARTTLS, STARTTLS
+// itself (RFC 3207), implicit TLS per listener (RFC 8314), and the PROXY protocol header on
+// listeners behind a load balancer (accepted only from trusted addresses; smtp/proxy_protocol.hpp
+// parses it).
 //
 // What a message means is not decided here: at the final dot the connection hands the message
 // to its ConnectionHandler (the responder), which analyses and queues it and returns what the
@@ -63,7 +64,8 @@ struct ServerOptions {
   SessionConfig session;
   std::vector<Listener> listeners;
   std::size_t max_connections = 500;
-  std::size_t max_connections_per_ip = 20;
+  std::size_t max_connections_per_ip = 20;  // per IPv4 address, per IPv6 network of
+  int ipv6_connection_prefix = 64;          // this many bits
   std::chrono::seconds command_timeout{60};
   std::chrono::seconds connection_deadline{600};
   std::size_t max_line = 512;
