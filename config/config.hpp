@@ -37,6 +37,8 @@ std::optional<Network> parse_network(std::string_view text);
 struct Smtp {
   std::vector<Endpoint> listen;
   std::size_t max_message_size = 10 * 1024 * 1024;  // announced in SIZE
+  // Message data all sessions hold at once (headers; postmaster mail whole); past it, 451.
+  std::size_t max_message_memory = 64 * 1024 * 1024;
   std::size_t max_recipients = 10;
   std::size_t max_errors = 10;
   std::size_t max_commands = 200;
@@ -106,6 +108,14 @@ struct Reply {
 struct Postmaster {
   std::string forward;
   std::string maildir = "./postmaster";
+  // Messages per hour (0 = no limit): per connecting IP; per /24, /64 or /48; all together
+  // per minute. Over a limit DATA is answered 451 4.7.1.
+  std::size_t max_per_ip_per_hour = 10;
+  std::size_t max_per_network_per_hour = 30;
+  std::size_t max_total_per_minute = 10;
+  // What the Maildir may hold (new/ and cur/; 0 = no limit); past it, 452 4.2.2.
+  std::size_t max_maildir_messages = 10000;
+  std::size_t max_maildir_bytes = 1024 * 1024 * 1024;
 };
 
 struct Config {

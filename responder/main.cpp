@@ -20,6 +20,7 @@
 #include "responder/queue/spool.hpp"
 #include "responder/reply/render.hpp"
 #include "responder/service.hpp"
+#include "smtp/header_splitter.hpp"
 
 using namespace ipconfirm;
 
@@ -115,7 +116,12 @@ int check(const CheckArgs& a) {
   obs.mail_from = a.mail_from;
   obs.rcpt_to = {"ipconfirm@" + cfg->domains.front()};
   obs.reply_domain = cfg->domains.front();
-  obs.message = mime::read_incoming(to_crlf(message));
+  // The header is cut off the message as the server does it at DATA (smtp/header_splitter),
+  // so that check and the server read the same bytes; the body is not needed (a consumer of
+  // the body, as in the server's on_body, would get HeaderSplitter::feed's result here).
+  smtp::HeaderSplitter splitter(mime::IncomingLimits{}.max_header_bytes);
+  splitter.feed(to_crlf(message));
+  obs.message = mime::read_incoming(splitter.header(), {}, splitter.header_cut());
 
   asio::io_context io(1);
   responder::DnsResolver::Options dns;

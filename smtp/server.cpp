@@ -74,11 +74,12 @@ constexpr std::size_t kMaxDrain = 256 * 1024;
 // Shared by the server and every connection coroutine; lives as long as any of them.
 struct Server::State : std::enable_shared_from_this<Server::State> {
   State(asio::io_context& i, ServerOptions o, HandlerFactory f)
-      : io(i), options(std::move(o)), factory(std::move(f)) {}
+      : io(i), options(std::move(o)), factory(std::move(f)), memory(options.max_message_memory) {}
 
   asio::io_context& io;
   ServerOptions options;
   HandlerFactory factory;
+  MessageMemory memory;  // message data held by all connections
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::unordered_map<std::string, std::size_t> per_ip;
   std::size_t total = 0;
@@ -320,7 +321,10 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
   auto handler = st->factory(ConnectionInfo{ip, port, sid, proxied});
   std::string close_reason = "client closed";
   std::string out = session.greeting().format();
-  SessionPump pump(session, st->options.max_line, st->options.max_text_line);
+  SessionPump pump(
+      session,
+      SessionPump::Limits{st->options.max_line, st->options.max_text_line, st->options.max_header},
+      handler.get(), &st->memory);
   bool closing = false;
   bool drain = false;  // we close: let the client's last bytes go before the socket does
 
@@ -347,7 +351,10 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
           handler->on_helo(session.envelope().helo);
         if (step.action == Action::queue) {
           QueueOutcome q = co_await handler->on_message(session, pump.take_message());
-          step = session.on_queued(q.queue_id, q.summary, q.failure);
+          if (!q.queue_id && q.refusal)
+            step = session.refuse(std::move(*q.refusal));
+          else
+            step = session.on_queued(q.queue_id, q.summary, q.failure);
         }
         if (!step.reply.empty()) out += step.reply.format();
         switch (step.action) {

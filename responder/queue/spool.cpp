@@ -418,9 +418,14 @@ std::string Spool::new_id(std::int64_t now) {
 
 SpoolError Spool::write_entry(const QueueEntry& entry, std::string& detail, bool& renamed,
                               bool sync_dir) {
+  return write_entry_at(dir_, entry, detail, renamed, sync_dir);
+}
+
+SpoolError Spool::write_entry_at(const fs::path& dir, const QueueEntry& entry, std::string& detail,
+                                 bool& renamed, bool sync_dir) {
   renamed = false;
-  const fs::path tmp = dir_ / "tmp" / entry.id;
-  const fs::path final_path = dir_ / "queue" / entry.id;
+  const fs::path tmp = dir / "tmp" / entry.id;
+  const fs::path final_path = dir / "queue" / entry.id;
   const std::string bytes = serialize_spool_entry(entry);
   if (bytes.size() > kMaxEntryBytes) {
     detail = "entry " + entry.id + " is larger than the spool accepts";
@@ -439,7 +444,7 @@ SpoolError Spool::write_entry(const QueueEntry& entry, std::string& detail, bool
   }
   renamed = true;
   if (!sync_dir) return SpoolError::none;
-  if (auto r = spool_fs::fsync_dir(dir_ / "queue"); !r.ok()) {
+  if (auto r = spool_fs::fsync_dir(dir / "queue"); !r.ok()) {
     detail = r.detail;
     return r.error;
   }
@@ -574,6 +579,31 @@ SpoolError Spool::update(const QueueEntry& entry) {
   // follows it. A failed write leaves the old file and the old index entry.
   if (renamed) index_[entry.id] = IndexEntry{stored->next_attempt};
   return err;
+}
+
+SpoolError Spool::reschedule(const std::string& id, std::int64_t next_attempt) {
+  auto it = is_valid_spool_id(id) ? index_.find(id) : index_.end();
+  if (it == index_.end()) return SpoolError::not_found;
+  it->second.next_attempt = next_attempt;
+  return SpoolError::none;
+}
+
+std::string Spool::rewrite_entry(const fs::path& dir, const Rewrite& rewrite) {
+  if (!is_valid_spool_id(rewrite.id)) return "rewrite " + rewrite.id + ": not a valid entry name";
+  std::string bytes;
+  auto r = spool_fs::read_file(dir / "queue" / rewrite.id, kMaxEntryBytes, bytes);
+  if (r.error == SpoolError::not_found) return {};  // delivered or deleted meanwhile
+  if (!r.ok()) return r.detail;
+  std::string why;
+  std::optional<QueueEntry> stored = parse_spool_entry(bytes, why);
+  if (!stored || stored->id != rewrite.id) return "rewrite " + rewrite.id + ": " + why;
+  stored->next_attempt = rewrite.next_attempt;
+  if (rewrite.attempts) stored->attempts = *rewrite.attempts;
+  if (rewrite.last_error) stored->last_error = *rewrite.last_error;
+  std::string detail;
+  bool renamed = false;
+  if (write_entry_at(dir, *stored, detail, renamed, true) != SpoolError::none) return detail;
+  return {};
 }
 
 SpoolError Spool::remove(const std::string& id) {
