@@ -32,15 +32,18 @@ void DataDecoder::flush() {
 
 std::size_t DataDecoder::feed(std::string_view in, Sink& out) {
   // Every run of kept bytes that is contiguous in `in` becomes one piece; a gap (a dropped
-  // dot) flushes the piece before it, and so does the return.
+  // dot) passes on the piece before it, and so does the end of the call. (Not from a
+  // destructor: the sink may throw, and the exception must reach the caller.)
   out_ = &out;
-  struct Flusher {
-    DataDecoder& d;
-    ~Flusher() {
-      d.flush();
-      d.out_ = nullptr;
-    }
-  } at_return{*this};
+  piece_ = nullptr;
+  piece_size_ = 0;
+  const std::size_t used = decode(in);
+  flush();
+  out_ = nullptr;
+  return used;
+}
+
+std::size_t DataDecoder::decode(std::string_view in) {
   std::size_t pos = 0;
   const std::size_t n = in.size();
   while (pos < n && state_ == State::reading) {

@@ -79,6 +79,8 @@ class DataDecoder {
     cr,          // inside a line, just after a CR
   };
 
+  // feed() without the last piece passed on.
+  std::size_t decode(std::string_view in);
   // Passes on n bytes at `data`: joined to the pending piece when they follow it in the input.
   void keep(const char* data, std::size_t n);
   void flush();  // passes the pending piece to out_
