@@ -492,6 +492,9 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::deliver_postmaster(
   };
   std::string where;
   if (!config.postmaster.forward.empty()) {
+    // First the copy, then the place in the queue: nothing can fail between taking the place
+    // and handing it to the committer, which gives it back on any error.
+    co_await asio::co_spawn(*mailbox, put_trace_in_front, asio::use_awaitable);
     std::shared_ptr<PendingEnqueue> pending = reserve_entry();
     if (pending->result.error != SpoolError::none) {
       log_event("queue-error", {{"session", info.session_id},
@@ -499,7 +502,6 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::deliver_postmaster(
                                 {"detail", pending->result.detail}});
       co_return smtp::QueueOutcome{std::nullopt, "", "queue full"};
     }
-    co_await asio::co_spawn(*mailbox, put_trace_in_front, asio::use_awaitable);
     pending->entry.recipient = config.postmaster.forward;
     pending->entry.sender = "";  // a bounce of a forward must not come back here
     pending->entry.data = std::move(message);
