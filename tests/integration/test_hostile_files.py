@@ -31,7 +31,9 @@ class HostileFilesTest(unittest.TestCase):
     def setUpClass(cls):
         h.require("dnsmasq")
         cls.work = h.Workdir()
+        cls.addClassCleanup(cls.work.cleanup)  # these run even if setUpClass fails half way
         cls.dns = h.Dnsmasq(cls.work, ["host-record=mail.sender.test,127.0.0.2"])
+        cls.addClassCleanup(cls.dns.stop)
 
     @classmethod
     def tearDownClass(cls):

@@ -37,7 +37,9 @@ class Ipv6Limits(unittest.TestCase):
     def setUpClass(cls):
         h.require("dnsmasq")
         cls.work = h.Workdir()
+        cls.addClassCleanup(cls.work.cleanup)  # these run even if setUpClass fails half way
         cls.dns = h.Dnsmasq(cls.work, [])
+        cls.addClassCleanup(cls.dns.stop)
         cls.port = h.free_port("::1")
         # Per-hour limits refill one token per 3600/limit seconds (at least 144 s here): the
         # counts below cannot move while the test runs.

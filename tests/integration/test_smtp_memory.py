@@ -49,12 +49,15 @@ class MemoryTest(unittest.TestCase):
         options = os.environ.get("ASAN_OPTIONS", "")
         os.environ["ASAN_OPTIONS"] = (options + ":" if options else "") + "quarantine_size_mb=0"
         cls.work = h.Workdir()
+        cls.addClassCleanup(cls.work.cleanup)  # these run even if setUpClass fails half way
         cls.dns = h.Dnsmasq(cls.work, ["host-record=mail.sender.test,127.0.0.2"])
+        cls.addClassCleanup(cls.dns.stop)
         cls.port = h.free_port()
         cls.svc = h.Ipconfirm(cls.work, config(
             cls.port, cls.dns.server(), "max_message_size = 4194304\n",
             "[reply]\nmax_per_recipient_per_hour = 0\nmax_per_ip_per_hour = 0\n"
             "max_per_network_per_hour = 0\n"), name="mem").start()
+        cls.addClassCleanup(cls.svc.stop)
         # A small budget for message data, and postmaster mail (kept whole) to fill it.
         cls.bport = h.free_port()
         cls.budget = h.Ipconfirm(cls.work, config(

@@ -31,14 +31,18 @@ class PostmasterTest(unittest.TestCase):
     def setUpClass(cls):
         h.require("swaks", "dnsmasq", "smtp-sink")
         cls.work = h.Workdir()
+        cls.addClassCleanup(cls.work.cleanup)  # these run even if setUpClass fails half way
         cls.dns = h.Dnsmasq(cls.work, ["host-record=mail.sender.test,127.0.0.2"])
+        cls.addClassCleanup(cls.dns.stop)
         cls.port = h.free_port()
         cls.outbox = os.path.join(cls.work.path, "outbox")
         cls.pm = os.path.join(cls.work.path, "postmaster")
         cls.svc = h.Ipconfirm(cls.work, h.config_toml(
             [f"127.0.0.1:{cls.port}"], cls.dns.server(), maildir=cls.outbox,
             extra=f'[postmaster]\nmaildir = "{cls.pm}"\n'), name="keep").start()
+        cls.addClassCleanup(cls.svc.stop)
         cls.sink = h.SmtpSink(cls.work)
+        cls.addClassCleanup(cls.sink.stop)
         cls.fport = h.free_port()
         cls.fwd = h.Ipconfirm(cls.work, h.config_toml(
             [f"127.0.0.1:{cls.fport}"], cls.dns.server(), smarthost=cls.sink.endpoint(),
@@ -124,7 +128,9 @@ class PostmasterLimits(unittest.TestCase):
     def setUpClass(cls):
         h.require("dnsmasq")
         cls.work = h.Workdir()
+        cls.addClassCleanup(cls.work.cleanup)  # these run even if setUpClass fails half way
         cls.dns = h.Dnsmasq(cls.work, ["host-record=mail.sender.test,127.0.0.2"])
+        cls.addClassCleanup(cls.dns.stop)
         cls.port = h.free_port()
         cls.pm = os.path.join(cls.work.path, "postmaster")
         cls.svc = h.Ipconfirm(cls.work, h.config_toml(
@@ -202,7 +208,9 @@ class PostmasterDiskWait(unittest.TestCase):
             raise unittest.SkipTest("needs root, unshare, nsenter, mkfs.ext4 and fsfreeze")
         cls.unshare, cls.nsenter, mkfs, cls.fsfreeze = tools
         cls.work = h.Workdir()
+        cls.addClassCleanup(cls.work.cleanup)  # these run even if setUpClass fails half way
         cls.dns = h.Dnsmasq(cls.work, ["host-record=mail.sender.test,127.0.0.2"])
+        cls.addClassCleanup(cls.dns.stop)
         cls.port = h.free_port()
         cls.svc = h.Ipconfirm(cls.work, h.config_toml(
             [f"127.0.0.1:{cls.port}"], cls.dns.server(), maildir="./outbox",
@@ -227,10 +235,9 @@ class PostmasterDiskWait(unittest.TestCase):
                                     stdout=svc.log, stderr=subprocess.STDOUT)
         h.wait_for(lambda: " started " in svc.read_log() or svc.proc.poll() is not None, 15,
                    "ipconfirm to start")
+        cls.addClassCleanup(svc.stop)
         if svc.proc.poll() is not None:
-            log = svc.read_log()
-            cls.tearDownClass()
-            raise unittest.SkipTest("could not mount the image: " + log[-300:])
+            raise unittest.SkipTest("could not mount the image: " + svc.read_log()[-300:])
 
     @classmethod
     def tearDownClass(cls):
