@@ -174,6 +174,9 @@ max_entries = 200000
 max_per_recipient_per_hour = 0
 max_per_ip_per_hour = 0
 max_per_network_per_hour = 0
+max_per_domain_per_hour = 0
+max_per_site_per_hour = 0
+max_total_per_minute = 0
 """)
             if os.geteuid() == 0:  # serve refuses root without [service] user
                 f.write('[service]\nuser = "root"\n')

@@ -196,19 +196,23 @@ class Loader {
 
     if (auto s = table(root, "smtp", "smtp")) {
       only_known(*s, "smtp.",
-                 {"listen", "max_message_size", "max_recipients", "max_errors", "max_commands",
-                  "max_connections", "max_connections_per_ip", "command_timeout",
-                  "connection_deadline", "tls_cert", "tls_key", "implicit_tls_listen",
-                  "proxy_protocol_listen", "trusted_proxies"});
+                 {"listen", "max_message_size", "max_message_memory", "max_recipients",
+                  "max_errors", "max_commands", "max_connections", "max_connections_per_ip",
+                  "ipv6_connection_prefix", "command_timeout", "connection_deadline", "tls_cert",
+                  "tls_key", "implicit_tls_listen", "proxy_protocol_listen", "trusted_proxies"});
       c.smtp.listen = endpoints(*s, "listen", "smtp.listen");
       set_size(*s, "max_message_size", "smtp.max_message_size", c.smtp.max_message_size, 1024,
                1LL << 30);
+      set_size(*s, "max_message_memory", "smtp.max_message_memory", c.smtp.max_message_memory,
+               64 * 1024, 1LL << 40);
       set_size(*s, "max_recipients", "smtp.max_recipients", c.smtp.max_recipients, 1, 1000);
       set_size(*s, "max_errors", "smtp.max_errors", c.smtp.max_errors, 1, 1000);
       set_size(*s, "max_commands", "smtp.max_commands", c.smtp.max_commands, 10, 100000);
       set_size(*s, "max_connections", "smtp.max_connections", c.smtp.max_connections, 1, 1000000);
       set_size(*s, "max_connections_per_ip", "smtp.max_connections_per_ip",
                c.smtp.max_connections_per_ip, 1, 1000000);
+      set_size(*s, "ipv6_connection_prefix", "smtp.ipv6_connection_prefix",
+               c.smtp.ipv6_connection_prefix, 16, 128);
       if (auto v = integer(*s, "command_timeout", "smtp.command_timeout", 1, 3600))
         c.smtp.command_timeout = std::chrono::seconds(*v);
       if (auto v = integer(*s, "connection_deadline", "smtp.connection_deadline", 1, 86400))
@@ -331,7 +335,8 @@ class Loader {
     if (auto r = table(root, "reply", "reply")) {
       only_known(*r, "reply.",
                  {"templates", "mode", "max_received", "max_per_recipient_per_hour",
-                  "max_per_ip_per_hour", "max_per_network_per_hour", "rate_limit_entries"});
+                  "max_per_ip_per_hour", "max_per_network_per_hour", "max_per_domain_per_hour",
+                  "max_per_site_per_hour", "max_total_per_minute", "rate_limit_entries"});
       if (auto t = string(*r, "templates", "reply.templates")) c.reply.templates = *t;
       if (auto mode = string(*r, "mode", "reply.mode")) {
         if (*mode == "mail")
@@ -348,12 +353,20 @@ class Loader {
                0, 1000000);
       set_size(*r, "max_per_network_per_hour", "reply.max_per_network_per_hour",
                c.reply.max_per_network_per_hour, 0, 1000000);
+      set_size(*r, "max_per_domain_per_hour", "reply.max_per_domain_per_hour",
+               c.reply.max_per_domain_per_hour, 0, 1000000);
+      set_size(*r, "max_per_site_per_hour", "reply.max_per_site_per_hour",
+               c.reply.max_per_site_per_hour, 0, 1000000);
+      set_size(*r, "max_total_per_minute", "reply.max_total_per_minute",
+               c.reply.max_total_per_minute, 0, 1000000);
       set_size(*r, "rate_limit_entries", "reply.rate_limit_entries", c.reply.rate_limit_entries,
                100, 10000000);
     }
 
     if (auto p = table(root, "postmaster", "postmaster")) {
-      only_known(*p, "postmaster.", {"forward", "maildir"});
+      only_known(*p, "postmaster.",
+                 {"forward", "maildir", "max_per_ip_per_hour", "max_per_network_per_hour",
+                  "max_total_per_minute", "max_maildir_messages", "max_maildir_bytes"});
       if (auto f = string(*p, "forward", "postmaster.forward")) {
         auto at = f->rfind('@');
         if (!f->empty() &&
@@ -362,6 +375,16 @@ class Loader {
         c.postmaster.forward = *f;
       }
       if (auto m = string(*p, "maildir", "postmaster.maildir")) c.postmaster.maildir = *m;
+      set_size(*p, "max_per_ip_per_hour", "postmaster.max_per_ip_per_hour",
+               c.postmaster.max_per_ip_per_hour, 0, 1000000);
+      set_size(*p, "max_per_network_per_hour", "postmaster.max_per_network_per_hour",
+               c.postmaster.max_per_network_per_hour, 0, 1000000);
+      set_size(*p, "max_total_per_minute", "postmaster.max_total_per_minute",
+               c.postmaster.max_total_per_minute, 0, 1000000);
+      set_size(*p, "max_maildir_messages", "postmaster.max_maildir_messages",
+               c.postmaster.max_maildir_messages, 0, 100000000);
+      set_size(*p, "max_maildir_bytes", "postmaster.max_maildir_bytes",
+               c.postmaster.max_maildir_bytes, 0, 1LL << 50);
       if (c.postmaster.forward.empty() && c.postmaster.maildir.empty())
         fail(p->get("maildir"), "postmaster.maildir", "must not be empty without a forward");
     }

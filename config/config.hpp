@@ -37,11 +37,14 @@ std::optional<Network> parse_network(std::string_view text);
 struct Smtp {
   std::vector<Endpoint> listen;
   std::size_t max_message_size = 10 * 1024 * 1024;  // announced in SIZE
+  // Message data all sessions hold at once (headers; postmaster mail whole); past it, 451.
+  std::size_t max_message_memory = 64 * 1024 * 1024;
   std::size_t max_recipients = 10;
   std::size_t max_errors = 10;
   std::size_t max_commands = 200;
   std::size_t max_connections = 500;
   std::size_t max_connections_per_ip = 20;
+  int ipv6_connection_prefix = 64;  // max_connections_per_ip counts IPv6 clients per this prefix
   std::chrono::seconds command_timeout{60};
   std::chrono::seconds connection_deadline{600};
   // TLS (PEM files). Both set: STARTTLS is offered and implicit_tls_listen works.
@@ -93,7 +96,10 @@ struct Reply {
   std::size_t max_per_recipient_per_hour = 10;
   std::size_t max_per_ip_per_hour = 30;
   std::size_t max_per_network_per_hour = 60;
-  std::size_t rate_limit_entries = 100000;  // keys remembered per limit
+  std::size_t max_per_domain_per_hour = 100;  // per recipient domain
+  std::size_t max_per_site_per_hour = 120;    // per IPv6 /48 of the connecting address
+  std::size_t max_total_per_minute = 60;      // all reply mails together
+  std::size_t rate_limit_entries = 100000;    // keys remembered per limit
 };
 
 // Mail to postmaster@<domain> (RFC 5321 §4.5.1): accepted, never auto-replied, and either
@@ -102,6 +108,14 @@ struct Reply {
 struct Postmaster {
   std::string forward;
   std::string maildir = "./postmaster";
+  // Messages per hour (0 = no limit): per connecting IP; per /24, /64 or /48; all together
+  // per minute. Over a limit DATA is answered 451 4.7.1.
+  std::size_t max_per_ip_per_hour = 10;
+  std::size_t max_per_network_per_hour = 30;
+  std::size_t max_total_per_minute = 10;
+  // What the Maildir may hold (new/ and cur/; 0 = no limit); past it, 452 4.2.2.
+  std::size_t max_maildir_messages = 10000;
+  std::size_t max_maildir_bytes = 1024 * 1024 * 1024;
 };
 
 // Who `serve` runs as (responder/privileges.hpp): "" = not set (refused when started as root).

@@ -431,7 +431,12 @@ std::string decode_rfc2047(std::string_view s) {
   return out;
 }
 
-IncomingMessage read_incoming(std::string_view message, const IncomingLimits& limits) {
+IncomingMessage read_incoming(std::string_view message, const IncomingLimits& limits,
+                              bool header_cut) {
+  auto finish = [](HeaderReader& r) {
+    r.finish_field();
+    return std::move(r.result());
+  };
   HeaderReader reader(limits);
   const std::size_t limit = std::min(message.size(), limits.max_header_bytes);
   std::size_t pos = 0;
@@ -443,7 +448,7 @@ IncomingMessage read_incoming(std::string_view message, const IncomingLimits& li
     if (lf != nullptr) {
       line_end = static_cast<std::size_t>(static_cast<const char*>(lf) - message.data());
       next = line_end + 1;
-    } else if (limit == message.size()) {
+    } else if (limit == message.size() && !header_cut) {
       line_end = next = message.size();
     } else {
       // The header goes on past the byte limit. The field being read is complete only if the
@@ -459,7 +464,7 @@ IncomingMessage read_incoming(std::string_view message, const IncomingLimits& li
     std::string_view line = message.substr(pos, line_end - pos);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     pos = next;
-    if (line.empty()) break;  // the header/body separator
+    if (line.empty()) return finish(reader);  // the header/body separator
     if (is_wsp(line.front())) {
       reader.continue_field(line);  // a continuation with no field before it is ignored
       first_line = false;
@@ -476,7 +481,7 @@ IncomingMessage read_incoming(std::string_view message, const IncomingLimits& li
         first_line = false;
         continue;
       }
-      break;
+      return finish(reader);
     }
     first_line = false;
     if (reader.result().header_fields >= limits.max_header_fields) {
@@ -485,8 +490,10 @@ IncomingMessage read_incoming(std::string_view message, const IncomingLimits& li
     }
     reader.start_field(name, line.substr(colon + 1));
   }
-  reader.finish_field();
-  return std::move(reader.result());
+  // The end of the bytes given: the end of the message, or, when the header was cut right
+  // after a line end, a header that goes on (whether its last field does is not known).
+  if (header_cut) reader.result().header_truncated = true;
+  return finish(reader);
 }
 
 }  // namespace ipconfirm::mime

@@ -53,7 +53,11 @@ struct IncomingMessage {
 // Reads the header of `message`. Never fails: a malformed header yields empty fields, and a
 // header beyond the limits is read up to them with header_truncated set. Runs in time linear in
 // min(message size, max_header_bytes). The values other than subject are capped at 16 KiB.
-IncomingMessage read_incoming(std::string_view message, const IncomingLimits& limits = {});
+// `message` may be the header alone (the server keeps no more, smtp/header_splitter.hpp);
+// `header_cut` says that the header went on beyond the bytes given (the rest was not kept): its
+// last line is then incomplete, read as if max_header_bytes had been reached there.
+IncomingMessage read_incoming(std::string_view message, const IncomingLimits& limits = {},
+                              bool header_cut = false);
 
 // True if `text` is exactly one RFC 5322 §3.6.4 msg-id: "<" dot-atom-text "@" (dot-atom-text
 // or "[" dtext "]") ">", at most 250 bytes, with no white space or comments around it.

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "config/config.hpp"
+#include "config/secret_files.hpp"
 #include "core/embedded_files.hpp"
 #include "core/log.hpp"
 #include "mime/incoming.hpp"
@@ -25,6 +26,7 @@
 #include "responder/reply/render.hpp"
 #include "responder/service.hpp"
 #include "responder/systemd.hpp"
+#include "smtp/header_splitter.hpp"
 
 using namespace ipconfirm;
 
@@ -69,6 +71,14 @@ void watchdog(asio::steady_timer& timer, std::chrono::microseconds interval) {
 int serve(const std::string& config_path) {
   auto cfg = load(config_path);
   if (!cfg) return 2;
+  for (const auto& w : config::secret_file_warnings(*cfg, config_path)) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", w.mode);
+    log_event("warning", {{"file", w.file},
+                          {"mode", mode},
+                          {"detail", "readable by group or others, and it holds " + w.holds +
+                                         ": make it readable by its owner only (chmod 600)"}});
+  }
   std::optional<responder::Account> account;
   const responder::PrivilegePlan plan = privilege_plan(*cfg, account);
   if (plan.action == responder::PrivilegeAction::refuse) {
@@ -156,7 +166,12 @@ int check(const CheckArgs& a) {
   obs.mail_from = a.mail_from;
   obs.rcpt_to = {"ipconfirm@" + cfg->domains.front()};
   obs.reply_domain = cfg->domains.front();
-  obs.message = mime::read_incoming(to_crlf(message));
+  // The header is cut off the message as the server does it at DATA (smtp/header_splitter),
+  // so that check and the server read the same bytes; the body is not needed (a consumer of
+  // the body, as in the server's on_body, would get HeaderSplitter::feed's result here).
+  smtp::HeaderSplitter splitter(mime::IncomingLimits{}.max_header_bytes);
+  splitter.feed(to_crlf(message));
+  obs.message = mime::read_incoming(splitter.header(), {}, splitter.header_cut());
 
   asio::io_context io(1);
   responder::DnsResolver::Options dns;
@@ -201,10 +216,13 @@ int check(const CheckArgs& a) {
 }
 
 void print_entries(const std::vector<responder::QueueEntry>& entries) {
+  // Recipients come from strangers' MAIL FROM and errors from strangers' servers: printed with
+  // the log's escaping, so that no control or bidi character reaches the terminal.
   for (const auto& e : entries) {
-    std::printf("%s  to=<%s>  attempts=%d  next=%lld  %s%s%s\n", e.id.c_str(), e.recipient.c_str(),
-                e.attempts, static_cast<long long>(e.next_attempt), e.origin.c_str(),
-                e.last_error.empty() ? "" : "  last_error=", e.last_error.c_str());
+    std::printf("%s  to=<%s>  attempts=%d  next=%lld  %s%s%s\n", log_escape(e.id).c_str(),
+                log_escape(e.recipient).c_str(), e.attempts, static_cast<long long>(e.next_attempt),
+                log_escape(e.origin).c_str(),
+                e.last_error.empty() ? "" : "  last_error=", log_escape(e.last_error).c_str());
   }
   std::printf("%zu repl%s queued\n", entries.size(), entries.size() == 1 ? "y" : "ies");
 }

@@ -29,6 +29,10 @@ namespace ipconfirm::responder {
 
 namespace {
 
+bool is_postmaster(const std::string& rcpt) {
+  return rcpt.rfind("postmaster@", 0) == 0;
+}
+
 asio::ip::tcp::endpoint to_endpoint(const config::Endpoint& e) {
   const auto& b = e.address.bytes();
   if (e.address.is_v4()) return {asio::ip::address_v4({b[0], b[1], b[2], b[3]}), e.port};
@@ -50,14 +54,24 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   std::uint64_t suppressed = 0;
   // Backscatter limits; one io_context thread, so no lock.
   ReplyLimiter limiter{
-      ReplyRateLimits{config.reply.max_per_recipient_per_hour, config.reply.max_per_ip_per_hour,
-                      config.reply.max_per_network_per_hour, config.reply.rate_limit_entries}};
+      ReplyRateLimits{config.reply.max_per_recipient_per_hour, config.reply.max_per_domain_per_hour,
+                      config.reply.max_per_ip_per_hour, config.reply.max_per_network_per_hour,
+                      config.reply.max_per_site_per_hour, config.reply.max_total_per_minute,
+                      config.reply.rate_limit_entries}};
+  // Mail for postmaster@, limited like replies: per IP, per network (/24, /64, and /48 alike)
+  // and in total; counted at DATA.
+  ReplyLimiter postmaster_limiter{ReplyRateLimits{
+      0, 0, config.postmaster.max_per_ip_per_hour, config.postmaster.max_per_network_per_hour,
+      config.postmaster.max_per_network_per_hour, config.postmaster.max_total_per_minute,
+      config.reply.rate_limit_entries}};
 
-  smtp::QueueOutcome deliver_postmaster(const smtp::ConnectionInfo& info,
-                                        const smtp::Session& session, std::string message);
+  asio::awaitable<smtp::QueueOutcome> deliver_postmaster(const smtp::ConnectionInfo& info,
+                                                         const smtp::Session& session,
+                                                         std::string message);
   asio::awaitable<smtp::QueueOutcome> handle(const smtp::ConnectionInfo& info,
                                              std::shared_ptr<Lookups> lookups,
-                                             const smtp::Session& session, std::string message);
+                                             const smtp::Session& session,
+                                             smtp::ReceivedMessage message);
 
   // The suspended wait_committed of one reply, resumed by the handler that finished its batch
   // (already on the event loop), directly rather than through one more round of the loop.
@@ -101,6 +115,9 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
     // they keep up): an unlink can wait for the disk (a discard), and the replies waiting for
     // their 250 go first; one left undone by a crash only sends that reply again.
     std::vector<std::string> unlinks;
+    // Entries whose new schedule is to be written (their index has it already), taken like
+    // the unlinks and on the same thread, so that a rewrite never brings back a removed file.
+    std::vector<Spool::Rewrite> rewrites;
     bool draining = false;  // a drain is posted or running on the committer
   };
   std::shared_ptr<CommitQueue> commit_queue = std::make_shared<CommitQueue>();
@@ -110,6 +127,10 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   std::unique_ptr<asio::thread_pool> committer = std::make_unique<asio::thread_pool>(1);
   // One thread builds the reports and reply mails (pure work, handle() below).
   std::unique_ptr<asio::thread_pool> worker = std::make_unique<asio::thread_pool>(1);
+  // One thread writes into Maildirs (postmaster mail, and replies in delivery mode maildir):
+  // a large message and its syncs can take a while, and neither the event loop nor the
+  // committer (whose batches hold up the 250s) should wait for that.
+  std::unique_ptr<asio::thread_pool> mailbox = std::make_unique<asio::thread_pool>(1);
   // A reply's way into the spool, in three steps:
   //  reserve_entry (event loop): its id, its times and its place under the cap; the result's
   //    error is `full` when there is no room;
@@ -118,7 +139,8 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   //  wait_committed (event loop): until the batch is durable and indexed; the entry comes back.
   std::shared_ptr<PendingEnqueue> reserve_entry();
   void hand_to_committer(std::shared_ptr<PendingEnqueue> p);
-  void unlink_later(std::string id);  // any thread
+  void unlink_later(std::string id);           // any thread
+  void rewrite_later(Spool::Rewrite rewrite);  // any thread
   // Adds to the committer's lists under their lock (`add`), and starts a drain unless one is
   // posted or running. Any thread.
   template <typename Add>
@@ -163,6 +185,10 @@ void Service::Impl::unlink_later(std::string id) {
   to_committer([&](CommitQueue& q) { q.unlinks.push_back(std::move(id)); });
 }
 
+void Service::Impl::rewrite_later(Spool::Rewrite rewrite) {
+  to_committer([&](CommitQueue& q) { q.rewrites.push_back(std::move(rewrite)); });
+}
+
 asio::awaitable<Spool::Enqueued> Service::Impl::wait_committed(std::shared_ptr<PendingEnqueue> p,
                                                                QueueEntry& entry) {
   auto self = shared_from_this();
@@ -186,24 +212,36 @@ void Service::Impl::drain_commits(std::shared_ptr<CommitQueue> commit_queue,
                                   asio::io_context::executor_type back) {
   // Touches only the queue, the entries handed over and files under the spool's folder; the
   // index is updated by commit() back on the event loop.
-  constexpr std::size_t kUnlinksPerTurn = 8;
+  static constexpr std::size_t kUnlinksPerTurn = 8;
+  auto take_some = [](auto& all, auto& some) {
+    const std::size_t n = std::min(all.size(), kUnlinksPerTurn);
+    some.assign(std::make_move_iterator(all.begin()),
+                std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(n)));
+    all.erase(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n));
+  };
   for (;;) {
     auto waiters = std::make_shared<std::vector<std::shared_ptr<PendingEnqueue>>>();
     std::vector<std::string> unlinks;
+    std::vector<Spool::Rewrite> rewrites;
     {
       std::lock_guard<std::mutex> lock(commit_queue->mutex);
-      if (commit_queue->waiting.empty() && commit_queue->unlinks.empty()) {
+      if (commit_queue->waiting.empty() && commit_queue->unlinks.empty() &&
+          commit_queue->rewrites.empty()) {
         commit_queue->draining = false;
         return;
       }
       waiters->swap(commit_queue->waiting);
-      auto& all = commit_queue->unlinks;
-      const std::size_t n = std::min(all.size(), kUnlinksPerTurn);
-      unlinks.assign(std::make_move_iterator(all.begin()),
-                     std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(n)));
-      all.erase(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n));
+      take_some(commit_queue->rewrites, rewrites);
+      take_some(commit_queue->unlinks, unlinks);
     }
     auto unlink_all = [&] {
+      // Rewrites first: one queued before an unlink of the same entry finds it still there
+      // and is undone by the unlink; one queued after it finds no file and writes none.
+      for (const auto& r : rewrites) {
+        std::string detail = Spool::rewrite_entry(dir, r);
+        // The file keeps its older schedule: an earlier retry after a restart, no more.
+        if (!detail.empty()) log_event("queue-error", {{"queue_id", r.id}, {"detail", detail}});
+      }
       for (const auto& id : unlinks) {
         std::string detail = Spool::unlink_entry(dir, id);
         // Still on disk: sent again after a restart (at-least-once), never lost.
@@ -251,8 +289,38 @@ class Handler : public smtp::ConnectionHandler {
     lookups_->start_helo(helo);
     log_event("helo", {{"session", info_.session_id}, {"helo", helo}});
   }
+
+  // DATA was accepted; the 354 has not gone out yet. A consumer of the body starts afresh here.
+  smtp::DataStart on_data_start(const smtp::Session& session) override {
+    const auto& rcpts = session.envelope().rcpt_to;
+    if (std::none_of(rcpts.begin(), rcpts.end(), is_postmaster)) return {};
+    // Mail for postmaster@ is kept whole (it goes to a Maildir or a forward), and is limited
+    // like replies, here, before any of it is read.
+    std::string limited = svc_->postmaster_limiter.admit("", info_.ip, RateClock::now());
+    if (!limited.empty()) {
+      log_event("postmaster-refused", {{"session", info_.session_id},
+                                       {"ip", info_.ip.to_string()},
+                                       {"from", session.envelope().mail_from},
+                                       {"reason", limited}});
+      return {false, smtp::reply(451, "4.7.1",
+                                 "too much mail for the postmaster from your network, try "
+                                 "again later")};
+    }
+    return {true, std::nullopt};
+  }
+
+  // The header comes again, whole, with on_message; nothing needs it earlier.
+  void on_header(std::string_view /*header*/, bool /*cut*/) override {}
+
+  // The body of the message being received, piece by piece as it arrives: unstuffed, CRLF
+  // line ends, in order, cut anywhere (a consumer must not depend on where). This is where a
+  // running computation over the body attaches, one call per piece (a DKIM body hash:
+  // DkimBodyHasher::feed(piece)), so that the body never has to be held; it starts afresh in
+  // on_data_start. Nothing uses the body yet.
+  void on_body(std::string_view /*piece*/) override {}
+
   asio::awaitable<smtp::QueueOutcome> on_message(const smtp::Session& session,
-                                                 std::string message) override {
+                                                 smtp::ReceivedMessage message) override {
     smtp::QueueOutcome out = co_await svc_->handle(info_, lookups_, session, std::move(message));
     co_return out;
   }
@@ -271,15 +339,15 @@ class Handler : public smtp::ConnectionHandler {
 asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::ConnectionInfo& info,
                                                           std::shared_ptr<Lookups> lookups,
                                                           const smtp::Session& session,
-                                                          std::string message) {
+                                                          smtp::ReceivedMessage message) {
   auto self = shared_from_this();
   const auto& env = session.envelope();
   // Mail for postmaster@ (RFC 5321 §4.5.1) is kept or forwarded, never answered with a report;
-  // when ipconfirm@ is among the recipients too, the postmaster gets a copy first.
-  auto is_postmaster = [](const std::string& r) { return r.rfind("postmaster@", 0) == 0; };
+  // when ipconfirm@ is among the recipients too, the postmaster gets a copy first. (Such mail
+  // was kept whole: on_data_start asked for it.)
   if (std::any_of(env.rcpt_to.begin(), env.rcpt_to.end(), is_postmaster)) {
     const bool only = std::all_of(env.rcpt_to.begin(), env.rcpt_to.end(), is_postmaster);
-    smtp::QueueOutcome pm = deliver_postmaster(info, session, only ? std::move(message) : message);
+    smtp::QueueOutcome pm = co_await deliver_postmaster(info, session, std::move(message.whole));
     if (only || !pm.queue_id) co_return pm;
   }
   Observation obs;
@@ -296,9 +364,10 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
   obs.mail_from = env.mail_from;
   obs.rcpt_to = env.rcpt_to;
   obs.reply_domain = env.rcpt_domains.empty() ? config.domains.front() : env.rcpt_domains.front();
-  obs.message = mime::read_incoming(message);
-  message.clear();
-  message.shrink_to_fit();
+  // The header alone, as the session kept it (at most IncomingLimits::max_header_bytes, the
+  // same bound): `ipconfirm check` splits a stored message the same way.
+  obs.message = mime::read_incoming(message.header, {}, message.header_cut);
+  message = smtp::ReceivedMessage{};  // the header's memory goes back to the budget
 
   using SteadyClock = std::chrono::steady_clock;
   const auto t_dot = SteadyClock::now();
@@ -399,9 +468,9 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
   co_return smtp::QueueOutcome{q.id, report.summary, ""};
 }
 
-smtp::QueueOutcome Service::Impl::deliver_postmaster(const smtp::ConnectionInfo& info,
-                                                     const smtp::Session& session,
-                                                     std::string message) {
+asio::awaitable<smtp::QueueOutcome> Service::Impl::deliver_postmaster(
+    const smtp::ConnectionInfo& info, const smtp::Session& session, std::string message) {
+  auto self = shared_from_this();
   const auto& env = session.envelope();
   char date[64];
   std::time_t now = std::time(nullptr);
@@ -414,23 +483,68 @@ smtp::QueueOutcome Service::Impl::deliver_postmaster(const smtp::ConnectionInfo&
                       env.helo + " ([" + info.ip.to_string() + "]) by " + config.hostname +
                       " with " + (session.tls() ? "ESMTPS" : "ESMTP") + " id " + info.session_id +
                       "; " + date + "\r\n";
-  message.insert(0, trace);
+  // Everything that touches the whole message (up to max_message_size: putting the trace
+  // fields in front copies it, writing and syncing it waits for the disk) runs on the mailbox
+  // thread or the committer; the event loop goes on serving the other sessions meanwhile.
+  auto put_trace_in_front = [&]() -> asio::awaitable<void> {
+    message.insert(0, trace);
+    co_return;
+  };
   std::string where;
   if (!config.postmaster.forward.empty()) {
+    // First the copy, then the place in the queue: nothing can fail between taking the place
+    // and handing it to the committer, which gives it back on any error.
+    co_await asio::co_spawn(*mailbox, put_trace_in_front, asio::use_awaitable);
+    std::shared_ptr<PendingEnqueue> pending = reserve_entry();
+    if (pending->result.error != SpoolError::none) {
+      log_event("queue-error", {{"session", info.session_id},
+                                {"error", to_string(pending->result.error)},
+                                {"detail", pending->result.detail}});
+      co_return smtp::QueueOutcome{std::nullopt, "", "queue full"};
+    }
+    pending->entry.recipient = config.postmaster.forward;
+    pending->entry.sender = "";  // a bounce of a forward must not come back here
+    pending->entry.data = std::move(message);
+    pending->entry.origin = "postmaster mail from ip " + info.ip.to_string();
+    hand_to_committer(pending);
     QueueEntry entry;
-    entry.recipient = config.postmaster.forward;
-    entry.sender = "";  // a bounce of a forward must not come back here
-    entry.data = std::move(message);
-    entry.origin = "postmaster mail from ip " + info.ip.to_string();
-    Spool::Enqueued q = spool->enqueue(std::move(entry), static_cast<std::int64_t>(now));
-    if (q.error != SpoolError::none)
-      return smtp::QueueOutcome{std::nullopt, "", "queue write failed"};
-    deliverer->wake();
+    Spool::Enqueued q = co_await wait_committed(std::move(pending), entry);
+    if (q.error != SpoolError::none) {
+      log_event(
+          "queue-error",
+          {{"session", info.session_id}, {"error", to_string(q.error)}, {"detail", q.detail}});
+      co_return smtp::QueueOutcome{std::nullopt, "", "queue write failed"};
+    }
+    deliverer->submit(std::move(entry));
     where = q.id;
   } else {
     std::string path;
-    SpoolError e = deliver_to_maildir(config.postmaster.maildir, message, config.hostname, &path);
-    if (e != SpoolError::none) return smtp::QueueOutcome{std::nullopt, "", "mailbox write failed"};
+    const MaildirLimits limits{config.postmaster.max_maildir_messages,
+                               config.postmaster.max_maildir_bytes};
+    const SpoolError e = co_await asio::co_spawn(
+        *mailbox,
+        [&]() -> asio::awaitable<SpoolError> {
+          message.insert(0, trace);
+          co_return deliver_to_maildir(config.postmaster.maildir, message, config.hostname, &path,
+                                       limits);
+        },
+        asio::use_awaitable);
+    if (e == SpoolError::full) {
+      log_event("postmaster-refused", {{"session", info.session_id},
+                                       {"ip", info.ip.to_string()},
+                                       {"from", env.mail_from},
+                                       {"reason", "maildir-full"}});
+      co_return smtp::QueueOutcome{
+          std::nullopt, "", "postmaster mailbox full",
+          smtp::reply(452, "4.2.2",
+                      "mailbox full: the postmaster's mailbox is full, try again later")};
+    }
+    if (e != SpoolError::none) {
+      log_event("postmaster-error", {{"session", info.session_id},
+                                     {"maildir", config.postmaster.maildir},
+                                     {"error", to_string(e)}});
+      co_return smtp::QueueOutcome{std::nullopt, "", "mailbox write failed"};
+    }
     where = info.session_id + ".pm";
   }
   log_event("postmaster", {{"session", info.session_id},
@@ -438,7 +552,7 @@ smtp::QueueOutcome Service::Impl::deliver_postmaster(const smtp::ConnectionInfo&
                            {"from", env.mail_from},
                            {"to", config.postmaster.forward.empty() ? config.postmaster.maildir
                                                                     : config.postmaster.forward}});
-  return smtp::QueueOutcome{where, "for the postmaster", ""};
+  co_return smtp::QueueOutcome{where, "for the postmaster", ""};
 }
 
 Service::Service(asio::io_context& io, config::Config config)
@@ -447,13 +561,15 @@ Service::Service(asio::io_context& io, config::Config config)
 Service::~Service() {
   stop();
   set_log_deferral(nullptr);  // writes what is gathered; from here on, one write per line
-  // The event loop has stopped running (or never ran): let the two threads finish what they
-  // hold now (the committer's unlinks are done, not dropped: one left undone would send that
-  // reply again after a restart), while the io_context they post their results to is still
-  // alive. (The Impl itself may live on in suspended coroutines until the io_context is
-  // destroyed; nothing posts to the two threads after this.)
+  // The event loop has stopped running (or never ran): let the three threads finish what they
+  // hold now (the committer's unlinks and rewrites are done, not dropped: an unlink left
+  // undone would send that reply again after a restart; a Maildir write under way completes),
+  // while the io_context they post their results to is still alive. (The Impl itself may live
+  // on in suspended coroutines until the io_context is destroyed; nothing posts to the threads
+  // after this.)
   if (impl_) {
     impl_->worker->join();
+    impl_->mailbox->join();
     impl_->committer->join();
   }
 }
@@ -475,11 +591,14 @@ void Service::start(const std::function<void()>& after_bind) {
   opts.session.hostname = s.config.hostname;
   opts.session.domains = s.config.domains;
   opts.session.max_message_size = s.config.smtp.max_message_size;
+  opts.max_message_memory = s.config.smtp.max_message_memory;
+  opts.max_header = mime::IncomingLimits{}.max_header_bytes;  // what read_incoming reads
   opts.session.max_recipients = s.config.smtp.max_recipients;
   opts.session.max_errors = s.config.smtp.max_errors;
   opts.session.max_commands = s.config.smtp.max_commands;
   opts.max_connections = s.config.smtp.max_connections;
   opts.max_connections_per_ip = s.config.smtp.max_connections_per_ip;
+  opts.ipv6_connection_prefix = s.config.smtp.ipv6_connection_prefix;
   opts.command_timeout = s.config.smtp.command_timeout;
   opts.connection_deadline = s.config.smtp.connection_deadline;
   for (const auto& l : s.config.smtp.listen) opts.listeners.push_back({to_endpoint(l)});
@@ -515,12 +634,16 @@ void Service::start(const std::function<void()>& after_bind) {
   for (const auto& p : report.problems) log_event("queue-problem", {{"detail", p}});
 
   std::weak_ptr<Impl> weak_impl = impl_;
-  s.deliverer = std::make_shared<Deliverer>(
-      s.io.get_executor(),
-      [weak_impl](std::string id) {
-        if (auto svc = weak_impl.lock()) svc->unlink_later(std::move(id));
-      },
-      s.config, *s.spool, *s.resolver);
+  Deliverer::DiskWork disk;
+  disk.unlink = [weak_impl](std::string id) {
+    if (auto svc = weak_impl.lock()) svc->unlink_later(std::move(id));
+  };
+  disk.rewrite = [weak_impl](Spool::Rewrite rewrite) {
+    if (auto svc = weak_impl.lock()) svc->rewrite_later(std::move(rewrite));
+  };
+  disk.mailbox = s.mailbox->get_executor();
+  s.deliverer = std::make_shared<Deliverer>(s.io.get_executor(), std::move(disk), s.config,
+                                            *s.spool, *s.resolver);
   s.deliverer->start();
 
   // Started: from here on log lines are gathered and written once per round of the event loop

@@ -1,7 +1,6 @@
 #include "smtp/data_decoder.hpp"
 
 #include <cstring>
-#include <utility>
 
 namespace ipconfirm::smtp {
 
@@ -9,15 +8,42 @@ DataDecoder::DataDecoder(Limits limits) : limits_(limits) {}
 
 void DataDecoder::keep(const char* data, std::size_t n) {
   if (over_size_) return;
-  const std::size_t room = limits_.max_message - message_.size();
+  const std::size_t room = limits_.max_message - size_;
   if (n > room) {
     n = room;
     over_size_ = true;
   }
-  message_.append(data, n);
+  size_ += n;
+  if (n == 0) return;
+  if (piece_ != nullptr && piece_ + piece_size_ == data) {
+    piece_size_ += n;
+    return;
+  }
+  flush();  // a dropped dot (or a CRLF split between two calls) ends the run
+  piece_ = data;
+  piece_size_ = n;
 }
 
-std::size_t DataDecoder::feed(std::string_view in) {
+void DataDecoder::flush() {
+  if (piece_size_ > 0) out_->on_data({piece_, piece_size_});
+  piece_ = nullptr;
+  piece_size_ = 0;
+}
+
+std::size_t DataDecoder::feed(std::string_view in, Sink& out) {
+  // Every run of kept bytes that is contiguous in `in` becomes one piece; a gap (a dropped
+  // dot) passes on the piece before it, and so does the end of the call. (Not from a
+  // destructor: the sink may throw, and the exception must reach the caller.)
+  out_ = &out;
+  piece_ = nullptr;
+  piece_size_ = 0;
+  const std::size_t used = decode(in);
+  flush();
+  out_ = nullptr;
+  return used;
+}
+
+std::size_t DataDecoder::decode(std::string_view in) {
   std::size_t pos = 0;
   const std::size_t n = in.size();
   while (pos < n && state_ == State::reading) {
@@ -76,19 +102,19 @@ std::size_t DataDecoder::feed(std::string_view in) {
           state_ = State::bad_line_ending;
           return pos;
         }
+        if (pos > 0) {
+          keep(in.data() + pos - 1, 2);  // the CR just before, in this same input
+        } else {
+          static const char kCrLf[] = "\r\n";  // the CR came with the previous call
+          keep(kCrLf, 2);
+          flush();
+        }
         ++pos;
-        keep("\r\n", 2);
         phase_ = Phase::line_start;
         break;
     }
   }
   return pos;
-}
-
-std::string DataDecoder::take_message() {
-  std::string out = std::move(message_);
-  message_.clear();
-  return out;
 }
 
 void DataDecoder::reset() {
@@ -97,7 +123,9 @@ void DataDecoder::reset() {
   line_length_ = 0;
   over_size_ = false;
   line_too_long_ = false;
-  message_.clear();
+  size_ = 0;
+  piece_ = nullptr;
+  piece_size_ = 0;
 }
 
 }  // namespace ipconfirm::smtp

@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <ctime>
 #include <set>
@@ -63,17 +64,22 @@ std::shared_ptr<asio::ssl::context> make_tls_context(const std::string& cert,
 constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr std::size_t kMaxReadPerWake = 64 * 1024;
 constexpr std::size_t kMaxPendingOutput = 64 * 1024;
+// How long, and how much, a connection we close reads on before it closes (see
+// close_after_draining).
+constexpr std::chrono::seconds kDrainTime{2};
+constexpr std::size_t kMaxDrain = 256 * 1024;
 
 }  // namespace
 
 // Shared by the server and every connection coroutine; lives as long as any of them.
 struct Server::State : std::enable_shared_from_this<Server::State> {
   State(asio::io_context& i, ServerOptions o, HandlerFactory f)
-      : io(i), options(std::move(o)), factory(std::move(f)) {}
+      : io(i), options(std::move(o)), factory(std::move(f)), memory(options.max_message_memory) {}
 
   asio::io_context& io;
   ServerOptions options;
   HandlerFactory factory;
+  MessageMemory memory;  // message data held by all connections
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::unordered_map<std::string, std::size_t> per_ip;
   std::size_t total = 0;
@@ -175,7 +181,36 @@ class Connection : public std::enable_shared_from_this<Connection> {
     socket.shutdown(tcp::socket::shutdown_both, ignored);
     socket.close(ignored);
   }
+
+  // Closing while the client still sends: closing a socket with unread bytes makes the kernel
+  // answer with a reset, which may drop our last reply (the one saying why) before the client
+  // reads it. So the write side is shut first (a FIN after that reply), and what the client
+  // still sends is read and dropped for a moment (bounded in time and bytes), then closed.
+  awaitable<void> close_after_draining() {
+    boost::system::error_code ec;
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+    deadline = Clock::now() + kDrainTime;
+    std::size_t drained = 0;
+    while (!ec && drained < kMaxDrain) {
+      arm(std::chrono::duration_cast<std::chrono::seconds>(kDrainTime));
+      std::size_t n = co_await socket.async_read_some(asio::buffer(small_chunk),
+                                                      redirect_error(use_awaitable, ec));
+      timer.cancel();
+      drained += n;
+    }
+    close();
+  }
 };
+
+// What max_connections_per_ip counts: an IPv4 address, or the IPv6 network of `prefix` bits
+// an address belongs to ("2001:db8:1:2::/64"), since one IPv6 client usually holds a /64.
+std::string client_key(const IpAddress& ip, int prefix) {
+  if (ip.is_v4() || prefix >= 128) return ip.to_string();
+  auto bytes = ip.bytes();
+  for (int bit = std::max(prefix, 0); bit < 128; ++bit)
+    bytes[static_cast<std::size_t>(bit / 8)] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));
+  return IpAddress::from_v6(bytes).to_string() + "/" + std::to_string(prefix);
+}
 
 bool trusted_proxy(const std::vector<TrustedNetwork>& nets, const IpAddress& ip) {
   for (const auto& n : nets)
@@ -255,8 +290,8 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
     }
   }
   const std::string ip_text = ip.to_string();
-  release.ip = ip_text;
-  std::size_t& mine = st->per_ip[ip_text];
+  release.ip = client_key(ip, st->options.ipv6_connection_prefix);
+  std::size_t& mine = st->per_ip[release.ip];
   ++mine;
 
   SessionConfig sc = st->options.session;
@@ -286,8 +321,12 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
   auto handler = st->factory(ConnectionInfo{ip, port, sid, proxied});
   std::string close_reason = "client closed";
   std::string out = session.greeting().format();
-  SessionPump pump(session, st->options.max_line, st->options.max_text_line);
+  SessionPump pump(
+      session,
+      SessionPump::Limits{st->options.max_line, st->options.max_text_line, st->options.max_header},
+      handler.get(), &st->memory);
   bool closing = false;
+  bool drain = false;  // we close: let the client's last bytes go before the socket does
 
   auto flush = [&]() -> awaitable<bool> {
     if (out.empty()) co_return true;
@@ -312,7 +351,10 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
           handler->on_helo(session.envelope().helo);
         if (step.action == Action::queue) {
           QueueOutcome q = co_await handler->on_message(session, pump.take_message());
-          step = session.on_queued(q.queue_id, q.summary, q.failure);
+          if (!q.queue_id && q.refusal)
+            step = session.refuse(std::move(*q.refusal));
+          else
+            step = session.on_queued(q.queue_id, q.summary, q.failure);
         }
         if (!step.reply.empty()) out += step.reply.format();
         switch (step.action) {
@@ -355,7 +397,11 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
         }
       }
       bool sent = co_await flush();
-      if (!sent || closing) break;
+      if (!sent) break;
+      if (closing) {
+        drain = !conn->tls;  // inside TLS the raw bytes cannot be skipped over like this
+        break;
+      }
 
       // Read more.
       boost::system::error_code rec;
@@ -385,7 +431,10 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
     log_event("error", {{"session", sid}, {"what", e.what()}});
   }
   handler->on_close(close_reason);
-  conn->close();
+  if (drain)
+    co_await conn->close_after_draining();
+  else
+    conn->close();
 }
 
 awaitable<void> accept_loop(std::shared_ptr<Server::State> st, tcp::acceptor& acceptor,

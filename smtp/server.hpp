@@ -1,13 +1,16 @@
 // The SMTP listener and its connections: Asio coroutines that move bytes between the socket
 // and the pure Session state machine, and enforce what only the connection can: connection
-// limits (in total and per IP), a timeout per command, a deadline per connection, bounded
-// buffers, the ban on pipelining past DATA and STARTTLS, STARTTLS itself (RFC 3207), implicit
-// TLS per listener (RFC 8314), and the PROXY protocol header on listeners behind a load
-// balancer (accepted only from trusted addresses; smtp/proxy_protocol.hpp parses it).
+// limits (in total and per IP, an IPv6 client counted per /64), a timeout per command, a
+// deadline per connection, bounded buffers, the ban on pipelining past DATA and STARTTLS, STARTTLS
+// itself (RFC 3207), implicit TLS per listener (RFC 8314), and the PROXY protocol header on
+// listeners behind a load balancer (accepted only from trusted addresses; smtp/proxy_protocol.hpp
+// parses it).
 //
-// What a message means is not decided here: at the final dot the connection hands the message
-// to its ConnectionHandler (the responder), which analyses and queues it and returns what the
-// 250 (or 451) should say.
+// What a message means is not decided here: the connection hands the message data to its
+// ConnectionHandler (the responder) as it arrives (smtp/session_pump.hpp: the header, then the
+// body in pieces; the whole message only when the handler asks for it), and at the final dot
+// the handler analyses and queues it and returns what the 250 (or 451) should say. All
+// connections together hold at most max_message_memory of message data.
 #pragma once
 
 #include <chrono>
@@ -19,6 +22,7 @@
 
 #include "core/asio.hpp"
 #include "smtp/session.hpp"
+#include "smtp/session_pump.hpp"
 
 namespace ipconfirm::smtp {
 
@@ -26,15 +30,20 @@ struct QueueOutcome {
   std::optional<std::string> queue_id;  // set: say 250; empty: say 451 with `failure`
   std::string summary;                  // safe text for the 250 line
   std::string failure;
+  std::optional<Reply> refusal = std::nullopt;  // without queue_id: say this instead
 };
 
-// One per connection; created when a client is accepted.
-class ConnectionHandler {
+// One per connection; created when a client is accepted. As a MessageSink it is told about
+// each message's data while it is read (on_data_start, on_header, on_body); those calls are
+// made on the event loop, from the connection's coroutine, and must not block.
+class ConnectionHandler : public MessageSink {
  public:
   virtual ~ConnectionHandler() = default;
   virtual void on_helo(const std::string& helo) = 0;
-  // The message is complete (unstuffed, CRLF endings). Never throws.
-  virtual asio::awaitable<QueueOutcome> on_message(const Session& session, std::string message) = 0;
+  // The message is complete: its header (and, if asked for at DATA, the whole message).
+  // Never throws.
+  virtual asio::awaitable<QueueOutcome> on_message(const Session& session,
+                                                   ReceivedMessage message) = 0;
   virtual void on_close(std::string_view reason) = 0;
 };
 
@@ -63,11 +72,16 @@ struct ServerOptions {
   SessionConfig session;
   std::vector<Listener> listeners;
   std::size_t max_connections = 500;
-  std::size_t max_connections_per_ip = 20;
+  std::size_t max_connections_per_ip = 20;  // per IPv4 address, per IPv6 network of
+  int ipv6_connection_prefix = 64;          // this many bits
   std::chrono::seconds command_timeout{60};
   std::chrono::seconds connection_deadline{600};
   std::size_t max_line = 512;
   std::size_t max_text_line = 1000;
+  std::size_t max_header = 256 * 1024;  // header bytes of a message kept for the handler
+  // Message data held by all connections together (headers, and messages kept whole); past
+  // it a message gets 451 4.3.2. 0: no limit.
+  std::size_t max_message_memory = 64 * 1024 * 1024;
   // PEM files; when set, STARTTLS is offered on plain listeners and implicit TLS listeners
   // work. start() loads them (TLS 1.2 and later only) and throws if they do not load.
   std::string tls_cert;

@@ -32,6 +32,10 @@ bool is_http_verb(std::string_view verb) {
 
 }  // namespace
 
+Reply no_memory_reply() {
+  return reply(451, "4.3.2", "too much mail in progress, try again later");
+}
+
 Session::Session(SessionConfig config, IpAddress peer_ip, std::uint16_t peer_port)
     : config_(std::move(config)), peer_ip_(peer_ip), peer_port_(peer_port) {}
 
@@ -75,6 +79,12 @@ Step Session::on_line_fault(LineFault fault) {
   switch (fault) {
     case LineFault::too_long:
       return error(reply(500, "5.5.2", "line too long (the limit is 512 bytes, RFC 5321)"));
+    case LineFault::unterminated:
+      // The 500 for this line is already out; a client that sends kilobytes more without a
+      // line end is not speaking SMTP. RFC 5321 §3.8: we close only after a 421.
+      state_ = State::closed;
+      return {reply(421, "4.7.0", config_.hostname + " no line end in sight, closing connection"),
+              Action::close};
     case LineFault::bare_lf:
       state_ = State::closed;
       return {reply(521, "5.5.2", config_.hostname + " bare <LF> received; lines end in <CR><LF>"),
@@ -317,8 +327,16 @@ Step Session::on_data_end(DataFault fault) {
       state_ = State::closed;
       return {reply(521, "5.5.2", config_.hostname + " bare <CR> or <LF> in message data"),
               Action::close};
+    case DataFault::no_memory:
+      reset_transaction();
+      return {no_memory_reply(), Action::none};
   }
   return {};
+}
+
+Step Session::refuse(Reply r) {
+  reset_transaction();
+  return {std::move(r), Action::none};
 }
 
 Step Session::on_queued(std::optional<std::string> queue_id, std::string_view summary,

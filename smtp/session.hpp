@@ -66,9 +66,14 @@ struct Step {
 };
 
 // Why the byte stream could not be cut into a command line.
-enum class LineFault { too_long, bare_lf, bare_cr, nul };
-// How a message's data ended.
-enum class DataFault { none, too_big, line_too_long, bad_line_ending };
+enum class LineFault { too_long, unterminated, bare_lf, bare_cr, nul };
+// How a message's data ended. no_memory: the server's budget for message data ran out while
+// it was read (smtp/message_memory.hpp).
+enum class DataFault { none, too_big, line_too_long, bad_line_ending, no_memory };
+
+// 451 4.3.2: the server holds too much message data just now (a message refused for it, or a
+// DATA while the budget is spent).
+Reply no_memory_reply();
 
 class Session {
  public:
@@ -90,6 +95,10 @@ class Session {
   // (e.g. "PTR mail.example.net, confirmed"); it must be safe (no CR/LF).
   Step on_queued(std::optional<std::string> queue_id, std::string_view summary,
                  std::string_view failure);
+  // The responder refused the DATA (instead of the 354) or the message (instead of its 250)
+  // with its own reply, e.g. a rate limit or a full mailbox: answer `r`; the transaction is
+  // reset.
+  Step refuse(Reply r);
   // The TLS handshake finished: the state resets to "no EHLO yet" (RFC 3207 §4.2).
   void on_tls_started(TlsInfo info);
   // The command or data timer fired.

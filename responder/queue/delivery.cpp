@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <stdexcept>
 
@@ -51,10 +52,10 @@ double random01() {
 
 }  // namespace
 
-Deliverer::Deliverer(asio::any_io_executor ex, UnlinkLater unlink_later,
-                     const config::Config& config, Spool& spool, DnsResolver& resolver)
+Deliverer::Deliverer(asio::any_io_executor ex, DiskWork disk, const config::Config& config,
+                     Spool& spool, DnsResolver& resolver)
     : ex_(ex),
-      unlink_later_(std::move(unlink_later)),
+      disk_(std::move(disk)),
       config_(config),
       spool_(spool),
       resolver_(resolver),
@@ -126,7 +127,7 @@ std::optional<QueueEntry> Deliverer::take_submitted(const std::string& id) {
 
 void Deliverer::remove_entry(const std::string& id) {
   if (spool_.forget(id) != SpoolError::none) return;
-  unlink_later_(id);
+  disk_.unlink(id);
 }
 
 void Deliverer::stop() {
@@ -146,13 +147,9 @@ asio::awaitable<void> Deliverer::run() {
       requests_checked_ = now;
       apply_requests(now);
     }
-    for (const auto& id : spool_.due(now, in_flight_.size() + held_until_.size() + max_parallel_)) {
+    for (const auto& id : spool_.due(now, in_flight_.size() + max_parallel_)) {
       if (in_flight_.size() >= max_parallel_) break;
       if (in_flight_.count(id)) continue;
-      if (auto held = held_until_.find(id); held != held_until_.end()) {
-        if (held->second > now) continue;
-        held_until_.erase(held);
-      }
       in_flight_.insert(id);
       asio::co_spawn(
           ex_, [self, id]() { return self->deliver_entry(id); }, asio::detached);
@@ -169,13 +166,18 @@ void Deliverer::apply_requests(std::int64_t now) {
   std::vector<std::string> problems;
   for (const std::string& text : spool_.take_requests(problems)) {
     if (text == "flush\n") {
-      held_until_.clear();
-      std::size_t n = spool_.flush(now);
+      // Due now in the index at once; the files are rewritten off the event loop.
+      std::size_t n = 0;
+      for (const auto& id : spool_.due(std::numeric_limits<std::int64_t>::max())) {
+        if (spool_.reschedule(id, now) != SpoolError::none) continue;
+        disk_.rewrite({id, now, std::nullopt, std::nullopt});
+        ++n;
+      }
       log_event("queue-flush", {{"due_now", std::to_string(n)}});
     } else if (text.rfind("delete ", 0) == 0 && text.size() > 8 && text.back() == '\n') {
       std::string id = text.substr(7, text.size() - 8);
-      SpoolError err = spool_.remove(id);
-      held_until_.erase(id);
+      SpoolError err = spool_.forget(id);
+      if (err == SpoolError::none) disk_.unlink(id);  // after any rewrite of it, on one thread
       take_submitted(id);
       // An entry being delivered right now may still reach its target; its delivery then
       // finds the entry gone and leaves it so.
@@ -201,7 +203,6 @@ asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
   std::int64_t now = now_seconds();
   ++entry->attempts;
   const std::string attempts = std::to_string(entry->attempts);
-  held_until_.erase(id);
   if (out.kind == Kind::ok) {
     remove_entry(id);
     log_event("delivered", {{"queue_id", id},
@@ -222,13 +223,11 @@ asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
     } else {
       entry->next_attempt = now + *delay;
       entry->last_error = out.detail;
-      if (SpoolError e = spool_.update(*entry);
-          e != SpoolError::none && e != SpoolError::not_found) {
-        // The entry keeps its old (due) schedule on disk; keep the new one in memory so that a
-        // full disk does not turn the retries into a loop.
-        held_until_[id] = entry->next_attempt;
-        log_event("queue-error", {{"queue_id", id}, {"detail", spool_.last_detail()}});
-      }
+      // The index has the new schedule at once (so a disk that refuses the rewrite cannot turn
+      // the retries into a loop); the file gets it off the event loop. An entry deleted
+      // meanwhile is left deleted.
+      if (spool_.reschedule(id, entry->next_attempt) == SpoolError::none)
+        disk_.rewrite({id, entry->next_attempt, entry->attempts, entry->last_error});
       log_event("deferred", {{"queue_id", id},
                              {"to", entry->recipient},
                              {"attempts", attempts},
@@ -248,8 +247,14 @@ asio::awaitable<Outcome> Deliverer::transport(const QueueEntry& stored) {
   data.append("X-Ipconfirm-Queue-Id: ").append(stored.id).append("\r\n").append(stored.data);
   switch (config_.delivery.mode) {
     case config::DeliveryMode::maildir: {
+      // The write and its syncs wait for the disk: on the mailbox thread, not the event loop.
       std::string path;
-      SpoolError e = deliver_to_maildir(config_.delivery.maildir, data, config_.hostname, &path);
+      const SpoolError e = co_await asio::co_spawn(
+          disk_.mailbox,
+          [&]() -> asio::awaitable<SpoolError> {
+            co_return deliver_to_maildir(config_.delivery.maildir, data, config_.hostname, &path);
+          },
+          asio::use_awaitable);
       if (e == SpoolError::none) co_return Outcome{Kind::ok, "maildir " + path};
       co_return Outcome{Kind::temporary, "maildir: " + std::string(to_string(e))};
     }

@@ -30,11 +30,19 @@ namespace ipconfirm::responder {
 
 class Deliverer : public std::enable_shared_from_this<Deliverer> {
  public:
-  // `unlink_later(id)` removes a finished entry's file off the event loop (the service hands
-  // it to the spool's committer); the entry has already left the spool's index.
-  using UnlinkLater = std::function<void(std::string id)>;
-  Deliverer(asio::any_io_executor ex, UnlinkLater unlink_later, const config::Config& config,
-            Spool& spool, DnsResolver& resolver);
+  // The disk work a Deliverer leaves to other threads (the service's), so that the event loop
+  // never waits for the disk.
+  struct DiskWork {
+    // Removes a finished or deleted entry's file; the entry has already left the index.
+    std::function<void(std::string id)> unlink;
+    // Stores an entry's new schedule (and attempts, last error) in its file; the index has
+    // it already. Run on the thread of `unlink` (Spool::rewrite_entry says why).
+    std::function<void(Spool::Rewrite rewrite)> rewrite;
+    // Where Maildir deliveries (mode maildir) run: their writes and syncs wait for the disk.
+    asio::any_io_executor mailbox;
+  };
+  Deliverer(asio::any_io_executor ex, DiskWork disk, const config::Config& config, Spool& spool,
+            DnsResolver& resolver);
   void start();
   // A new entry is in the spool: look at it now rather than at the next scheduled time.
   void wake();
@@ -58,7 +66,7 @@ class Deliverer : public std::enable_shared_from_this<Deliverer> {
   void remove_entry(const std::string& id);
 
   asio::any_io_executor ex_;
-  UnlinkLater unlink_later_;
+  DiskWork disk_;
   const config::Config& config_;
   Spool& spool_;
   DnsResolver& resolver_;
@@ -70,8 +78,7 @@ class Deliverer : public std::enable_shared_from_this<Deliverer> {
   std::unique_ptr<smtp::ClientPool> smarthost_pool_;
   RetryPolicy retry_;
   std::set<std::string> in_flight_;
-  std::map<std::string, std::int64_t> held_until_;  // new schedule of entries update() failed on
-  std::map<std::string, QueueEntry> submitted_;     // handed over by submit(), not yet attempted
+  std::map<std::string, QueueEntry> submitted_;  // handed over by submit(), not yet attempted
   std::size_t submitted_bytes_ = 0;
   std::int64_t requests_checked_ = -1;  // the second control/ was last read
   bool stopping_ = false;

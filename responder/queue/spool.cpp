@@ -314,7 +314,8 @@ std::optional<Spool> Spool::open(const Options& options, SpoolOpenReport& report
   spool.max_entries_ = options.max_entries;
   const fs::path lock_path = options.dir / "lock";
   do {
-    spool.lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    spool.lock_fd_ =
+        ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
   } while (spool.lock_fd_ < 0 && errno == EINTR);
   if (spool.lock_fd_ < 0) {
     error = spool_fs::failure("open", lock_path, errno).detail;
@@ -417,9 +418,14 @@ std::string Spool::new_id(std::int64_t now) {
 
 SpoolError Spool::write_entry(const QueueEntry& entry, std::string& detail, bool& renamed,
                               bool sync_dir) {
+  return write_entry_at(dir_, entry, detail, renamed, sync_dir);
+}
+
+SpoolError Spool::write_entry_at(const fs::path& dir, const QueueEntry& entry, std::string& detail,
+                                 bool& renamed, bool sync_dir) {
   renamed = false;
-  const fs::path tmp = dir_ / "tmp" / entry.id;
-  const fs::path final_path = dir_ / "queue" / entry.id;
+  const fs::path tmp = dir / "tmp" / entry.id;
+  const fs::path final_path = dir / "queue" / entry.id;
   const std::string bytes = serialize_spool_entry(entry);
   if (bytes.size() > kMaxEntryBytes) {
     detail = "entry " + entry.id + " is larger than the spool accepts";
@@ -438,7 +444,7 @@ SpoolError Spool::write_entry(const QueueEntry& entry, std::string& detail, bool
   }
   renamed = true;
   if (!sync_dir) return SpoolError::none;
-  if (auto r = spool_fs::fsync_dir(dir_ / "queue"); !r.ok()) {
+  if (auto r = spool_fs::fsync_dir(dir / "queue"); !r.ok()) {
     detail = r.detail;
     return r.error;
   }
@@ -575,6 +581,31 @@ SpoolError Spool::update(const QueueEntry& entry) {
   return err;
 }
 
+SpoolError Spool::reschedule(const std::string& id, std::int64_t next_attempt) {
+  auto it = is_valid_spool_id(id) ? index_.find(id) : index_.end();
+  if (it == index_.end()) return SpoolError::not_found;
+  it->second.next_attempt = next_attempt;
+  return SpoolError::none;
+}
+
+std::string Spool::rewrite_entry(const fs::path& dir, const Rewrite& rewrite) {
+  if (!is_valid_spool_id(rewrite.id)) return "rewrite " + rewrite.id + ": not a valid entry name";
+  std::string bytes;
+  auto r = spool_fs::read_file(dir / "queue" / rewrite.id, kMaxEntryBytes, bytes);
+  if (r.error == SpoolError::not_found) return {};  // delivered or deleted meanwhile
+  if (!r.ok()) return r.detail;
+  std::string why;
+  std::optional<QueueEntry> stored = parse_spool_entry(bytes, why);
+  if (!stored || stored->id != rewrite.id) return "rewrite " + rewrite.id + ": " + why;
+  stored->next_attempt = rewrite.next_attempt;
+  if (rewrite.attempts) stored->attempts = *rewrite.attempts;
+  if (rewrite.last_error) stored->last_error = *rewrite.last_error;
+  std::string detail;
+  bool renamed = false;
+  if (write_entry_at(dir, *stored, detail, renamed, true) != SpoolError::none) return detail;
+  return {};
+}
+
 SpoolError Spool::remove(const std::string& id) {
   last_detail_.clear();
   if (!is_valid_spool_id(id) || !index_.count(id)) {
@@ -674,7 +705,8 @@ bool Spool::in_use(const fs::path& dir) {
   const fs::path lock_path = dir / "lock";
   int fd;
   do {
-    fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    // Non-blocking: a FIFO planted as the lock must not hang `ipconfirm queue`.
+    fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) return false;  // no lock file: no server has ever opened this spool
   int locked;

@@ -138,6 +138,22 @@ class Spool {
   // other fields are taken from disk, not from `entry`. not_found for an unknown or invalid id.
   SpoolError update(const QueueEntry& entry);
 
+  // update() in two halves, so that the rewrite (a write, two syncs and a rename) runs off the
+  // event loop: reschedule() (owner) sets the entry's next attempt in the index (not_found for
+  // an unknown or invalid id); rewrite_entry() (any thread) stores the new fields in its file
+  // and returns "" or the failing call and errno text. A file already gone (delivered or
+  // deleted meanwhile) is left gone, and no error. Run rewrite_entry() on the thread that runs
+  // unlink_entry() for the same spool, so that the two never overlap on one file. A crash
+  // before the rewrite only leaves the older schedule on disk: an earlier retry.
+  struct Rewrite {
+    std::string id;
+    std::int64_t next_attempt = 0;
+    std::optional<int> attempts;            // unchanged when empty
+    std::optional<std::string> last_error;  // unchanged when empty
+  };
+  SpoolError reschedule(const std::string& id, std::int64_t next_attempt);
+  static std::string rewrite_entry(const std::filesystem::path& dir, const Rewrite& rewrite);
+
   // Unlinks the entry. queue/ is not fsynced: delivery is at-least-once, so an unlink that a
   // crash undoes only sends that reply again. not_found for an unknown or invalid id.
   SpoolError remove(const std::string& id);
@@ -203,6 +219,8 @@ class Spool {
   // With sync_dir false the caller fsyncs queue/ itself (once for a batch).
   SpoolError write_entry(const QueueEntry& entry, std::string& detail, bool& renamed,
                          bool sync_dir = true);
+  static SpoolError write_entry_at(const std::filesystem::path& dir, const QueueEntry& entry,
+                                   std::string& detail, bool& renamed, bool sync_dir);
   std::string new_id(std::int64_t now);
 
   std::filesystem::path dir_;

@@ -148,7 +148,9 @@ Result read_file(const std::filesystem::path& path, std::size_t max_bytes, std::
   out.clear();
   int fd;
   do {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer (forever); a
+    // regular file reads the same either way, and anything else is refused below.
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0 && errno == ELOOP) {  // O_NOFOLLOW met a symbolic link: never one of ours
     Result r;

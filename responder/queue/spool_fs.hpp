@@ -49,6 +49,7 @@ Result make_dir(const std::filesystem::path& dir);
 
 // Reads the whole file. not_found when it does not exist; corrupt when it is a symbolic link,
 // not a regular file, or larger than `max_bytes` (it cannot be one of ours); io on a read error.
+// Never blocks on a FIFO or a device: the file is opened non-blocking and checked first.
 Result read_file(const std::filesystem::path& path, std::size_t max_bytes, std::string& out);
 
 }  // namespace ipconfirm::responder::spool_fs

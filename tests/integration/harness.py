@@ -298,6 +298,29 @@ class Ipconfirm:
                               timeout=timeout)
 
 
+def enter_network_namespace(addresses=()):
+    """Runs the calling test module again inside a private network namespace (`unshare -rn`:
+    a user and a network namespace, no root needed) and, once inside, brings up its loopback
+    interface and adds `addresses` (IPv6, each a /128) to it. Whatever the test binds or
+    connects to then stays in that namespace and vanishes with it. Exits 77 (skipped) when
+    unshare or ip is missing or the kernel refuses the namespace."""
+    # unshare without --fork execs the command: the pid stays the same inside.
+    if os.environ.get("IPCONFIRM_NETNS") != str(os.getpid()):
+        unshare, _ = require("unshare", "ip")
+        probe = subprocess.run([unshare, "-rn", "true"], capture_output=True)
+        if probe.returncode != 0:
+            print("SKIP: unshare -rn is not permitted here: " + probe.stderr.decode(), flush=True)
+            sys.exit(SKIP)
+        env = dict(os.environ, IPCONFIRM_NETNS=str(os.getpid()))
+        sys.stdout.flush()
+        os.execve(unshare, [unshare, "-rn", sys.executable, *sys.argv], env)
+    (ip,) = require("ip")
+    subprocess.run([ip, "link", "set", "lo", "up"], check=True)
+    if addresses:
+        batch = "".join(f"addr add {a}/128 dev lo nodad\n" for a in addresses)
+        subprocess.run([ip, "-6", "-batch", "-"], input=batch.encode(), check=True)
+
+
 def swaks(*args, timeout=60):
     (exe,) = require("swaks")
     p = subprocess.run([exe, "--hide-informational", *args], capture_output=True, text=True,

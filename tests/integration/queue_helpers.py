@@ -169,7 +169,8 @@ def config(port, dns, smarthost=None, extra_delivery="", queue=""):
     # The tests send many messages from one address: the backscatter limits would suppress
     # most replies.
     return (text + queue + "[reply]\nmax_per_recipient_per_hour = 0\nmax_per_ip_per_hour = 0\n"
-            "max_per_network_per_hour = 0\n")
+            "max_per_network_per_hour = 0\nmax_per_domain_per_hour = 0\n"
+            "max_per_site_per_hour = 0\nmax_total_per_minute = 0\n")
 
 
 def wait_port_closed(port, timeout=5):

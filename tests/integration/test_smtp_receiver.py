@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import sys
+import threading
 import time
 import unittest
 
@@ -217,15 +218,31 @@ class ReceiverTest(unittest.TestCase):
 
     # --- bounded memory ------------------------------------------------------------------
 
-    def test_a_megabyte_without_crlf(self):
+    def test_a_megabyte_without_crlf_is_refused_and_closed(self):
+        # The 500 comes once the line is proven too long, not when (if ever) its CRLF arrives,
+        # and a line that still has no CRLF a few kilobytes later closes the connection.
         pid = self.svc_b.proc.pid
         c = self.ready(self.port_b, source="127.0.0.20")
         base = rss_kib(pid)
-        for _ in range(16):
-            c.send(b"A" * 65536)
-        self.assertRegex(c.cmd(b"\r\n"), r"^500 5\.5\.2 line too long")
-        self.assert_in_step(c)
+
+        def flood():
+            try:
+                for _ in range(16):
+                    c.sock.sendall(b"A" * 65536)
+            except OSError:
+                pass  # the server closed: that is the point
+        sender = threading.Thread(target=flood)
+        sender.start()
+        self.addCleanup(sender.join, 30)
+        self.assertRegex(c.text(timeout=10), r"^500 5\.5\.2 line too long")
+        self.assertTrue(c.closed(timeout=10), "the connection stayed open")
         self.assertLess(rss_kib(pid) - base, 4096, "RSS grew by more than 4 MiB")
+
+    def test_an_over_long_line_that_ends_keeps_the_session_in_step(self):
+        c = self.ready(self.port_b, source="127.0.0.24")
+        c.send(b"NOOP " + b"x" * 2000 + b"\r\n")
+        self.assertRegex(c.text(), r"^500 5\.5\.2 line too long")
+        self.assert_in_step(c)
 
     def test_ten_thousand_pipelined_commands_from_a_client_that_never_reads(self):
         pid = self.svc_b.proc.pid

@@ -1,6 +1,6 @@
 // DataDecoder: every input is fed whole, split at every byte boundary, and byte by byte, and
-// must give the same message, flags and end position each time. The smuggling cases are the
-// line-ending tricks of CVE-2023-51764/51765/51766.
+// must give the same message (the pieces passed on, joined), flags and end position each time. The
+// smuggling cases are the line-ending tricks of CVE-2023-51764/51765/51766.
 #include "smtp/data_decoder.hpp"
 
 #include <doctest/doctest.h>
@@ -14,6 +14,23 @@ using ipconfirm::smtp::DataDecoder;
 using State = DataDecoder::State;
 
 namespace {
+
+// Joins the pieces the decoder passes on, and checks that each one is worth a call.
+struct Collect : DataDecoder::Sink {
+  std::string message;
+  void on_data(std::string_view piece) override {
+    if (piece.empty()) FAIL("an empty piece");
+    message.append(piece);
+  }
+};
+
+std::string feed_all(DataDecoder& decoder, std::string_view input,
+                     std::size_t* consumed = nullptr) {
+  Collect c;
+  const std::size_t n = decoder.feed(input, c);
+  if (consumed) *consumed = n;
+  return c.message;
+}
 
 struct Outcome {
   State state = State::reading;
@@ -47,26 +64,26 @@ std::string show(const Outcome& o) {
 Outcome run(std::string_view input, const std::vector<std::size_t>& cuts,
             DataDecoder::Limits limits) {
   DataDecoder decoder(limits);
+  Collect collected;
   Outcome o;
   std::size_t from = 0;
   for (std::size_t i = 0; i <= cuts.size() && decoder.state() == State::reading; ++i) {
     const std::size_t to = i < cuts.size() ? cuts[i] : input.size();
-    const std::size_t n = decoder.feed(input.substr(from, to - from));
+    const std::size_t n = decoder.feed(input.substr(from, to - from), collected);
     if (n > to - from) FAIL("consumed more than offered");
     if (decoder.state() == State::reading && n != to - from) FAIL("stopped while reading");
     if (decoder.size() > limits.max_message) FAIL("kept more than max_message");
     o.consumed += n;
     from = to;
   }
-  if (decoder.state() != State::reading && decoder.feed("more\r\n.\r\n") != 0) {
+  if (decoder.state() != State::reading && decoder.feed("more\r\n.\r\n", collected) != 0) {
     FAIL("consumed after it stopped");
   }
   o.state = decoder.state();
   o.over_size = decoder.over_size();
   o.line_too_long = decoder.line_too_long();
-  const std::size_t size = decoder.size();
-  o.message = decoder.take_message();
-  if (o.message.size() != size) FAIL("size() disagrees with the message");
+  o.message = std::move(collected.message);
+  if (o.message.size() != decoder.size()) FAIL("size() disagrees with the message");
   return o;
 }
 
@@ -237,33 +254,61 @@ TEST_CASE("data decoder: a large over-size message in network-sized chunks stays
 TEST_CASE("data decoder: a megabyte with no line end is read, kept up to the limit, flagged") {
   DataDecoder decoder({64 * 1024, 1000});
   const std::string chunk(4096, 'A');
-  for (int i = 0; i < 256; ++i) REQUIRE(decoder.feed(chunk) == chunk.size());
+  Collect c;
+  for (int i = 0; i < 256; ++i) REQUIRE(decoder.feed(chunk, c) == chunk.size());
   CHECK(decoder.state() == State::reading);
   CHECK(decoder.size() == 64 * 1024);
+  CHECK(c.message.size() == 64 * 1024);
   CHECK(decoder.over_size());
   CHECK(decoder.line_too_long());
-  CHECK(decoder.feed("\r\n.\r\nNOOP\r\n") == 5);
+  CHECK(decoder.feed("\r\n.\r\nNOOP\r\n", c) == 5);
   CHECK(decoder.state() == State::done);
 }
 
 TEST_CASE("data decoder: reset starts a new message after the first") {
   DataDecoder decoder;
   const std::string_view stream = "one\r\n.\r\nNOOP\r\n";
-  const std::size_t n = decoder.feed(stream);
+  std::size_t n = 0;
+  CHECK(feed_all(decoder, stream, &n) == "one\r\n");
   CHECK(n == 8);
   CHECK(decoder.state() == State::done);
-  CHECK(decoder.take_message() == "one\r\n");
-  CHECK(decoder.size() == 0);
-  CHECK(decoder.feed(stream.substr(n)) == 0);
+  CHECK(decoder.size() == 5);
+  CHECK(feed_all(decoder, stream.substr(n), &n).empty());
+  CHECK(n == 0);
 
   decoder.reset();
   CHECK(decoder.state() == State::reading);
-  CHECK(decoder.feed("a\nb") == 1);
+  CHECK(decoder.size() == 0);
+  CHECK(feed_all(decoder, "a\nb", &n) == "a");
+  CHECK(n == 1);
   CHECK(decoder.state() == State::bad_line_ending);
   decoder.reset();
-  CHECK(decoder.feed("..two\r\n.\r\n") == 10);
+  CHECK(feed_all(decoder, "..two\r\n.\r\n", &n) == ".two\r\n");
+  CHECK(n == 10);
   CHECK(decoder.state() == State::done);
   CHECK_FALSE(decoder.over_size());
   CHECK_FALSE(decoder.line_too_long());
-  CHECK(decoder.take_message() == ".two\r\n");
+}
+
+TEST_CASE("data decoder: pieces view the input; only a dropped dot or a split CRLF cuts them") {
+  struct Pieces : DataDecoder::Sink {
+    std::vector<std::string_view> seen;
+    void on_data(std::string_view piece) override { seen.push_back(piece); }
+  };
+  DataDecoder decoder;
+  const std::string input = "Subject: x\r\n\r\nline\r\n..dot\r\nend\r\n.\r\n";
+  Pieces p;
+  REQUIRE(decoder.feed(input, p) == input.size());
+  REQUIRE(p.seen.size() == 2);
+  CHECK(p.seen[0].data() == input.data());  // no copy: the caller's buffer
+  CHECK(p.seen[0] == "Subject: x\r\n\r\nline\r\n");
+  CHECK(p.seen[1] == ".dot\r\nend\r\n");
+  // A CR at the end of one read and its LF at the start of the next.
+  DataDecoder split;
+  Pieces q;
+  split.feed("ab\r", q);
+  split.feed("\ncd\r\n.\r\n", q);
+  std::string joined;
+  for (auto piece : q.seen) joined.append(piece);
+  CHECK(joined == "ab\r\ncd\r\n");
 }

@@ -1,6 +1,7 @@
 // The spool's interface for other processes while a server owns it: in_use(), peek(),
 // request() and, on the owner's side, take_requests() and flush().
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include <string>
 #include <vector>
@@ -101,4 +102,35 @@ TEST_CASE("spool control: flush makes every entry due now, durably") {
   Spool again = open_spool(tmp.path());
   CHECK(again.due(1200) == std::vector<std::string>{id});
   CHECK(again.load(id)->next_attempt == 1200);
+}
+
+TEST_CASE("spool control: FIFOs in control/ and queue/ are refused without blocking") {
+  // Opening a FIFO for reading waits for a writer: every reader must open non-blocking and
+  // take regular files only. (Before, each of these calls hung.)
+  TempDir tmp;
+  {
+    Spool spool = open_spool(tmp.path());
+    auto a = spool.enqueue(entry_to("a@sender.test"), 1000);
+    REQUIRE(a.error == SpoolError::none);
+    REQUIRE(::mkfifo((tmp.path() / "control" / "evil").c_str(), 0600) == 0);
+    REQUIRE(::mkfifo((tmp.path() / "queue" / "000000000001.000001.1").c_str(), 0600) == 0);
+    std::vector<std::string> problems;
+    CHECK(spool.take_requests(problems).empty());
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].find("not a regular file") != std::string::npos);
+    CHECK_FALSE(fs::exists(tmp.path() / "control" / "evil"));
+    auto seen = Spool::peek(tmp.path());
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0].id == a.id);
+  }
+  SpoolOpenReport report;
+  std::string error;
+  auto again = Spool::open({tmp.path(), 100}, report, error);
+  REQUIRE(again.has_value());
+  CHECK(report.recovered == 1);
+  CHECK(report.set_aside == 1);
+  // A FIFO as the lock file does not hang in_use() either.
+  fs::remove(tmp.path() / "lock");
+  REQUIRE(::mkfifo((tmp.path() / "lock").c_str(), 0600) == 0);
+  CHECK_FALSE(Spool::in_use(tmp.path()));
 }

@@ -518,3 +518,48 @@ TEST_CASE("spool: to_string names every error") {
   CHECK(to_string(SpoolError::corrupt) == "corrupt entry");
   CHECK(to_string(SpoolError::not_found) == "not found");
 }
+
+TEST_CASE("spool: reschedule then rewrite_entry is update in two halves") {
+  TempDir tmp;
+  std::string id;
+  {
+    Spool spool = open_ok(tmp.path());
+    auto r = spool.enqueue(sample(), 1000);
+    REQUIRE(r.error == SpoolError::none);
+    id = r.id;
+    // The index moves at once; the file still has the old schedule until the rewrite.
+    REQUIRE(spool.reschedule(id, 1300) == SpoolError::none);
+    CHECK(spool.due(1299).empty());
+    CHECK(spool.due(1300) == std::vector<std::string>{id});
+    CHECK(Spool::peek(tmp.path()).front().next_attempt == 1000);
+    CHECK(Spool::rewrite_entry(tmp.path(), {id, 1300, 3, "451 4.3.0 try later"}).empty());
+    CHECK(names_in(tmp.path() / "tmp").empty());
+    // Only the fields given change.
+    CHECK(Spool::rewrite_entry(tmp.path(), {id, 1400, std::nullopt, std::nullopt}).empty());
+    CHECK(spool.reschedule("000000000001.000000.1", 5) == SpoolError::not_found);
+    CHECK(spool.reschedule("../x", 5) == SpoolError::not_found);
+  }
+  Spool again = open_ok(tmp.path());
+  auto e = again.load(id);
+  REQUIRE(e.has_value());
+  CHECK(e->next_attempt == 1400);
+  CHECK(e->attempts == 3);
+  CHECK(e->last_error == "451 4.3.0 try later");
+  CHECK(e->data == sample().data);
+  CHECK(e->created == 1000);
+}
+
+TEST_CASE("spool: a rewrite never brings back an entry removed before it") {
+  TempDir tmp;
+  Spool spool = open_ok(tmp.path());
+  auto r = spool.enqueue(sample(), 1000);
+  REQUIRE(spool.forget(r.id) == SpoolError::none);
+  REQUIRE(Spool::unlink_entry(tmp.path(), r.id).empty());
+  CHECK(Spool::rewrite_entry(tmp.path(), {r.id, 2000, 1, "late"}).empty());  // no error ...
+  CHECK(names_in(tmp.path() / "queue").empty());                             // ... and no file
+  CHECK(names_in(tmp.path() / "tmp").empty());
+  CHECK_FALSE(Spool::rewrite_entry(tmp.path(), {"../x", 1, 1, ""}).empty());
+  write_all(tmp.path() / "queue" / "000000000002.000000.1", "not an entry");
+  CHECK_FALSE(Spool::rewrite_entry(tmp.path(), {"000000000002.000000.1", 1, 1, ""}).empty());
+  CHECK(read_all(tmp.path() / "queue" / "000000000002.000000.1") == "not an entry");
+}
