@@ -182,7 +182,7 @@ class HostileFilesTest(unittest.TestCase):
         os.chmod(auth, 0o600)
         os.chmod(self.svc.config, 0o600)
         self.svc.start()
-        self.assertEqual(self.svc.read_log().count(" warning "), 2, "warned again at 0600")
+        self.assertEqual(self.svc.read_log().count(" warning file="), 2, "warned again at 0600")
 
 if __name__ == "__main__":
     h.main()
