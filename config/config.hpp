@@ -71,7 +71,8 @@ struct Delivery {
   SmarthostTls smarthost_tls = SmarthostTls::opportunistic;
   std::string smarthost_user, smarthost_password;  // AUTH when user is set
   std::string smarthost_auth_file;                 // "user:password" on its first line
-  bool allow_private = false;  // mx mode: may connect to loopback/private/link-local addresses
+  // mx mode: may connect to any address (core/special_purpose.hpp says which are refused).
+  bool allow_private = false;
   std::uint16_t mx_port = 25;  // mx mode: the port MX hosts are reached on (tests change it)
 };
 

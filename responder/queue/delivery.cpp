@@ -1,11 +1,16 @@
 #include "responder/queue/delivery.hpp"
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <stdexcept>
 
 #include "core/log.hpp"
+#include "core/special_purpose.hpp"
 #include "responder/queue/maildir.hpp"
 
 namespace ipconfirm::responder {
@@ -43,6 +48,38 @@ std::pair<std::string, std::string> read_auth_file(const std::string& path) {
 
 // What submit() may hold in memory: replies are a few tens of KiB, so a few hundred of them.
 constexpr std::size_t kMaxSubmittedBytes = 8 * 1024 * 1024;
+
+// The addresses of this host's interfaces, now (they change: DHCP, a new VPN). A reply must
+// not be delivered to ourselves: our own public address would reach our own port 25, or another
+// local service on the MX port.
+std::vector<IpAddress> own_addresses() {
+  std::vector<IpAddress> out;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr) continue;
+    if (i->ifa_addr->sa_family == AF_INET) {
+      const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+      out.push_back(IpAddress::from_v4(ntohl(sin->sin_addr.s_addr)));
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+      std::array<std::uint8_t, 16> bytes{};
+      std::memcpy(bytes.data(), &sin6->sin6_addr, 16);
+      out.push_back(IpAddress::from_v6(bytes));
+    }
+  }
+  ::freeifaddrs(list);
+  return out;
+}
+
+// Why an MX host's address must not be connected to, or nullopt (see core/special_purpose.hpp).
+std::optional<std::string> refuse_destination(const IpAddress& ip,
+                                              const std::vector<IpAddress>& own) {
+  if (auto why = why_not_a_destination(ip)) return why;
+  if (std::find(own.begin(), own.end(), ip) != own.end())
+    return std::string("this host's own address");
+  return std::nullopt;
+}
 
 double random01() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -298,15 +335,20 @@ asio::awaitable<Outcome> Deliverer::via_mx(const QueueEntry& entry, const std::s
 
   Outcome last{Kind::temporary, "no usable address for " + domain};
   std::size_t tried = 0;
+  const std::vector<IpAddress> own =
+      config_.delivery.allow_private ? std::vector<IpAddress>{} : own_addresses();
   for (const auto& host : hosts) {
     for (RrType type : {RrType::aaaa, RrType::a}) {
       DnsResult addrs = co_await resolver_.query(host, type);
       if (addrs.status != DnsStatus::ok) continue;
       for (const auto& r : addrs.records) {
         if (!r.address || tried >= 10) continue;
-        if (r.address->is_non_public() && !config_.delivery.allow_private) {
+        std::optional<std::string> refusal;
+        if (!config_.delivery.allow_private) refusal = refuse_destination(*r.address, own);
+        if (refusal) {
           last = Outcome{Kind::temporary, host + " has the non-public address " +
-                                              r.address->to_string() + ": not used"};
+                                              r.address->to_string() + " (" + *refusal +
+                                              "): not used"};
           continue;
         }
         ++tried;
