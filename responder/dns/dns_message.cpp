@@ -110,6 +110,7 @@ class Reader {
 ParsedAnswer fail(ParsedAnswer& answer, std::string error) {
   answer.ok = false;
   answer.answers.clear();
+  answer.omitted.clear();
   answer.negative_ttl.reset();
   answer.error = std::move(error);
   return std::move(answer);
@@ -260,7 +261,17 @@ ParsedAnswer parse_dns_answer(const std::uint8_t* data, std::size_t size) {
     if (ttl & 0x80000000u) ttl = 0;
     const std::size_t rdata_end = r.pos() + rdlength;
 
-    if (klass == kClassIn && in_answer && is_known_type(type)) {
+    if (klass == kClassIn && in_answer && is_known_type(type) &&
+        answer.answers.size() >= kMaxAnswerRecords) {
+      const auto rr_type = static_cast<RrType>(type);
+      auto it = std::find_if(answer.omitted.begin(), answer.omitted.end(),
+                             [rr_type](const auto& entry) { return entry.first == rr_type; });
+      if (it == answer.omitted.end())
+        answer.omitted.emplace_back(rr_type, 1);
+      else
+        ++it->second;
+      r.skip(rdlength);
+    } else if (klass == kClassIn && in_answer && is_known_type(type)) {
       DnsRecord record;
       record.type = static_cast<RrType>(type);
       record.ttl = ttl;
@@ -336,8 +347,11 @@ DnsResult interpret_answer(const ParsedAnswer& answer, std::string_view qname, R
     result.records.push_back(record);
     result.records.back().ttl = std::min(record.ttl, chain_ttl);
   }
+  for (const auto& [omitted_type, count] : answer.omitted)
+    if (omitted_type == type) result.omitted += count;
   if (answer.rcode == DnsRcode::nxdomain) {
     result.records.clear();
+    result.omitted = 0;
     result.status = DnsStatus::nxdomain;
     result.detail = "NXDOMAIN";
   } else if (result.records.empty()) {

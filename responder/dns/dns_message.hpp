@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/ip_address.hpp"
@@ -52,6 +53,12 @@ struct DnsRecord {
   std::optional<IpAddress> address;  // A/AAAA
 };
 
+// Most answer-section records of the known types one parsed answer keeps. A 64 KB answer can
+// hold about 3,600 PTR or 4,000 A records; nothing legitimate needs more than a few dozen, and
+// every record kept costs memory in the cache and work in the report. Records beyond this are
+// counted (ParsedAnswer::omitted), not kept.
+inline constexpr std::size_t kMaxAnswerRecords = 100;
+
 // Longest name text the parser produces. A legal name has at most 253 characters; anything
 // longer is kept (cut at this length) so that the analysis can report it as invalid.
 inline constexpr std::size_t kMaxNameText = 1024;
@@ -69,8 +76,10 @@ enum class DnsRcode {
 struct ParsedAnswer {
   bool ok = false;  // false: malformed, `error` says where
   DnsRcode rcode{};
-  bool truncated = false;  // TC bit
-  std::vector<DnsRecord> answers;
+  bool truncated = false;          // TC bit
+  std::vector<DnsRecord> answers;  // at most kMaxAnswerRecords
+  // Answer records of the known types beyond kMaxAnswerRecords, by type: counted, not kept.
+  std::vector<std::pair<RrType, std::size_t>> omitted;
   // RFC 2308 §5: the negative-caching TTL, min(SOA TTL, SOA MINIMUM), when the authority
   // section carries an SOA record.
   std::optional<std::uint32_t> negative_ttl;
@@ -93,6 +102,9 @@ struct DnsResult {
   DnsStatus status = DnsStatus::temperror;
   std::vector<DnsRecord> records;  // of the asked type only; non-empty iff status == ok
   std::string detail;              // short human text: "NXDOMAIN", "timeout", ...
+  // Records of the asked type the answer held beyond what the parser keeps (kMaxAnswerRecords;
+  // their owner names were not checked). records.size() + omitted is how many there were.
+  std::size_t omitted = 0;
 };
 
 // Decides the outcome of a lookup for (`qname`, `type`) from a parsed answer: follows the

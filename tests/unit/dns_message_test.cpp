@@ -451,3 +451,25 @@ TEST_CASE("dns_message: to_string") {
   CHECK(to_string(DnsStatus::nxdomain) == "nxdomain");
   CHECK(to_string(DnsStatus::permerror) == "permerror");
 }
+
+TEST_CASE("dns_message: at most kMaxAnswerRecords records are kept, the rest are counted") {
+  // 3,600 PTR names in one answer, as a hostile reverse zone sends them over TCP.
+  constexpr unsigned kNames = 3600;
+  auto m = response("2.0.0.127.in-addr.arpa", 12, kNames + 1);
+  for (unsigned i = 0; i < kNames; ++i)
+    m.pointer(12)
+        .rr(12, 300, 6)
+        .label(std::string("h") + char('a' + i % 26) + char('a' + i / 26 % 26))
+        .pointer(12);
+  m.pointer(12).rr(1, 300, 4).u8(192).u8(0).u8(2).u8(1);  // an A record among them
+  const auto p = m.parse();
+  REQUIRE(p.ok);
+  CHECK(p.answers.size() == kMaxAnswerRecords);
+  REQUIRE(p.omitted.size() == 2);
+  CHECK(p.omitted[0] == std::pair{RrType::ptr, std::size_t{kNames - kMaxAnswerRecords}});
+  CHECK(p.omitted[1] == std::pair{RrType::a, std::size_t{1}});
+  const auto r = interpret_answer(p, "2.0.0.127.in-addr.arpa", RrType::ptr);
+  CHECK(r.status == DnsStatus::ok);
+  CHECK(r.records.size() == kMaxAnswerRecords);
+  CHECK(r.records.size() + r.omitted == kNames);
+}
