@@ -211,7 +211,8 @@ class Loader {
       fail(nullptr, "smtp.listen", "needs at least one address");
 
     if (auto d = table(root, "dns", "dns")) {
-      only_known(*d, "dns.", {"servers", "dnsbl", "timeout_ms", "tries", "report_deadline_ms"});
+      only_known(*d, "dns.",
+                 {"servers", "dnsbl", "timeout_ms", "tries", "report_deadline_ms", "cache_bytes"});
       if (auto servers = strings(*d, "servers", "dns.servers")) {
         for (const auto& s : *servers)
           if (!parse_endpoint(s))
@@ -230,6 +231,7 @@ class Loader {
       if (auto v = integer(*d, "tries", "dns.tries", 1, 10)) c.dns.tries = static_cast<int>(*v);
       if (auto v = integer(*d, "report_deadline_ms", "dns.report_deadline_ms", 100, 120000))
         c.dns.report_deadline = std::chrono::milliseconds(*v);
+      set_size(*d, "cache_bytes", "dns.cache_bytes", c.dns.cache_bytes, 0, 1LL << 30);
     }
 
     if (auto d = table(root, "delivery", "delivery")) {

@@ -58,6 +58,7 @@ struct Dns {
   std::chrono::milliseconds timeout{1500};
   int tries = 2;
   std::chrono::milliseconds report_deadline{5000};
+  std::size_t cache_bytes = 16 * 1024 * 1024;  // the answer cache's budget; 0 = no cache
 };
 
 enum class DeliveryMode { smarthost, mx, maildir };

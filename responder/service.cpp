@@ -479,6 +479,7 @@ void Service::start() {
   dns.servers = s.config.dns.servers;
   dns.timeout = s.config.dns.timeout;
   dns.tries = s.config.dns.tries;
+  dns.cache_bytes = s.config.dns.cache_bytes;
   s.resolver = std::make_unique<DnsResolver>(s.io.get_executor(), dns);
 
   std::weak_ptr<Impl> weak_impl = impl_;

@@ -383,6 +383,17 @@ std::uint32_t cache_ttl(const DnsResult& result, std::optional<std::uint32_t> ne
   return std::min(ttl, max_ttl);
 }
 
+std::size_t memory_bytes(const DnsResult& result) {
+  // A heap block for a string that does not fit the small-string buffer.
+  auto heap = [](const std::string& s) {
+    return s.capacity() > 15 ? s.capacity() + 1 : std::size_t{0};
+  };
+  std::size_t bytes =
+      sizeof(DnsResult) + heap(result.detail) + result.records.capacity() * sizeof(DnsRecord);
+  for (const auto& record : result.records) bytes += heap(record.name) + heap(record.text);
+  return bytes;
+}
+
 std::optional<std::string> normalise_query_name(std::string_view name) {
   if (!name.empty() && name.back() == '.') name.remove_suffix(1);
   if (name.empty() || name.size() > 253) return std::nullopt;

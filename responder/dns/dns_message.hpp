@@ -119,6 +119,11 @@ DnsResult interpret_answer(const ParsedAnswer& answer, std::string_view qname, R
 std::uint32_t cache_ttl(const DnsResult& result, std::optional<std::uint32_t> negative_ttl,
                         std::uint32_t max_ttl);
 
+// The heap and object bytes `result` occupies (its records, their strings, the detail), as the
+// resolver's cache counts them against its byte budget. An estimate from sizes and capacities:
+// it does not know the allocator's rounding.
+std::size_t memory_bytes(const DnsResult& result);
+
 // A query name in the form the resolver accepts: trailing dot removed, ASCII lower-cased.
 // Returns nullopt unless the name has 1 to 253 characters, labels of 1 to 63 characters, and
 // only letters, digits, '-' and '_' (no escapes, spaces or control bytes reach the wire).

@@ -157,6 +157,7 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
     std::string key;
     std::string qname;
     RrType type = RrType::a;
+    bool store = true;  // keep the answer in the cache (any of the joined lookups wants it)
     std::unique_ptr<Completion> completion;
     // Lookups of the same name and type that arrived while this one was in flight: they share
     // its answer instead of sending the same query again (a burst of connections from one
@@ -168,6 +169,7 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
     DnsResult result;
     Clock::time_point stored, expires;
     std::list<std::string>::iterator age;  // position in `cache_order`
+    std::size_t bytes = 0;                 // what it counts against opts.cache_bytes
   };
 
   Impl(asio::any_io_executor executor, const Options& options)
@@ -226,12 +228,13 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
   }
 
   template <typename Handler>
-  void start(Handler handler, std::string key, std::string qname, RrType type) {
+  void start(Handler handler, std::string key, std::string qname, RrType type, bool store) {
     auto pending = std::make_unique<Pending>();
     pending->impl = this;
     pending->key = std::move(key);
     pending->qname = std::move(qname);
     pending->type = type;
+    pending->store = store;
     pending->completion = std::make_unique<HandlerCompletion<Handler>>(std::move(handler), ex);
     if (channel == nullptr) {
       pending->completion->complete(error_result(DnsStatus::temperror, "resolver shut down"));
@@ -239,6 +242,7 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
     }
     if (auto it = inflight.find(pending->key); it != inflight.end()) {
       it->second->joined.push_back(std::move(pending->completion));
+      it->second->store = it->second->store || store;
       return;
     }
     unsigned char* query = nullptr;
@@ -273,7 +277,7 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
     if (auto it = impl.inflight.find(pending->key);
         it != impl.inflight.end() && it->second == pending.get())
       impl.inflight.erase(it);
-    if (status != ARES_ECANCELLED && status != ARES_EDESTRUCTION)
+    if (status != ARES_ECANCELLED && status != ARES_EDESTRUCTION && pending->store)
       impl.cache_put(pending->key, result, negative_ttl);
     for (auto& joined : pending->joined) joined->complete(result);
     pending->completion->complete(std::move(result));
@@ -382,8 +386,7 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
     if (it == cache.end()) return std::nullopt;
     const auto now = Clock::now();
     if (now >= it->second.expires) {
-      cache_order.erase(it->second.age);
-      cache.erase(it);
+      cache_erase(it);
       return std::nullopt;
     }
     DnsResult result = it->second.result;
@@ -393,23 +396,35 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
     return result;
   }
 
+  void cache_erase(std::unordered_map<std::string, CacheEntry>::iterator it) {
+    cache_bytes_used -= it->second.bytes;
+    cache_order.erase(it->second.age);
+    cache.erase(it);
+  }
+
+  // The largest entry the cache takes: a sixteenth of the budget, at most 64 KiB. A normal
+  // answer counts a few hundred bytes; a hundred A records about 12 KiB.
+  std::size_t max_entry_bytes() const {
+    return std::min<std::size_t>(64 * 1024, opts.cache_bytes / 16);
+  }
+
   void cache_put(const std::string& key, const DnsResult& result,
                  std::optional<std::uint32_t> negative_ttl) {
-    if (opts.cache_entries == 0) return;
+    if (opts.cache_entries == 0 || opts.cache_bytes == 0) return;
     const std::uint32_t ttl = cache_ttl(result, negative_ttl, opts.max_ttl);
     if (ttl == 0) return;
-    if (auto it = cache.find(key); it != cache.end()) {
-      cache_order.erase(it->second.age);
-      cache.erase(it);
-    }
-    while (cache.size() >= opts.cache_entries && !cache_order.empty()) {
-      cache.erase(cache_order.front());
-      cache_order.pop_front();
-    }
+    if (auto it = cache.find(key); it != cache.end()) cache_erase(it);
+    // The key is held twice (map and age list), plus the nodes of both.
+    const std::size_t bytes = memory_bytes(result) + 2 * (key.capacity() + 1) + 128;
+    if (bytes > max_entry_bytes()) return;
+    while (!cache_order.empty() &&
+           (cache.size() >= opts.cache_entries || cache_bytes_used + bytes > opts.cache_bytes))
+      cache_erase(cache.find(cache_order.front()));
     const auto now = Clock::now();
     cache_order.push_back(key);
     cache.emplace(key, CacheEntry{result, now, now + std::chrono::seconds(ttl),
-                                  std::prev(cache_order.end())});
+                                  std::prev(cache_order.end()), bytes});
+    cache_bytes_used += bytes;
   }
 
   asio::any_io_executor ex;
@@ -419,6 +434,7 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
   std::map<ares_socket_t, std::shared_ptr<Socket>> sockets;
   std::unordered_map<std::string, CacheEntry> cache;
   std::list<std::string> cache_order;                  // keys, oldest first
+  std::size_t cache_bytes_used = 0;                    // sum of the entries' bytes
   std::unordered_map<std::string, Pending*> inflight;  // by cache key; owned by c-ares
 };
 
@@ -430,11 +446,12 @@ struct DnsResolver::Initiation {
   std::string key;
   std::string qname;
   RrType type;
+  bool store;
 
   template <typename Handler>
   void operator()(Handler handler) {
     if (auto strong = impl.lock()) {
-      strong->start(std::move(handler), std::move(key), std::move(qname), type);
+      strong->start(std::move(handler), std::move(key), std::move(qname), type, store);
       return;
     }
     auto ex = asio::get_associated_executor(handler);
@@ -453,7 +470,7 @@ DnsResolver::~DnsResolver() {
   if (impl_) impl_->shutdown();
 }
 
-asio::awaitable<DnsResult> DnsResolver::query(std::string name, RrType type) {
+asio::awaitable<DnsResult> DnsResolver::query(std::string name, RrType type, Caching caching) {
   auto qname = normalise_query_name(name);
   if (!qname) co_return error_result(DnsStatus::permerror, "invalid query name");
   std::string key = *qname + '/' + std::to_string(static_cast<unsigned>(type));
@@ -461,7 +478,7 @@ asio::awaitable<DnsResult> DnsResolver::query(std::string name, RrType type) {
 
   // A named initiation object rather than a lambda inside the co_await expression: GCC 12
   // destroys some temporaries of a co_await full-expression twice.
-  Initiation initiation{impl_, std::move(key), std::move(*qname), type};
+  Initiation initiation{impl_, std::move(key), std::move(*qname), type, caching == Caching::store};
   DnsResult result = co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(DnsResult)>(
       std::move(initiation), asio::use_awaitable);
   co_return result;
@@ -481,6 +498,10 @@ void DnsResolver::cancel_all() {
 
 std::size_t DnsResolver::cache_size() const {
   return impl_->cache.size();
+}
+
+std::size_t DnsResolver::cache_bytes() const {
+  return impl_->cache_bytes_used;
 }
 
 }  // namespace ipconfirm::responder

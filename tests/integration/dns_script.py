@@ -69,6 +69,7 @@ class ScriptedDns:
     def __init__(self, answer, host="127.0.0.1"):
         self.answer = answer
         self.queries = []
+        self.bodies = {}
         self.lock = threading.Lock()
         self.stopping = False
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -138,7 +139,12 @@ class ScriptedDns:
             return None
         rcode = 3 if records is None else 0
         records = records or []
-        body = b"".join(r.wire() for r in records)
+        # A test returns the same big list for many names: encode it once.
+        cached = self.bodies.get(id(records))
+        if cached is None or cached[0] is not records:
+            cached = (records, b"".join(r.wire() for r in records))
+            self.bodies[id(records)] = cached
+        body = cached[1]
         header = struct.pack(">HHHHHH", qid, 0x8400 | (flags & 0x0100) | rcode, 1, len(records),
                              0, 0)
         message = header + query[12:question_end] + body

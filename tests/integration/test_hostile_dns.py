@@ -4,11 +4,16 @@
   (over TCP after a truncated UDP answer): the reply to the (possibly forged) sender stays
   small, names 10 of them and says how many there were (rdns.ptr_count, rdns.ptr_truncated, and
   the text part).
+- HELO names under a zone the attacker controls, each answering A and AAAA with a 64 KB record
+  set: the server's memory does not grow with them (the answers to a name the client chose are
+  not cached, a cached answer keeps at most 100 records, and the cache is bounded in bytes).
 """
 
 import os
 import re
+import smtplib
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -69,6 +74,62 @@ class HostileReverseDns(unittest.TestCase):
         # The forward confirmation looked up at most 10 of the names.
         forward = [x for x in self.dns.recorded() if x.qtype == d.A and "in-addr" in x.name]
         self.assertLessEqual(len({x.name.lower() for x in forward}), 10)
+
+
+HELO_NAMES = 300
+# 64 KB answers: 4,000 A records or 2,300 AAAA records for every name under evil.test.
+BIG_A = [d.a(f"198.51.{n // 250}.{n % 250}") for n in range(4000)]
+BIG_AAAA = [d.aaaa(f"2001:db8::{n:x}") for n in range(2300)]
+
+
+def big_answers(name, qtype):
+    if name.lower().endswith(".evil.test"):
+        return BIG_A if qtype == d.A else BIG_AAAA if qtype == d.AAAA else []
+    return None
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+class HostileHeloNames(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.work = h.Workdir()
+        cls.dns = d.ScriptedDns(big_answers)
+        cls.port = h.free_port()
+        text = h.config_toml([f"127.0.0.1:{cls.port}"], cls.dns.server())
+        cls.svc = h.Ipconfirm(cls.work, text).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.svc.stop()
+        cls.dns.stop()
+        cls.work.cleanup()
+
+    def helo(self, name):
+        with smtplib.SMTP("127.0.0.1", self.port, local_hostname=name, timeout=20) as c:
+            c.ehlo()
+
+    def answered_over_tcp(self):
+        return len([x for x in self.dns.recorded() if x.transport == "tcp"])
+
+    def test_big_answers_to_helo_names_do_not_grow_memory(self):
+        self.helo("warm-up.example.test")
+        before = rss_kib(self.svc.proc.pid)
+        for n in range(HELO_NAMES):
+            self.helo(f"h{n}.evil.test")
+        # Every HELO name was asked for A and AAAA, each answered over TCP.
+        h.wait_for(lambda: self.answered_over_tcp() >= 2 * HELO_NAMES, 120, "the answers")
+        time.sleep(1)  # the last answers are parsed after the server sent them
+        after = rss_kib(self.svc.proc.pid)
+        print(f"\nRSS before {before} KiB, after {HELO_NAMES} HELO names with 64 KB answers: "
+              f"{after} KiB", flush=True)
+        self.assertLess(after - before, 32 * 1024)
 
 
 if __name__ == "__main__":

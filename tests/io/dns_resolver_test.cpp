@@ -699,6 +699,71 @@ TEST_CASE("dns_resolver: faults from a scripted server") {
   }
 }
 
+// Twenty A records (TTL 300) for any name: a 336-byte answer.
+std::optional<std::vector<std::uint8_t>> twenty_addresses(const std::vector<std::uint8_t>& q) {
+  std::vector<std::uint8_t> body;
+  for (std::uint8_t i = 0; i < 20; ++i) {
+    auto rr = record(1, 300, {10, 0, 0, i});
+    body.insert(body.end(), rr.begin(), rr.end());
+  }
+  return reply_to(q, kOk, 20, body);
+}
+
+TEST_CASE("dns_resolver: the cache stays within its byte budget") {
+  asio::io_context io;
+  ScriptedServer server(twenty_addresses);
+  auto options = options_for(server.port());
+  options.cache_bytes = 64 * 1024;
+  DnsResolver resolver(io.get_executor(), options);
+  std::size_t most = 0;
+  for (int i = 0; i < 300; ++i) {
+    const auto r = lookup(io, resolver, "n" + std::to_string(i) + ".big.test", RrType::a);
+    REQUIRE(r.status == DnsStatus::ok);
+    CHECK(r.records.size() == 20);
+    CHECK(resolver.cache_bytes() <= options.cache_bytes);
+    most = std::max(most, resolver.cache_bytes());
+  }
+  MESSAGE("cache after 300 answers of 20 A records: ", resolver.cache_size(), " entries, ",
+          resolver.cache_bytes(), " bytes (budget ", options.cache_bytes, ")");
+  CHECK(most > options.cache_bytes / 2);  // it was used, not switched off
+  CHECK(resolver.cache_size() < 300);
+  // The newest answers are still there, the oldest went first.
+  const int asked = server.queries();
+  CHECK(lookup(io, resolver, "n299.big.test", RrType::a).status == DnsStatus::ok);
+  CHECK(server.queries() == asked);
+  CHECK(lookup(io, resolver, "n0.big.test", RrType::a).status == DnsStatus::ok);
+  CHECK(server.queries() == asked + 1);
+}
+
+TEST_CASE("dns_resolver: no_store answers and answers over the entry limit are not cached") {
+  asio::io_context io;
+  ScriptedServer server(twenty_addresses);
+  auto options = options_for(server.port());
+  DnsResolver resolver(io.get_executor(), options);
+  auto no_store = [&](const char* name) {
+    auto r = run(io, resolver.query(name, RrType::a, DnsResolver::Caching::no_store));
+    REQUIRE(r);
+    return *r;
+  };
+  CHECK(no_store("helo.client.test").status == DnsStatus::ok);
+  CHECK(resolver.cache_size() == 0);
+  CHECK(resolver.cache_bytes() == 0);
+  CHECK(no_store("helo.client.test").status == DnsStatus::ok);
+  CHECK(server.queries() == 2);
+  // A stored answer is read by a no_store lookup too.
+  CHECK(lookup(io, resolver, "shared.test", RrType::a).status == DnsStatus::ok);
+  CHECK(resolver.cache_size() == 1);
+  CHECK(no_store("shared.test").status == DnsStatus::ok);
+  CHECK(server.queries() == 3);
+
+  // A budget of 16 KiB takes no entry over 1 KiB: twenty records are more.
+  asio::io_context io2;
+  options.cache_bytes = 16 * 1024;
+  DnsResolver small(io2.get_executor(), options);
+  CHECK(lookup(io2, small, "big.test", RrType::a).status == DnsStatus::ok);
+  CHECK(small.cache_size() == 0);
+}
+
 int main(int argc, char** argv) {
   if (find_dnsmasq().empty()) {
     std::printf("dnsmasq is not installed: skipped\n");
