@@ -10,14 +10,16 @@
 // The parser follows name compression (RFC 1035 §4.1.4) without recursion; every pointer must
 // point before the start of the labels read so far, which makes loops impossible, and the number
 // of jumps is capped. Every read is bounds-checked. It does not validate names (that is the
-// analysis' job), does not read the additional section, and does not check that the answer
-// matches the question (c-ares does that before handing the answer over). Only class IN
+// analysis' job) and does not read the additional section. parse_dns_answer does not check
+// that the answer matches the question (c-ares does, ignoring case; answers_query and
+// question_is below check it exactly, for 0x20). Only class IN
 // records of the types in RrType are returned; others are skipped.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -118,6 +120,27 @@ DnsResult interpret_answer(const ParsedAnswer& answer, std::string_view qname, R
 // never. Capped by `max_ttl`.
 std::uint32_t cache_ttl(const DnsResult& result, std::optional<std::uint32_t> negative_ttl,
                         std::uint32_t max_ttl);
+
+// 0x20 (draft-vixie-dnsext-dns0x20-00): `name` with each ASCII letter upper-cased where the next
+// bit of `bits` is set (the bits are used in order, and again from the start when they run
+// out). Other characters are unchanged. The resolver sends this form and accepts only an answer
+// whose question repeats it exactly, which an off-path attacker must guess along with the ID
+// and the port.
+std::string mix_case(std::string_view name, std::span<const std::uint8_t> bits);
+
+// Whether `answer` is a reply to `query` (both whole DNS messages): the same ID, the QR bit
+// set, one question each, and the question's bytes (the name with its letter case, type,
+// class) identical. False for anything malformed.
+bool answers_query(std::span<const std::uint8_t> query, std::span<const std::uint8_t> answer);
+
+// Whether the first question of the message `answer` is exactly `name` (dot-separated labels,
+// letter case included) with `type` and class IN.
+bool question_is(std::span<const std::uint8_t> answer, std::string_view name, RrType type);
+
+// Lower-cases the ASCII letters of the first question's name of `message` in place, so that
+// names compressed against it read as they were asked before mix_case. False (and nothing
+// changed) when the question cannot be read.
+bool lower_question_name(std::span<std::uint8_t> message);
 
 // The heap and object bytes `result` occupies (its records, their strings, the detail), as the
 // resolver's cache counts them against its byte budget. An estimate from sizes and capacities:

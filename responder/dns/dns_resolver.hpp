@@ -7,6 +7,12 @@
 // and everything runs on the executor's thread. The raw answer is parsed by our own bounded
 // parser (responder/dns_message.hpp), not by c-ares' helpers, so TTLs and hostile names survive.
 //
+// Against off-path forgery (RFC 5452) a query carries a random ID from the kernel's CSPRNG,
+// leaves from a UDP socket (so a random source port) of its own rather than c-ares' one socket
+// per server, and spells its name in random letter case (0x20); only an answer that repeats
+// ID, port and question exactly is read, so a forged one is dropped and the real one still
+// counts. A server that does not repeat the question's case is not believed (temperror).
+//
 // Not thread-safe: use one resolver from the thread that runs its executor. It does not do
 // DNSSEC, search domains or /etc/hosts, and it does not validate the names it returns.
 #pragma once
