@@ -237,7 +237,8 @@ class Loader {
     if (auto d = table(root, "delivery", "delivery")) {
       only_known(*d, "delivery.",
                  {"mode", "smarthost", "maildir", "smarthost_tls", "smarthost_user",
-                  "smarthost_password", "smarthost_auth_file", "allow_private", "mx_port"});
+                  "smarthost_password", "smarthost_auth_file", "allow_private", "mx_port",
+                  "max_per_domain", "attempt_deadline"});
       if (auto mode = string(*d, "mode", "delivery.mode")) {
         if (*mode == "smarthost")
           c.delivery.mode = DeliveryMode::smarthost;
@@ -283,6 +284,9 @@ class Loader {
         c.delivery.allow_private = *n->value<bool>();
       }
       set_size(*d, "mx_port", "delivery.mx_port", c.delivery.mx_port, 1, 65535);
+      set_size(*d, "max_per_domain", "delivery.max_per_domain", c.delivery.max_per_domain, 1, 1000);
+      if (auto v = integer(*d, "attempt_deadline", "delivery.attempt_deadline", 1, 3600))
+        c.delivery.attempt_deadline = std::chrono::seconds(*v);
     }
     if (c.delivery.mode == DeliveryMode::smarthost && !c.delivery.smarthost)
       fail(nullptr, "delivery.smarthost", "is required when delivery.mode is \"smarthost\"");

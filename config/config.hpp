@@ -74,7 +74,9 @@ struct Delivery {
   std::string smarthost_auth_file;                 // "user:password" on its first line
   // mx mode: may connect to any address (core/special_purpose.hpp says which are refused).
   bool allow_private = false;
-  std::uint16_t mx_port = 25;  // mx mode: the port MX hosts are reached on (tests change it)
+  std::uint16_t mx_port = 25;      // mx mode: the port MX hosts are reached on (tests change it)
+  std::size_t max_per_domain = 2;  // mx mode: replies in flight to one recipient domain
+  std::chrono::seconds attempt_deadline{120};  // mx mode: one delivery attempt, all in
 };
 
 struct Queue {

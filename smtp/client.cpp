@@ -262,7 +262,8 @@ class Session {
 
  private:
   void arm(Seconds timeout) {
-    conn_->timer.expires_after(timeout);
+    const auto now = asio::steady_timer::clock_type::now();
+    conn_->timer.expires_at(opts_.deadline - now < timeout ? opts_.deadline : now + timeout);
     conn_->timer.async_wait([weak = std::weak_ptr<Connection>(conn_)](error_code ec) {
       if (ec) return;
       auto conn = weak.lock();

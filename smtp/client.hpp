@@ -38,6 +38,9 @@ struct ClientOptions {
   std::optional<std::pair<std::string, std::string>> auth;  // user, password: AUTH PLAIN or LOGIN
   bool auth_without_tls = false;  // refuse to send credentials in clear unless set
   std::chrono::seconds connect_timeout{30}, command_timeout{60}, data_timeout{180};
+  // The whole delivery ends by then: each step's timeout is cut to it (a slow server cannot
+  // hold a session for the sum of all timeouts). max(): no deadline.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
 struct DeliveryOutcome {

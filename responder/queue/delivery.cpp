@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -183,14 +184,16 @@ asio::awaitable<void> Deliverer::run() {
       requests_checked_ = now;
       apply_requests(now);
     }
-    for (const auto& id : spool_.due(now, in_flight_.size() + held_until_.size() + max_parallel_)) {
-      if (in_flight_.size() >= max_parallel_) break;
-      if (in_flight_.count(id)) continue;
+    const auto started = std::chrono::steady_clock::now();
+    for (const auto& id : spool_.due(
+             now, in_flight_.size() + held_until_.size() + parked_ids_.size() + max_parallel_)) {
+      if (!slot_free(started)) break;
+      if (in_flight_.count(id) || parked_ids_.count(id)) continue;
       if (auto held = held_until_.find(id); held != held_until_.end()) {
         if (held->second > now) continue;
         held_until_.erase(held);
       }
-      in_flight_.insert(id);
+      in_flight_.emplace(id, started);
       asio::co_spawn(
           ex_, [self, id]() { return self->deliver_entry(id); }, asio::detached);
     }
@@ -199,6 +202,34 @@ asio::awaitable<void> Deliverer::run() {
     signal_.expires_after(std::chrono::seconds(1));
     boost::system::error_code ec;
     co_await signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+bool Deliverer::slot_free(std::chrono::steady_clock::time_point now) const {
+  if (config_.delivery.mode != config::DeliveryMode::mx) return in_flight_.size() < max_parallel_;
+  std::size_t fast = 0;
+  for (const auto& [id, started] : in_flight_) fast += now - started < kSlowAfter;
+  return fast < max_parallel_ && in_flight_.size() < max_parallel_ + kMaxSlow;
+}
+
+void Deliverer::park(const std::string& domain, QueueEntry entry) {
+  parked_[domain].push_back(entry.id);
+  parked_ids_.insert(entry.id);
+  // Keep its contents in memory if the budget allows, as submit() would have.
+  const std::size_t bytes = entry.data.size();
+  if (submitted_bytes_ + bytes <= kMaxSubmittedBytes) {
+    std::string id = entry.id;
+    if (submitted_.try_emplace(std::move(id), std::move(entry)).second) submitted_bytes_ += bytes;
+  }
+}
+
+void Deliverer::finish_domain(const std::string& domain) {
+  if (auto it = domain_in_flight_.find(domain); it != domain_in_flight_.end() && --it->second == 0)
+    domain_in_flight_.erase(it);
+  if (auto it = parked_.find(domain); it != parked_.end()) {
+    parked_ids_.erase(it->second.front());
+    it->second.pop_front();
+    if (it->second.empty()) parked_.erase(it);
   }
 }
 
@@ -234,7 +265,20 @@ asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
     in_flight_.erase(id);
     co_return;
   }
+  // MX mode: at most max_per_domain replies to one domain at once; this one waits its turn.
+  std::string domain;
+  if (config_.delivery.mode == config::DeliveryMode::mx) {
+    domain = entry->recipient.substr(entry->recipient.rfind('@') + 1);
+    for (auto& c : domain) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (domain_in_flight_[domain] >= config_.delivery.max_per_domain) {
+      park(domain, std::move(*entry));
+      in_flight_.erase(id);
+      co_return;
+    }
+    ++domain_in_flight_[domain];
+  }
   Outcome out = co_await transport(*entry);
+  if (!domain.empty()) finish_domain(domain);
   std::int64_t now = now_seconds();
   ++entry->attempts;
   const std::string attempts = std::to_string(entry->attempts);
@@ -311,6 +355,7 @@ asio::awaitable<Outcome> Deliverer::via_mx(const QueueEntry& entry, const std::s
   if (!domain.empty() && domain.front() == '[')
     co_return Outcome{Kind::permanent, "address literals are not delivered to"};
 
+  const auto deadline = std::chrono::steady_clock::now() + config_.delivery.attempt_deadline;
   // RFC 5321 §5.1: MX hosts by preference; with no MX, the domain itself.
   std::vector<std::string> hosts;
   DnsResult mx = co_await resolver_.query(domain, RrType::mx);
@@ -333,16 +378,30 @@ asio::awaitable<Outcome> Deliverer::via_mx(const QueueEntry& entry, const std::s
     hosts.push_back(domain);
   }
 
+  // A hostile domain can publish hundreds of MX records: look up the first kMaxMxHosts.
+  std::string note;
+  if (hosts.size() > kMaxMxHosts) {
+    note = " (" + std::to_string(kMaxMxHosts) + " of " + std::to_string(hosts.size() + mx.omitted) +
+           " MX hosts looked up)";
+    hosts.resize(kMaxMxHosts);
+  }
   Outcome last{Kind::temporary, "no usable address for " + domain};
   std::size_t tried = 0;
   const std::vector<IpAddress> own =
       config_.delivery.allow_private ? std::vector<IpAddress>{} : own_addresses();
+  const std::string deadline_text = "attempt deadline (" +
+                                    std::to_string(config_.delivery.attempt_deadline.count()) +
+                                    " s) passed";
   for (const auto& host : hosts) {
     for (RrType type : {RrType::aaaa, RrType::a}) {
+      if (std::chrono::steady_clock::now() >= deadline)
+        co_return Outcome{Kind::temporary, deadline_text + "; last: " + last.detail + note};
       DnsResult addrs = co_await resolver_.query(host, type);
       if (addrs.status != DnsStatus::ok) continue;
       for (const auto& r : addrs.records) {
-        if (!r.address || tried >= 10) continue;
+        if (!r.address || tried >= kMaxAddresses) continue;
+        if (std::chrono::steady_clock::now() >= deadline)
+          co_return Outcome{Kind::temporary, deadline_text + "; last: " + last.detail + note};
         std::optional<std::string> refusal;
         if (!config_.delivery.allow_private) refusal = refuse_destination(*r.address, own);
         if (refusal) {
@@ -354,12 +413,16 @@ asio::awaitable<Outcome> Deliverer::via_mx(const QueueEntry& entry, const std::s
         ++tried;
         smtp::ClientOptions opts = client_;
         opts.tls_server_name = host;
+        opts.deadline = deadline;
         last = co_await smtp::deliver(ex_, to_endpoint(*r.address, config_.delivery.mx_port), opts,
                                       tls_, entry.sender, entry.recipient, data);
         if (last.kind != Kind::temporary) co_return last;
+        if (std::chrono::steady_clock::now() >= deadline)
+          co_return Outcome{Kind::temporary, deadline_text + ": " + last.detail};
       }
     }
   }
+  last.detail += note;
   co_return last;
 }
 
