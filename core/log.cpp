@@ -34,6 +34,10 @@ void append_value(std::string& out, std::string_view v) {
 }  // namespace
 
 std::string format_log_fields(std::string_view event, std::initializer_list<LogField> fields) {
+  return format_log_fields(event, std::span<const LogField>(fields.begin(), fields.size()));
+}
+
+std::string format_log_fields(std::string_view event, std::span<const LogField> fields) {
   std::string out(event);
   for (const auto& [k, v] : fields) {
     out += ' ';
@@ -93,6 +97,10 @@ void log_flush() {
 }
 
 void log_event(std::string_view event, std::initializer_list<LogField> fields) {
+  log_event(event, std::span<const LogField>(fields.begin(), fields.size()));
+}
+
+void log_event(std::string_view event, std::span<const LogField> fields) {
   char stamp[32];
   std::time_t now = std::time(nullptr);
   std::tm tm{};

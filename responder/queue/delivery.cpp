@@ -97,7 +97,8 @@ Deliverer::Deliverer(asio::any_io_executor ex, UnlinkLater unlink_later,
       spool_(spool),
       resolver_(resolver),
       signal_(ex),
-      tls_(asio::ssl::context::tls_client) {
+      tls_(asio::ssl::context::tls_client),
+      smarthost_tls_(asio::ssl::context::tls_client) {
   client_.helo_name = config.hostname;
   client_.tls = smtp::ClientOptions::Tls::opportunistic;
   client_.connect_timeout = std::chrono::seconds(30);
@@ -123,15 +124,77 @@ Deliverer::Deliverer(asio::any_io_executor ex, UnlinkLater unlink_later,
   else if (!config.delivery.smarthost_user.empty())
     smarthost_client_.auth =
         std::make_pair(config.delivery.smarthost_user, config.delivery.smarthost_password);
-  if (config.delivery.mode == config::DeliveryMode::smarthost && config.delivery.smarthost) {
-    const auto& sh = *config.delivery.smarthost;
-    // Up to max_parallel_ sessions stay open while replies keep coming, each QUIT after 5 s
-    // idle, 100 replies or 5 minutes (as Postfix's connection cache does).
-    smtp::ReuseLimits limits;
-    limits.max_idle = max_parallel_;
-    smarthost_pool_ = std::make_unique<smtp::ClientPool>(ex_, to_endpoint(sh.address, sh.port),
-                                                         smarthost_client_, tls_, limits);
+  // The smarthost's certificate: against a CA file or the system's store, for its host name
+  // (or smarthost_tls_name), or a pin. "required" means verified, not only encrypted.
+  const auto& d = config.delivery;
+  smarthost_tls_.set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  if (!d.smarthost_tls_ca_file.empty()) {
+    boost::system::error_code ec;
+    smarthost_tls_.load_verify_file(d.smarthost_tls_ca_file, ec);
+    if (ec)
+      throw std::runtime_error("delivery.smarthost_tls_ca_file " + d.smarthost_tls_ca_file +
+                               ": cannot load it: " + ec.message());
+    smarthost_client_.tls_trust = "file";
+  } else {
+    smarthost_tls_.set_default_verify_paths();
+    smarthost_client_.tls_trust = "system";
   }
+  smarthost_client_.tls_server_name =
+      d.smarthost_host.empty() ? d.smarthost_tls_name : d.smarthost_host;
+  if (!d.smarthost_tls_fingerprint.empty()) {
+    std::array<std::uint8_t, 32> pin{};
+    for (std::size_t i = 0; i < pin.size(); ++i)
+      pin[i] = static_cast<std::uint8_t>(
+          std::stoi(d.smarthost_tls_fingerprint.substr(2 * i, 2), nullptr, 16));
+    smarthost_client_.tls_pin = pin;
+  }
+  smarthost_client_.verify_peer = d.smarthost_tls == config::SmarthostTls::required;
+  if (d.mode == config::DeliveryMode::smarthost &&
+      (smarthost_client_.auth || smarthost_client_.verify_peer) &&
+      smarthost_client_.tls_server_name.empty() && !smarthost_client_.tls_pin) {
+    log_event("config-warning",
+              {{"detail",
+                "the smarthost is given by address, with credentials or smarthost_tls = "
+                "\"required\", but with neither smarthost_tls_name nor "
+                "smarthost_tls_fingerprint: its certificate cannot be verified, so replies "
+                "will wait"}});
+  }
+  if (d.mode == config::DeliveryMode::smarthost && d.smarthost)
+    smarthost_pool_ = make_smarthost_pool(to_endpoint(d.smarthost->address, d.smarthost->port));
+}
+
+std::unique_ptr<smtp::ClientPool> Deliverer::make_smarthost_pool(
+    const asio::ip::tcp::endpoint& endpoint) {
+  // Up to max_parallel_ sessions stay open while replies keep coming, each QUIT after 5 s
+  // idle, 100 replies or 5 minutes (as Postfix's connection cache does).
+  smtp::ReuseLimits limits;
+  limits.max_idle = max_parallel_;
+  return std::make_unique<smtp::ClientPool>(ex_, endpoint, smarthost_client_, smarthost_tls_,
+                                            limits);
+}
+
+asio::awaitable<std::optional<std::string>> Deliverer::resolve_smarthost() {
+  const auto& d = config_.delivery;
+  if (d.smarthost_host.empty()) co_return std::nullopt;
+  // The first address of the name, IPv4 first; the resolver's cache keeps it for its TTL.
+  std::optional<IpAddress> address;
+  std::string failure;
+  for (RrType type : {RrType::a, RrType::aaaa}) {
+    DnsResult r = co_await resolver_.query(d.smarthost_host, type);
+    for (const auto& record : r.records)
+      if (record.address && !address) address = record.address;
+    if (address) break;
+    if (failure.empty() || r.status != DnsStatus::nodata) failure = r.detail;
+  }
+  if (!address) co_return "smarthost " + d.smarthost_host + ": no address (" + failure + ")";
+  const auto endpoint = to_endpoint(*address, d.smarthost_port);
+  if (!smarthost_pool_ || smarthost_endpoint_ != endpoint) {
+    // The name now points elsewhere: new sessions go there; deliveries on the old pool finish.
+    if (smarthost_pool_) smarthost_pool_->close_idle();
+    smarthost_pool_ = make_smarthost_pool(endpoint);
+    smarthost_endpoint_ = endpoint;
+  }
+  co_return std::nullopt;
 }
 
 void Deliverer::start() {
@@ -283,18 +346,40 @@ asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
   ++entry->attempts;
   const std::string attempts = std::to_string(entry->attempts);
   held_until_.erase(id);
+  // In smarthost mode each line says what the session's TLS was.
+  std::vector<LogField> tls_fields;
+  if (config_.delivery.mode == config::DeliveryMode::smarthost) {
+    switch (out.tls.state) {
+      case smtp::TlsSummary::State::none:
+        tls_fields = {{"tls", "none"}};
+        break;
+      case smtp::TlsSummary::State::unverified:
+        tls_fields = {{"tls", "unverified"}, {"tls_reason", out.tls.reason}};
+        break;
+      case smtp::TlsSummary::State::verified:
+        tls_fields = {{"tls", "verified"}};
+        if (!out.tls.name.empty()) tls_fields.emplace_back("tls_name", out.tls.name);
+        tls_fields.emplace_back("tls_ca", out.tls.ca);
+        break;
+    }
+  }
+  auto log_with_tls = [&](std::string_view event, std::initializer_list<LogField> fields) {
+    std::vector<LogField> all(fields);
+    all.insert(all.end(), tls_fields.begin(), tls_fields.end());
+    log_event(event, std::span<const LogField>(all));
+  };
   if (out.kind == Kind::ok) {
     remove_entry(id);
-    log_event("delivered", {{"queue_id", id},
-                            {"to", entry->recipient},
-                            {"attempts", attempts},
-                            {"detail", out.detail}});
+    log_with_tls("delivered", {{"queue_id", id},
+                               {"to", entry->recipient},
+                               {"attempts", attempts},
+                               {"detail", out.detail}});
   } else if (out.kind == Kind::permanent) {
     remove_entry(id);
-    log_event("bounced", {{"queue_id", id},
-                          {"to", entry->recipient},
-                          {"detail", out.detail},
-                          {"note", "dropped: the reply has a null sender"}});
+    log_with_tls("bounced", {{"queue_id", id},
+                             {"to", entry->recipient},
+                             {"detail", out.detail},
+                             {"note", "dropped: the reply has a null sender"}});
   } else {
     auto delay = next_retry(retry_, entry->attempts, entry->created, now, random01());
     if (!delay) {
@@ -310,11 +395,12 @@ asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
         held_until_[id] = entry->next_attempt;
         log_event("queue-error", {{"queue_id", id}, {"detail", spool_.last_detail()}});
       }
-      log_event("deferred", {{"queue_id", id},
-                             {"to", entry->recipient},
-                             {"attempts", attempts},
-                             {"retry_in", std::to_string(*delay) + "s"},
-                             {"detail", out.detail}});
+      const std::string retry_in = std::to_string(*delay) + "s";
+      log_with_tls("deferred", {{"queue_id", id},
+                                {"to", entry->recipient},
+                                {"attempts", attempts},
+                                {"retry_in", retry_in},
+                                {"detail", out.detail}});
     }
   }
   in_flight_.erase(id);
@@ -335,9 +421,12 @@ asio::awaitable<Outcome> Deliverer::transport(const QueueEntry& stored) {
       co_return Outcome{Kind::temporary, "maildir: " + std::string(to_string(e))};
     }
     case config::DeliveryMode::smarthost: {
+      std::optional<std::string> unresolved = co_await resolve_smarthost();
+      if (unresolved) co_return Outcome{Kind::temporary, *unresolved};
       if (!smarthost_pool_) co_return Outcome{Kind::temporary, "no smarthost configured"};
-      Outcome out =
-          co_await smarthost_pool_->deliver(stored.sender, stored.recipient, std::move(data));
+      // Taken from the pool before the wait: another delivery may replace the pool meanwhile.
+      auto delivery = smarthost_pool_->deliver(stored.sender, stored.recipient, std::move(data));
+      Outcome out = co_await std::move(delivery);
       co_return out;
     }
     case config::DeliveryMode::mx: {

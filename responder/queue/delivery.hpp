@@ -78,6 +78,10 @@ class Deliverer : public std::enable_shared_from_this<Deliverer> {
   std::optional<QueueEntry> take_submitted(const std::string& id);
   // Drops a finished entry from the spool: the index now, the file off the event loop.
   void remove_entry(const std::string& id);
+  std::unique_ptr<smtp::ClientPool> make_smarthost_pool(const asio::ip::tcp::endpoint& endpoint);
+  // Smarthost by name: looks it up and points the pool at its (first) address; an error text
+  // when it has none. Nothing to do for a smarthost given by address.
+  asio::awaitable<std::optional<std::string>> resolve_smarthost();
 
   asio::any_io_executor ex_;
   UnlinkLater unlink_later_;
@@ -85,11 +89,14 @@ class Deliverer : public std::enable_shared_from_this<Deliverer> {
   Spool& spool_;
   DnsResolver& resolver_;
   asio::steady_timer signal_;
-  asio::ssl::context tls_;
+  asio::ssl::context tls_;                // MX hosts: opportunistic TLS, nothing verified
+  asio::ssl::context smarthost_tls_;      // the smarthost: its CA file or the system's store
   smtp::ClientOptions client_;            // MX hosts: opportunistic TLS, no AUTH
   smtp::ClientOptions smarthost_client_;  // the smarthost: TLS and AUTH as configured
-  // Sessions to the smarthost kept open between replies (mode smarthost only).
+  // Sessions to the smarthost kept open between replies (mode smarthost only); for a smarthost
+  // by name, to the address it had at the last lookup (smarthost_endpoint_).
   std::unique_ptr<smtp::ClientPool> smarthost_pool_;
+  asio::ip::tcp::endpoint smarthost_endpoint_;
   RetryPolicy retry_;
   std::map<std::string, std::chrono::steady_clock::time_point> in_flight_;  // id -> started
   std::map<std::string, std::size_t> domain_in_flight_;                     // MX mode
