@@ -836,7 +836,7 @@ TEST_CASE("dns_resolver: every query leaves from a port of its own (RFC 5452 §9
   // Answers after a pause, so that all queries are outstanding at once: c-ares 1.18 would send
   // them all from its one UDP socket.
   ScriptedServer server([](const auto& q) {
-    std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(5ms);
     return reply_to(q, kOk, 1, record(1, 0, {10, 0, 0, 1}));
   });
   DnsResolver resolver(io.get_executor(), options_for(server.port()));
