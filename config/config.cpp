@@ -246,7 +246,8 @@ class Loader {
       fail(nullptr, "smtp.listen", "needs at least one address");
 
     if (auto d = table(root, "dns", "dns")) {
-      only_known(*d, "dns.", {"servers", "dnsbl", "timeout_ms", "tries", "report_deadline_ms"});
+      only_known(*d, "dns.",
+                 {"servers", "dnsbl", "timeout_ms", "tries", "report_deadline_ms", "cache_bytes"});
       if (auto servers = strings(*d, "servers", "dns.servers")) {
         for (const auto& s : *servers)
           if (!parse_endpoint(s))
@@ -265,12 +266,15 @@ class Loader {
       if (auto v = integer(*d, "tries", "dns.tries", 1, 10)) c.dns.tries = static_cast<int>(*v);
       if (auto v = integer(*d, "report_deadline_ms", "dns.report_deadline_ms", 100, 120000))
         c.dns.report_deadline = std::chrono::milliseconds(*v);
+      set_size(*d, "cache_bytes", "dns.cache_bytes", c.dns.cache_bytes, 0, 1LL << 30);
     }
 
     if (auto d = table(root, "delivery", "delivery")) {
-      only_known(*d, "delivery.",
-                 {"mode", "smarthost", "maildir", "smarthost_tls", "smarthost_user",
-                  "smarthost_password", "smarthost_auth_file", "allow_private", "mx_port"});
+      only_known(
+          *d, "delivery.",
+          {"mode", "smarthost", "maildir", "smarthost_tls", "smarthost_user", "smarthost_password",
+           "smarthost_auth_file", "allow_private", "mx_port", "max_per_domain", "attempt_deadline",
+           "smarthost_tls_ca_file", "smarthost_tls_name", "smarthost_tls_fingerprint"});
       if (auto mode = string(*d, "mode", "delivery.mode")) {
         if (*mode == "smarthost")
           c.delivery.mode = DeliveryMode::smarthost;
@@ -283,9 +287,22 @@ class Loader {
       }
       if (auto sh = string(*d, "smarthost", "delivery.smarthost")) {
         c.delivery.smarthost = parse_endpoint(*sh);
-        if (!c.delivery.smarthost)
-          fail(d->get("smarthost"), "delivery.smarthost",
-               "'" + *sh + "' is not an address:port (IPv6 in brackets)");
+        if (!c.delivery.smarthost) {
+          // The name form: "smtp.example.net:587".
+          const auto colon = sh->rfind(':');
+          unsigned port = 0;
+          const char* digits = colon == std::string::npos ? nullptr : sh->c_str() + colon + 1;
+          const char* end = sh->c_str() + sh->size();
+          auto [stop, ec] = digits ? std::from_chars(digits, end, port)
+                                   : std::from_chars_result{nullptr, std::errc::invalid_argument};
+          const std::string host = colon == std::string::npos ? "" : sh->substr(0, colon);
+          if (ec != std::errc{} || stop != end || port == 0 || port > 65535 ||
+              !is_valid_domain(host) || host.find('.') == std::string::npos)
+            fail(d->get("smarthost"), "delivery.smarthost",
+                 "'" + *sh + "' is neither address:port (IPv6 in brackets) nor host.name:port");
+          c.delivery.smarthost_host = host;
+          c.delivery.smarthost_port = static_cast<std::uint16_t>(port);
+        }
       }
       if (auto md = string(*d, "maildir", "delivery.maildir")) {
         if (md->empty()) fail(d->get("maildir"), "delivery.maildir", "must not be empty");
@@ -308,6 +325,28 @@ class Loader {
         c.delivery.smarthost_password = *pw;
       if (auto f = string(*d, "smarthost_auth_file", "delivery.smarthost_auth_file"))
         c.delivery.smarthost_auth_file = *f;
+      if (auto f = string(*d, "smarthost_tls_ca_file", "delivery.smarthost_tls_ca_file"))
+        c.delivery.smarthost_tls_ca_file = *f;
+      if (auto n = string(*d, "smarthost_tls_name", "delivery.smarthost_tls_name")) {
+        if (!n->empty() && !is_valid_domain(*n))
+          fail(d->get("smarthost_tls_name"), "delivery.smarthost_tls_name",
+               "'" + *n + "' is not a valid host name");
+        c.delivery.smarthost_tls_name = *n;
+      }
+      if (auto p = string(*d, "smarthost_tls_fingerprint", "delivery.smarthost_tls_fingerprint")) {
+        // "AB:CD:..." as openssl prints it, or plain hex; either case.
+        std::string hex;
+        for (char ch : *p) {
+          if (ch == ':') continue;
+          hex += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        }
+        const bool ok =
+            hex.size() == 64 && hex.find_first_not_of("0123456789abcdef") == std::string::npos;
+        if (!p->empty() && !ok)
+          fail(d->get("smarthost_tls_fingerprint"), "delivery.smarthost_tls_fingerprint",
+               "must be a SHA-256 in hex (64 digits, colons allowed)");
+        c.delivery.smarthost_tls_fingerprint = p->empty() ? "" : hex;
+      }
       if (!c.delivery.smarthost_user.empty() && !c.delivery.smarthost_auth_file.empty())
         fail(d->get("smarthost_auth_file"), "delivery.smarthost_auth_file",
              "give either smarthost_user/smarthost_password or smarthost_auth_file, not both");
@@ -316,8 +355,12 @@ class Loader {
         c.delivery.allow_private = *n->value<bool>();
       }
       set_size(*d, "mx_port", "delivery.mx_port", c.delivery.mx_port, 1, 65535);
+      set_size(*d, "max_per_domain", "delivery.max_per_domain", c.delivery.max_per_domain, 1, 1000);
+      if (auto v = integer(*d, "attempt_deadline", "delivery.attempt_deadline", 1, 3600))
+        c.delivery.attempt_deadline = std::chrono::seconds(*v);
     }
-    if (c.delivery.mode == DeliveryMode::smarthost && !c.delivery.smarthost)
+    if (c.delivery.mode == DeliveryMode::smarthost && !c.delivery.smarthost &&
+        c.delivery.smarthost_host.empty())
       fail(nullptr, "delivery.smarthost", "is required when delivery.mode is \"smarthost\"");
 
     if (auto q = table(root, "queue", "queue")) {

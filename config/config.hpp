@@ -61,6 +61,7 @@ struct Dns {
   std::chrono::milliseconds timeout{1500};
   int tries = 2;
   std::chrono::milliseconds report_deadline{5000};
+  std::size_t cache_bytes = 16 * 1024 * 1024;  // the answer cache's budget; 0 = no cache
 };
 
 enum class DeliveryMode { smarthost, mx, maildir };
@@ -69,13 +70,26 @@ enum class SmarthostTls { none, opportunistic, required };
 
 struct Delivery {
   DeliveryMode mode = DeliveryMode::maildir;
+  // The smarthost, either by address ("192.0.2.1:587": `smarthost`) or by name
+  // ("smtp.example.net:587": `smarthost_host` and `smarthost_port`, resolved at delivery time).
   std::optional<Endpoint> smarthost;
+  std::string smarthost_host;
+  std::uint16_t smarthost_port = 0;
   std::string maildir = "./outbox";
   SmarthostTls smarthost_tls = SmarthostTls::opportunistic;
+  // How the smarthost's certificate is verified: a PEM file of trusted CAs ("" = the system's
+  // store), the name to check when the smarthost is given by address, or a pinned SHA-256
+  // (of the certificate or of its public key; 64 hex digits, lower case, no colons here).
+  std::string smarthost_tls_ca_file;
+  std::string smarthost_tls_name;
+  std::string smarthost_tls_fingerprint;
   std::string smarthost_user, smarthost_password;  // AUTH when user is set
   std::string smarthost_auth_file;                 // "user:password" on its first line
-  bool allow_private = false;  // mx mode: may connect to loopback/private/link-local addresses
-  std::uint16_t mx_port = 25;  // mx mode: the port MX hosts are reached on (tests change it)
+  // mx mode: may connect to any address (core/special_purpose.hpp says which are refused).
+  bool allow_private = false;
+  std::uint16_t mx_port = 25;      // mx mode: the port MX hosts are reached on (tests change it)
+  std::size_t max_per_domain = 2;  // mx mode: replies in flight to one recipient domain
+  std::chrono::seconds attempt_deadline{120};  // mx mode: one delivery attempt, all in
 };
 
 struct Queue {

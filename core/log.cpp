@@ -99,6 +99,10 @@ std::string log_escape(std::string_view value) {
 }
 
 std::string format_log_fields(std::string_view event, std::initializer_list<LogField> fields) {
+  return format_log_fields(event, std::span<const LogField>(fields.begin(), fields.size()));
+}
+
+std::string format_log_fields(std::string_view event, std::span<const LogField> fields) {
   std::string out(event);
   for (const auto& [k, v] : fields) {
     out += ' ';
@@ -158,6 +162,10 @@ void log_flush() {
 }
 
 void log_event(std::string_view event, std::initializer_list<LogField> fields) {
+  log_event(event, std::span<const LogField>(fields.begin(), fields.size()));
+}
+
+void log_event(std::string_view event, std::span<const LogField> fields) {
   char stamp[32];
   std::time_t now = std::time(nullptr);
   std::tm tm{};

@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -22,6 +23,8 @@ namespace ipconfirm {
 using LogField = std::pair<std::string_view, std::string_view>;
 
 void log_event(std::string_view event, std::initializer_list<LogField> fields);
+// The same, for a list of fields assembled at run time.
+void log_event(std::string_view event, std::span<const LogField> fields);
 
 // `post` runs a function later on the event loop (thread-safe). With it set, lines are
 // gathered and written by one call of log_flush() that `post` runs; set it to nullptr to write
@@ -40,5 +43,6 @@ std::string log_escape(std::string_view value);
 
 // Used by tests: formats the line without writing it (no timestamp/pid prefix).
 std::string format_log_fields(std::string_view event, std::initializer_list<LogField> fields);
+std::string format_log_fields(std::string_view event, std::span<const LogField> fields);
 
 }  // namespace ipconfirm

@@ -585,6 +585,7 @@ void Service::start(const std::function<void()>& after_bind) {
   dns.servers = s.config.dns.servers;
   dns.timeout = s.config.dns.timeout;
   dns.tries = s.config.dns.tries;
+  dns.cache_bytes = s.config.dns.cache_bytes;
   s.resolver = std::make_unique<DnsResolver>(s.io.get_executor(), dns);
 
   smtp::ServerOptions opts;

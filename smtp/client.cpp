@@ -10,7 +10,10 @@
 #include <vector>
 
 #include <openssl/bio.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "smtp/client_protocol.hpp"
 
@@ -185,25 +188,20 @@ class Session {
 
   // RFC 3207: the handshake replaces the plain stream; nothing read before it survives.
   asio::awaitable<bool> start_tls(asio::ssl::context& ctx) {
-    if (opts_.verify_peer && opts_.tls_server_name.empty()) {
-      co_return fail("STARTTLS: verify_peer is set but tls_server_name is empty");
-    }
     conn_->tls.emplace(std::move(conn_->socket), ctx);
     SSL* ssl = conn_->tls->native_handle();
-    if (!opts_.tls_server_name.empty() &&
-        SSL_set_tlsext_host_name(ssl, opts_.tls_server_name.c_str()) != 1) {
-      co_return fail("STARTTLS: cannot set the server name");
-    }
-    error_code ec;
-    if (opts_.verify_peer) {
-      conn_->tls->set_verify_mode(asio::ssl::verify_peer, ec);
-      if (!ec) {
-        conn_->tls->set_verify_callback(asio::ssl::host_name_verification(opts_.tls_server_name),
-                                        ec);
+    if (!opts_.tls_server_name.empty()) {
+      // SNI, and the name OpenSSL's chain verification checks the certificate for.
+      if (SSL_set_tlsext_host_name(ssl, opts_.tls_server_name.c_str()) != 1 ||
+          SSL_set1_host(ssl, opts_.tls_server_name.c_str()) != 1) {
+        co_return fail("STARTTLS: cannot set the server name");
       }
-    } else {
-      conn_->tls->set_verify_mode(asio::ssl::verify_none, ec);
+      SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     }
+    // The handshake goes on whatever the certificate; it is judged afterwards (judge_tls), so
+    // that an unverified session can say why and still carry mail without credentials.
+    error_code ec;
+    conn_->tls->set_verify_mode(asio::ssl::verify_none, ec);
     if (ec) co_return fail("STARTTLS: " + ec.message());
     arm(opts_.command_timeout);
     co_await conn_->tls->async_handshake(asio::ssl::stream_base::client,
@@ -213,10 +211,17 @@ class Session {
       co_return fail(conn_->timed_out ? "STARTTLS: handshake timeout"
                                       : "STARTTLS: handshake failed: " + ec.message());
     }
+    judge_tls(ssl);
+    if (opts_.verify_peer && tls_.state != TlsSummary::State::verified) {
+      co_return fail("STARTTLS: the server's certificate is not verified: " + tls_.reason);
+    }
     inbuf_.clear();
     reader_ = ReplyReader{};
     co_return true;
   }
+
+  const TlsSummary& tls_summary() const { return tls_; }
+  bool verified() const { return tls_.state == TlsSummary::State::verified; }
 
   // Best effort: the outcome is already decided.
   asio::awaitable<void> quit() {
@@ -262,7 +267,8 @@ class Session {
 
  private:
   void arm(Seconds timeout) {
-    conn_->timer.expires_after(timeout);
+    const auto now = asio::steady_timer::clock_type::now();
+    conn_->timer.expires_at(opts_.deadline - now < timeout ? opts_.deadline : now + timeout);
     conn_->timer.async_wait([weak = std::weak_ptr<Connection>(conn_)](error_code ec) {
       if (ec) return;
       auto conn = weak.lock();
@@ -276,12 +282,60 @@ class Session {
 
   void disarm() { conn_->timer.expires_at(asio::steady_timer::time_point::max()); }
 
+  // After the handshake: is the server the one we meant (ClientOptions::tls_pin, or the chain
+  // and tls_server_name)?
+  void judge_tls(SSL* ssl) {
+    tls_ = TlsSummary{};
+    tls_.state = TlsSummary::State::unverified;
+    X509* cert = SSL_get0_peer_certificate(ssl);
+    if (cert == nullptr) {
+      tls_.reason = "the server sent no certificate";
+      return;
+    }
+    if (opts_.tls_pin) {
+      // The certificate's DER, and its SubjectPublicKeyInfo's DER (what DANE's "1 1" and
+      // HPKP pins hash; X509_pubkey_digest would hash only the key's bits).
+      std::array<std::uint8_t, 32> der{}, spki{};
+      unsigned der_length = 0, spki_length = 0;
+      unsigned char* spki_der = nullptr;
+      const int spki_size = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &spki_der);
+      const bool hashed = X509_digest(cert, EVP_sha256(), der.data(), &der_length) == 1 &&
+                          spki_size > 0 &&
+                          EVP_Digest(spki_der, static_cast<std::size_t>(spki_size), spki.data(),
+                                     &spki_length, EVP_sha256(), nullptr) == 1 &&
+                          der_length == 32 && spki_length == 32;
+      OPENSSL_free(spki_der);
+      if (hashed && (der == *opts_.tls_pin || spki == *opts_.tls_pin)) {
+        tls_.state = TlsSummary::State::verified;
+        tls_.ca = "pin";
+      } else {
+        tls_.reason =
+            "the certificate matches neither the pinned SHA-256 fingerprint of a "
+            "certificate nor of a public key";
+      }
+      return;
+    }
+    if (opts_.tls_server_name.empty()) {
+      tls_.reason = "no name to check the certificate against";
+      return;
+    }
+    const long result = SSL_get_verify_result(ssl);
+    if (result != X509_V_OK) {
+      tls_.reason = X509_verify_cert_error_string(result);
+      return;
+    }
+    tls_.state = TlsSummary::State::verified;
+    tls_.name = opts_.tls_server_name;
+    tls_.ca = opts_.tls_trust;
+  }
+
   std::shared_ptr<Connection> conn_;
   const ClientOptions& opts_;
   ReplyReader reader_;
   std::string inbuf_;
   std::array<char, 4096> chunk_{};
   DeliveryOutcome failure_;
+  TlsSummary tls_;
   bool usable_ = true;
   bool io_failed_ = false;
 };
@@ -316,6 +370,13 @@ asio::awaitable<std::optional<DeliveryOutcome>> authenticate(Session& s, const C
   const auto& [user, password] = *opts.auth;
   if (!s.encrypted() && !opts.auth_without_tls) {
     co_return temporary("AUTH: refusing to send credentials without TLS");
+  }
+  if (!s.verified() && !opts.auth_without_tls) {
+    // Whoever sits between us and the server would get them.
+    co_return temporary(
+        "AUTH: not sending credentials: the server's certificate is not "
+        "verified (" +
+        s.tls_summary().reason + ")");
   }
   auto offers = [&](std::string_view m) {
     return std::find(caps.auth.begin(), caps.auth.end(), m) != caps.auth.end();
@@ -582,6 +643,7 @@ asio::awaitable<DeliveryOutcome> deliver(asio::any_io_executor ex, asio::ip::tcp
       Transaction t = co_await transaction(session, caps, opts, sender, recipient, message);
       outcome = std::move(t.outcome);
     }
+    outcome.tls = session.tls_summary();
     if (session.usable()) co_await session.quit();
   } catch (const std::exception& e) {
     outcome = temporary(std::string("internal error: ") + e.what());
@@ -736,6 +798,7 @@ asio::awaitable<DeliveryOutcome> pool_deliver(std::shared_ptr<ClientPool::State>
             ps->session, state->endpoint, state->opts, *state->tls_ctx, ps->caps);
         if (failed) {
           outcome = std::move(*failed);
+          outcome.tls = ps->session.tls_summary();
           if (ps->session.usable() && !state->closed) state->retire(std::move(ps));
           break;
         }
@@ -745,6 +808,7 @@ asio::awaitable<DeliveryOutcome> pool_deliver(std::shared_ptr<ClientPool::State>
       if (t.started) ++ps->messages;
       if (reused && t.retryable) continue;  // the stale session closes with `ps`
       outcome = std::move(t.outcome);
+      outcome.tls = ps->session.tls_summary();
       co_await settle(state, std::move(ps), t.after);
       break;
     }

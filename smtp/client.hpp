@@ -12,10 +12,13 @@
 // exactly three replies are expected; EHLO, STARTTLS, AUTH, RSET and QUIT are never pipelined.
 //
 // Not here: MX lookup, retries and the queue (responder/delivery), choosing the endpoint,
-// DSN, several recipients, SMTPUTF8 downgrading. Credentials are never sent in clear unless
-// ClientOptions::auth_without_tls says so.
+// DSN, several recipients, SMTPUTF8 downgrading. Credentials are sent only on a session whose
+// server certificate was verified (ClientOptions: a pinned fingerprint that matches, or a
+// chain to tls_ctx's trusted CAs for tls_server_name), never in clear, unless
+// ClientOptions::auth_without_tls says so (tests).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -33,16 +36,41 @@ struct ClientOptions {
   // none: never STARTTLS. opportunistic: STARTTLS when offered, carry on in clear if the
   // server refuses it. required: fail (temporary) unless the session is encrypted.
   enum class Tls { none, opportunistic, required } tls = Tls::opportunistic;
-  bool verify_peer = false;     // verify the certificate chain and name; needs a CA in tls_ctx
-  std::string tls_server_name;  // SNI and the name verified; required when verify_peer is set
+  // After the handshake the server's certificate is judged (TlsSummary): with tls_pin, it is
+  // verified when the SHA-256 of the certificate (DER) or of its public key (SPKI) equals the
+  // pin, whatever its chain and names; otherwise when its chain leads to a CA that tls_ctx
+  // trusts and it names tls_server_name (RFC 6125 DNS-ID; no partial wildcards).
+  // verify_peer: a session that is not verified fails (temporary) right after the handshake,
+  // before any command. Without it the session goes on encrypted but carries no AUTH.
+  bool verify_peer = false;
+  std::string tls_server_name;  // SNI and the name verified
+  std::optional<std::array<std::uint8_t, 32>> tls_pin;
+  std::string tls_trust = "system";  // where tls_ctx's CAs come from, for TlsSummary::ca
   std::optional<std::pair<std::string, std::string>> auth;  // user, password: AUTH PLAIN or LOGIN
-  bool auth_without_tls = false;  // refuse to send credentials in clear unless set
+  bool auth_without_tls = false;  // tests only: send credentials even unverified or in clear
   std::chrono::seconds connect_timeout{30}, command_timeout{60}, data_timeout{180};
+  // The whole delivery ends by then: each step's timeout is cut to it (a slow server cannot
+  // hold a session for the sum of all timeouts). max(): no deadline.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+};
+
+// What the session's TLS was, for the log.
+struct TlsSummary {
+  enum class State { none, unverified, verified } state = State::none;
+  std::string name;    // verified: the name the certificate was checked for ("" with a pin)
+  std::string ca;      // verified: "pin", or ClientOptions::tls_trust ("system", "file")
+  std::string reason;  // unverified: why ("hostname mismatch", "self-signed certificate", ...)
 };
 
 struct DeliveryOutcome {
-  enum class Kind { ok, temporary, permanent } kind = Kind::temporary;
+  enum class Kind { ok, temporary, permanent };
+  DeliveryOutcome() = default;
+  DeliveryOutcome(Kind k, std::string d, TlsSummary t = {})
+      : kind(k), detail(std::move(d)), tls(std::move(t)) {}
+
+  Kind kind = Kind::temporary;
   std::string detail;  // printable: the step and the server's reply, or what went wrong
+  TlsSummary tls;      // of the session that carried (or failed to carry) the message
 };
 
 // Connects to `endpoint`, delivers one message (MAIL FROM:<sender> — "" = <>; one RCPT), QUITs

@@ -48,15 +48,17 @@ void Lookups::start_helo(const std::string& helo) {
     begin();
     asio::co_spawn(
         ex_,
+        // The client chose this name: its answers are not kept for anyone else.
         [self, slot = slot, name = facts.name, type = type]() -> asio::awaitable<void> {
-          co_await self->run_one(slot, name, type);
+          co_await self->run_one(slot, name, type, DnsResolver::Caching::no_store);
         },
         asio::detached);
   }
 }
 
-asio::awaitable<void> Lookups::run_one(Lookup* slot, std::string name, RrType type) {
-  DnsResult r = co_await resolver_.query(std::move(name), type);
+asio::awaitable<void> Lookups::run_one(Lookup* slot, std::string name, RrType type,
+                                       DnsResolver::Caching caching) {
+  DnsResult r = co_await resolver_.query(std::move(name), type, caching);
   static_cast<DnsResult&>(*slot) = std::move(r);
   slot->done = true;
   end();

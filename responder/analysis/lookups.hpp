@@ -30,7 +30,8 @@ class Lookups : public std::enable_shared_from_this<Lookups> {
 
  private:
   asio::awaitable<void> run_ptr(IpAddress ip);
-  asio::awaitable<void> run_one(Lookup* slot, std::string name, RrType type);
+  asio::awaitable<void> run_one(Lookup* slot, std::string name, RrType type,
+                                DnsResolver::Caching caching = DnsResolver::Caching::store);
   void begin() { ++outstanding_; }
   void end();
 

@@ -41,9 +41,15 @@ std::string_view iprev_name(int v) {
   return names[v];
 }
 
+// PTR names a report lists (and forward-confirms: responder/analysis/lookups.cpp looks up as
+// many). A hostile reverse zone can answer with thousands; the report says how many there were.
+constexpr std::size_t kMaxReportedPtrNames = 10;
+
 struct RdnsVerdict {
   int status = 2;                  // index into iprev_name
-  std::vector<std::string> names;  // valid, normalised
+  std::vector<std::string> names;  // valid, normalised, at most kMaxReportedPtrNames
+  std::size_t ptr_count = 0;       // PTR records the answer held, valid or not
+  bool names_cut = false;          // the answer held more valid names than `names` lists
   std::size_t invalid = 0;         // PTR targets that are not valid host names
   bool confirmed = false;
   std::vector<std::string> confirmed_names;
@@ -64,11 +70,17 @@ RdnsVerdict judge_rdns(const Observation& obs) {
     v.status = 2;
     return v;
   }
+  v.ptr_count = obs.ptr.omitted;
+  v.names_cut = obs.ptr.omitted > 0;
   for (const auto& r : obs.ptr.records) {
     if (r.type != RrType::ptr) continue;
+    ++v.ptr_count;
     if (auto name = normalise_ptr_name(r.text)) {
-      if (std::find(v.names.begin(), v.names.end(), *name) == v.names.end())
+      if (std::find(v.names.begin(), v.names.end(), *name) != v.names.end()) continue;
+      if (v.names.size() < kMaxReportedPtrNames)
         v.names.push_back(*name);
+      else
+        v.names_cut = true;
     } else {
       ++v.invalid;
     }
@@ -134,6 +146,8 @@ Report build_report(const Observation& obs, const ReportOptions& options) {
   json rdns_json;
   rdns_json["status"] = std::string(iprev_name(rdns.status));
   rdns_json["ptr"] = rdns.names;
+  rdns_json["ptr_count"] = rdns.ptr_count;
+  rdns_json["ptr_truncated"] = rdns.names_cut;
   rdns_json["forward_confirmed"] = rdns.confirmed;
   rdns_json["confirmed_names"] = rdns.confirmed_names;
   rdns_json["invalid_ptr_count"] = rdns.invalid;

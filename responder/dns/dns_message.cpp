@@ -110,6 +110,7 @@ class Reader {
 ParsedAnswer fail(ParsedAnswer& answer, std::string error) {
   answer.ok = false;
   answer.answers.clear();
+  answer.omitted.clear();
   answer.negative_ttl.reset();
   answer.error = std::move(error);
   return std::move(answer);
@@ -260,7 +261,17 @@ ParsedAnswer parse_dns_answer(const std::uint8_t* data, std::size_t size) {
     if (ttl & 0x80000000u) ttl = 0;
     const std::size_t rdata_end = r.pos() + rdlength;
 
-    if (klass == kClassIn && in_answer && is_known_type(type)) {
+    if (klass == kClassIn && in_answer && is_known_type(type) &&
+        answer.answers.size() >= kMaxAnswerRecords) {
+      const auto rr_type = static_cast<RrType>(type);
+      auto it = std::find_if(answer.omitted.begin(), answer.omitted.end(),
+                             [rr_type](const auto& entry) { return entry.first == rr_type; });
+      if (it == answer.omitted.end())
+        answer.omitted.emplace_back(rr_type, 1);
+      else
+        ++it->second;
+      r.skip(rdlength);
+    } else if (klass == kClassIn && in_answer && is_known_type(type)) {
       DnsRecord record;
       record.type = static_cast<RrType>(type);
       record.ttl = ttl;
@@ -336,8 +347,11 @@ DnsResult interpret_answer(const ParsedAnswer& answer, std::string_view qname, R
     result.records.push_back(record);
     result.records.back().ttl = std::min(record.ttl, chain_ttl);
   }
+  for (const auto& [omitted_type, count] : answer.omitted)
+    if (omitted_type == type) result.omitted += count;
   if (answer.rcode == DnsRcode::nxdomain) {
     result.records.clear();
+    result.omitted = 0;
     result.status = DnsStatus::nxdomain;
     result.detail = "NXDOMAIN";
   } else if (result.records.empty()) {
@@ -367,6 +381,92 @@ std::uint32_t cache_ttl(const DnsResult& result, std::optional<std::uint32_t> ne
       return 0;
   }
   return std::min(ttl, max_ttl);
+}
+
+namespace {
+
+// The end of the uncompressed first question's name (the offset after its root label), or 0.
+std::size_t question_name_end(std::span<const std::uint8_t> m) {
+  std::size_t i = kHeaderSize;
+  while (i < m.size()) {
+    const std::uint8_t len = m[i];
+    if (len == 0) return i + 1;
+    if ((len & 0xC0) != 0) return 0;  // a question name is never compressed
+    i += 1 + std::size_t{len};
+  }
+  return 0;
+}
+
+bool one_question(std::span<const std::uint8_t> m) {
+  return m.size() >= kHeaderSize && m[4] == 0 && m[5] == 1;
+}
+
+}  // namespace
+
+std::string mix_case(std::string_view name, std::span<const std::uint8_t> bits) {
+  std::string out(name);
+  std::size_t bit = 0;
+  const std::size_t total = bits.size() * 8;
+  for (auto& c : out) {
+    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!letter || total == 0) continue;
+    const bool upper = (bits[(bit % total) / 8] >> (bit % 8)) & 1;
+    ++bit;
+    c = upper ? static_cast<char>(c & ~0x20) : static_cast<char>(c | 0x20);
+  }
+  return out;
+}
+
+bool answers_query(std::span<const std::uint8_t> query, std::span<const std::uint8_t> answer) {
+  if (!one_question(query) || !one_question(answer)) return false;
+  if (query[0] != answer[0] || query[1] != answer[1] || (answer[2] & 0x80) == 0) return false;
+  const std::size_t name_end = question_name_end(query);
+  if (name_end == 0 || query.size() < name_end + 4 || answer.size() < name_end + 4) return false;
+  return std::equal(query.begin() + kHeaderSize, query.begin() + name_end + 4,
+                    answer.begin() + kHeaderSize);
+}
+
+bool question_is(std::span<const std::uint8_t> answer, std::string_view name, RrType type) {
+  if (!one_question(answer)) return false;
+  std::size_t i = kHeaderSize;
+  std::size_t start = 0;
+  while (start < name.size()) {
+    std::size_t dot = name.find('.', start);
+    if (dot == std::string_view::npos) dot = name.size();
+    const std::size_t len = dot - start;
+    if (i + 1 + len > answer.size() || answer[i] != len) return false;
+    if (!std::equal(name.begin() + start, name.begin() + dot, answer.begin() + i + 1,
+                    [](char c, std::uint8_t b) { return static_cast<std::uint8_t>(c) == b; }))
+      return false;
+    i += 1 + len;
+    start = dot + 1;
+  }
+  if (i + 5 > answer.size() || answer[i] != 0) return false;
+  const auto t = static_cast<std::uint16_t>(type);
+  return answer[i + 1] == (t >> 8) && answer[i + 2] == (t & 0xFF) && answer[i + 3] == 0 &&
+         answer[i + 4] == kClassIn;
+}
+
+bool lower_question_name(std::span<std::uint8_t> message) {
+  if (!one_question(message)) return false;
+  const std::size_t end = question_name_end(message);
+  if (end == 0) return false;
+  for (std::size_t i = kHeaderSize; i + 1 < end; i += 1 + std::size_t{message[i]})
+    for (std::size_t j = i + 1; j <= i + message[i]; ++j)
+      if (message[j] >= 'A' && message[j] <= 'Z')
+        message[j] = static_cast<std::uint8_t>(message[j] | 0x20);
+  return true;
+}
+
+std::size_t memory_bytes(const DnsResult& result) {
+  // A heap block for a string that does not fit the small-string buffer.
+  auto heap = [](const std::string& s) {
+    return s.capacity() > 15 ? s.capacity() + 1 : std::size_t{0};
+  };
+  std::size_t bytes =
+      sizeof(DnsResult) + heap(result.detail) + result.records.capacity() * sizeof(DnsRecord);
+  for (const auto& record : result.records) bytes += heap(record.name) + heap(record.text);
+  return bytes;
 }
 
 std::optional<std::string> normalise_query_name(std::string_view name) {

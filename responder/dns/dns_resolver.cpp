@@ -1,9 +1,18 @@
 #include "responder/dns/dns_resolver.hpp"
 
 #include <ares.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <list>
 #include <map>
 #include <random>
@@ -132,6 +141,41 @@ unsigned short random_query_id() {
   return static_cast<unsigned short>(fallback());
 }
 
+// Random bytes for 0x20; the same fallback as the query ID.
+void random_bytes(std::uint8_t* out, std::size_t n) {
+  if (::getrandom(out, n, GRND_NONBLOCK) == static_cast<ssize_t>(n)) return;
+  static std::mt19937 fallback(std::random_device{}());
+  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint8_t>(fallback());
+}
+
+// UDP sockets one server's queries are spread over at most (each is a file descriptor; queries
+// beyond share the newest socket, as all of them did before).
+constexpr std::size_t kMaxUdpSocketsPerServer = 256;
+
+// Source-port randomisation per query (RFC 5452 §9.2). c-ares 1.18 opens one UDP socket per
+// server and sends every query over it while any is outstanding, so under load every query
+// leaves from the same port and an off-path attacker only has to guess the 16-bit ID. Through
+// ares_set_socket_functions we give c-ares, for each UDP "socket" it asks for, an epoll
+// descriptor instead (it is what c-ares and the event loop watch); each datagram c-ares sends
+// on it goes out on a new UDP socket of its own, connected to the server, so the kernel gives
+// it a random ephemeral port. Reading the epoll descriptor reads whichever of those sockets has
+// a datagram, and hands c-ares only an exact answer to the query sent on that socket (ID and
+// question, letter case included: 0x20); anything else is dropped there, so a spoofed answer
+// cannot end the lookup, and the real one still can. A socket is closed once its answer came,
+// or when it is older than a whole lookup may take.
+struct UdpFanout {
+  struct Sent {
+    int fd = -1;
+    std::vector<std::vector<std::uint8_t>> queries;  // the datagrams sent on it, unanswered
+    Clock::time_point opened;
+  };
+  int epoll_fd = -1;
+  int family = AF_INET;
+  sockaddr_storage server{};
+  socklen_t server_len = 0;
+  std::map<int, Sent> sockets;  // by fd
+};
+
 void init_library_once() {
   static const int status = ares_library_init(ARES_LIB_INIT_ALL);
   if (status != ARES_SUCCESS)
@@ -156,7 +200,9 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
     Impl* impl = nullptr;
     std::string key;
     std::string qname;
+    std::string wire_name;  // qname as sent: its letters in random case (0x20)
     RrType type = RrType::a;
+    bool store = true;  // keep the answer in the cache (any of the joined lookups wants it)
     std::unique_ptr<Completion> completion;
     // Lookups of the same name and type that arrived while this one was in flight: they share
     // its answer instead of sending the same query again (a burst of connections from one
@@ -168,6 +214,7 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
     DnsResult result;
     Clock::time_point stored, expires;
     std::list<std::string>::iterator age;  // position in `cache_order`
+    std::size_t bytes = 0;                 // what it counts against opts.cache_bytes
   };
 
   Impl(asio::any_io_executor executor, const Options& options)
@@ -203,6 +250,13 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
       throw std::runtime_error(std::string("DNS resolver: c-ares initialisation failed: ") +
                                ares_strerror(status));
     }
+    static const ares_socket_functions kSocketFunctions = {
+        &Impl::socket_open, &Impl::socket_close, &Impl::socket_connect, &Impl::socket_recvfrom,
+        &Impl::socket_sendv};
+    ares_set_socket_functions(channel, &kSocketFunctions, this);
+    // A datagram socket older than a whole lookup (every try, each twice as long as the one
+    // before) can only receive a late answer that nobody waits for any more.
+    udp_max_age = opts.timeout * (1 << std::min(opts.tries, 10));
     if (!csv.empty()) {
       status = ares_set_servers_ports_csv(channel, csv.c_str());
       if (status != ARES_SUCCESS) {
@@ -211,6 +265,171 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
                                  "\": " + ares_strerror(status));
       }
     }
+  }
+
+  // --- The socket functions (see UdpFanout). Called from C: nothing may escape; errors are
+  // returned as -1 with errno, as the system calls they stand for.
+
+  static ares_socket_t socket_open(int family, int type, int protocol, void* data) noexcept {
+    auto* impl = static_cast<Impl*>(data);
+    if (type != SOCK_DGRAM) {
+      const int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+      if (fd >= 0 && type == SOCK_STREAM) {
+        const int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      }
+      return fd < 0 ? ARES_SOCKET_BAD : fd;
+    }
+    try {
+      auto fanout = std::make_unique<UdpFanout>();
+      fanout->family = family;
+      fanout->epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+      if (fanout->epoll_fd < 0) return ARES_SOCKET_BAD;
+      const int fd = fanout->epoll_fd;
+      impl->fanouts.emplace(fd, std::move(fanout));
+      return fd;
+    } catch (...) {
+      errno = ENOMEM;
+      return ARES_SOCKET_BAD;
+    }
+  }
+
+  static int socket_close(ares_socket_t fd, void* data) noexcept {
+    auto* impl = static_cast<Impl*>(data);
+    if (auto it = impl->fanouts.find(fd); it != impl->fanouts.end()) {
+      for (auto& [socket_fd, sent] : it->second->sockets) ::close(socket_fd);
+      impl->fanouts.erase(it);
+    }
+    return ::close(fd);
+  }
+
+  static int socket_connect(ares_socket_t fd, const sockaddr* address, ares_socklen_t length,
+                            void* data) noexcept {
+    auto* impl = static_cast<Impl*>(data);
+    if (auto it = impl->fanouts.find(fd); it != impl->fanouts.end()) {
+      if (length > sizeof(sockaddr_storage)) {
+        errno = EINVAL;
+        return -1;
+      }
+      std::memcpy(&it->second->server, address, length);
+      it->second->server_len = length;
+      return 0;
+    }
+    return ::connect(fd, address, length);
+  }
+
+  static ares_ssize_t socket_sendv(ares_socket_t fd, const iovec* vec, int count,
+                                   void* data) noexcept {
+    auto* impl = static_cast<Impl*>(data);
+    auto it = impl->fanouts.find(fd);
+    if (it == impl->fanouts.end()) {
+      msghdr message{};
+      message.msg_iov = const_cast<iovec*>(vec);
+      message.msg_iovlen = static_cast<std::size_t>(count);
+      return ::sendmsg(fd, &message, MSG_NOSIGNAL);
+    }
+    try {
+      std::vector<std::uint8_t> datagram;
+      for (int i = 0; i < count; ++i) {
+        const auto* base = static_cast<const std::uint8_t*>(vec[i].iov_base);
+        datagram.insert(datagram.end(), base, base + vec[i].iov_len);
+      }
+      return impl->fanout_send(*it->second, std::move(datagram));
+    } catch (...) {
+      errno = ENOMEM;
+      return -1;
+    }
+  }
+
+  static ares_ssize_t socket_recvfrom(ares_socket_t fd, void* buffer, std::size_t length, int flags,
+                                      sockaddr* from, ares_socklen_t* from_length,
+                                      void* data) noexcept {
+    auto* impl = static_cast<Impl*>(data);
+    auto it = impl->fanouts.find(fd);
+    if (it == impl->fanouts.end()) return ::recvfrom(fd, buffer, length, flags, from, from_length);
+    return fanout_receive(*it->second, static_cast<std::uint8_t*>(buffer), length, from,
+                          from_length);
+  }
+
+  // Sends one query on a new socket of its own (or, at the cap, on the newest one).
+  ares_ssize_t fanout_send(UdpFanout& fanout, std::vector<std::uint8_t> datagram) {
+    const auto now = Clock::now();
+    for (auto i = fanout.sockets.begin(); i != fanout.sockets.end();) {
+      if (now - i->second.opened > udp_max_age) {
+        ::close(i->first);
+        i = fanout.sockets.erase(i);
+      } else {
+        ++i;
+      }
+    }
+    int fd = -1;
+    if (fanout.sockets.size() >= kMaxUdpSocketsPerServer) {
+      fd = std::max_element(
+               fanout.sockets.begin(), fanout.sockets.end(),
+               [](const auto& a, const auto& b) { return a.second.opened < b.second.opened; })
+               ->first;
+    } else {
+      fd = ::socket(fanout.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) return -1;
+      // connect() binds the socket to a port the kernel picks at random from its ephemeral
+      // range, and makes it take datagrams from the server's address and port only.
+      epoll_event event{};
+      event.events = EPOLLIN;
+      event.data.fd = fd;
+      if (::connect(fd, reinterpret_cast<const sockaddr*>(&fanout.server), fanout.server_len) !=
+              0 ||
+          ::epoll_ctl(fanout.epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
+        const int error = errno;
+        ::close(fd);
+        errno = error;
+        return -1;
+      }
+      fanout.sockets[fd].fd = fd;
+      fanout.sockets[fd].opened = now;
+    }
+    const ssize_t sent = ::send(fd, datagram.data(), datagram.size(), MSG_NOSIGNAL);
+    if (sent < 0) return -1;
+    fanout.sockets[fd].queries.push_back(std::move(datagram));
+    return sent;
+  }
+
+  // The next datagram that answers a query exactly, or -1 with EAGAIN (nothing more to read) or
+  // the socket's error (a refused port: c-ares then gives up on this server, as it would have).
+  static ares_ssize_t fanout_receive(UdpFanout& fanout, std::uint8_t* buffer, std::size_t length,
+                                     sockaddr* from, ares_socklen_t* from_length) {
+    // Bounded, so that a flood of forged datagrams cannot hold the event loop here; what is
+    // left is read on the next round (the descriptor stays readable).
+    for (int dropped = 0; dropped < 256;) {
+      epoll_event events[16];
+      const int ready = ::epoll_wait(fanout.epoll_fd, events, 16, 0);
+      if (ready <= 0) break;
+      for (int e = 0; e < ready; ++e) {
+        const int fd = events[e].data.fd;
+        auto sent = fanout.sockets.find(fd);
+        if (sent == fanout.sockets.end()) continue;
+        const ssize_t n = ::recvfrom(fd, buffer, length, MSG_DONTWAIT, from, from_length);
+        if (n < 0) {
+          if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+          return -1;
+        }
+        auto& queries = sent->second.queries;
+        const std::span<const std::uint8_t> answer(buffer, static_cast<std::size_t>(n));
+        auto match = std::find_if(queries.begin(), queries.end(),
+                                  [&](const auto& query) { return answers_query(query, answer); });
+        if (match == queries.end()) {
+          ++dropped;  // not an answer to what we asked on this port: forged, or stray
+          continue;
+        }
+        queries.erase(match);
+        if (queries.empty()) {
+          ::close(fd);
+          fanout.sockets.erase(sent);
+        }
+        return n;
+      }
+    }
+    errno = EAGAIN;
+    return -1;
   }
 
   // Ends every query (their callbacks run with ARES_EDESTRUCTION) and lets go of the sockets.
@@ -226,12 +445,13 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
   }
 
   template <typename Handler>
-  void start(Handler handler, std::string key, std::string qname, RrType type) {
+  void start(Handler handler, std::string key, std::string qname, RrType type, bool store) {
     auto pending = std::make_unique<Pending>();
     pending->impl = this;
     pending->key = std::move(key);
     pending->qname = std::move(qname);
     pending->type = type;
+    pending->store = store;
     pending->completion = std::make_unique<HandlerCompletion<Handler>>(std::move(handler), ex);
     if (channel == nullptr) {
       pending->completion->complete(error_result(DnsStatus::temperror, "resolver shut down"));
@@ -239,12 +459,16 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
     }
     if (auto it = inflight.find(pending->key); it != inflight.end()) {
       it->second->joined.push_back(std::move(pending->completion));
+      it->second->store = it->second->store || store;
       return;
     }
+    std::uint8_t bits[32];
+    random_bytes(bits, sizeof bits);
+    pending->wire_name = mix_case(pending->qname, bits);
     unsigned char* query = nullptr;
     int length = 0;
     const int status =
-        ares_create_query(pending->qname.c_str(), kClassIn, static_cast<int>(pending->type),
+        ares_create_query(pending->wire_name.c_str(), kClassIn, static_cast<int>(pending->type),
                           random_query_id(), 1, &query, &length, 0);
     if (status != ARES_SUCCESS) {
       pending->completion->complete(from_ares_status(status));
@@ -263,9 +487,18 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
     DnsResult result;
     std::optional<std::uint32_t> negative_ttl;
     if (status == ARES_SUCCESS && abuf != nullptr && alen > 0) {
-      const auto parsed = parse_dns_answer(abuf, static_cast<std::size_t>(alen));
-      result = interpret_answer(parsed, pending->qname, pending->type);
-      negative_ttl = parsed.negative_ttl;
+      std::vector<std::uint8_t> answer(abuf, abuf + alen);
+      // Datagrams were checked when they were read; this also covers answers over TCP.
+      if (!question_is(answer, pending->wire_name, pending->type)) {
+        result = error_result(DnsStatus::temperror,
+                              "the answer does not repeat the question's letter case (0x20)");
+      } else {
+        // Names compressed against the question then read as they were asked.
+        lower_question_name(answer);
+        const auto parsed = parse_dns_answer(answer.data(), answer.size());
+        result = interpret_answer(parsed, pending->qname, pending->type);
+        negative_ttl = parsed.negative_ttl;
+      }
     } else {
       result = from_ares_status(status);
     }
@@ -273,7 +506,7 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
     if (auto it = impl.inflight.find(pending->key);
         it != impl.inflight.end() && it->second == pending.get())
       impl.inflight.erase(it);
-    if (status != ARES_ECANCELLED && status != ARES_EDESTRUCTION)
+    if (status != ARES_ECANCELLED && status != ARES_EDESTRUCTION && pending->store)
       impl.cache_put(pending->key, result, negative_ttl);
     for (auto& joined : pending->joined) joined->complete(result);
     pending->completion->complete(std::move(result));
@@ -382,8 +615,7 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
     if (it == cache.end()) return std::nullopt;
     const auto now = Clock::now();
     if (now >= it->second.expires) {
-      cache_order.erase(it->second.age);
-      cache.erase(it);
+      cache_erase(it);
       return std::nullopt;
     }
     DnsResult result = it->second.result;
@@ -393,23 +625,35 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
     return result;
   }
 
+  void cache_erase(std::unordered_map<std::string, CacheEntry>::iterator it) {
+    cache_bytes_used -= it->second.bytes;
+    cache_order.erase(it->second.age);
+    cache.erase(it);
+  }
+
+  // The largest entry the cache takes: a sixteenth of the budget, at most 64 KiB. A normal
+  // answer counts a few hundred bytes; a hundred A records about 12 KiB.
+  std::size_t max_entry_bytes() const {
+    return std::min<std::size_t>(64 * 1024, opts.cache_bytes / 16);
+  }
+
   void cache_put(const std::string& key, const DnsResult& result,
                  std::optional<std::uint32_t> negative_ttl) {
-    if (opts.cache_entries == 0) return;
+    if (opts.cache_entries == 0 || opts.cache_bytes == 0) return;
     const std::uint32_t ttl = cache_ttl(result, negative_ttl, opts.max_ttl);
     if (ttl == 0) return;
-    if (auto it = cache.find(key); it != cache.end()) {
-      cache_order.erase(it->second.age);
-      cache.erase(it);
-    }
-    while (cache.size() >= opts.cache_entries && !cache_order.empty()) {
-      cache.erase(cache_order.front());
-      cache_order.pop_front();
-    }
+    if (auto it = cache.find(key); it != cache.end()) cache_erase(it);
+    // The key is held twice (map and age list), plus the nodes of both.
+    const std::size_t bytes = memory_bytes(result) + 2 * (key.capacity() + 1) + 128;
+    if (bytes > max_entry_bytes()) return;
+    while (!cache_order.empty() &&
+           (cache.size() >= opts.cache_entries || cache_bytes_used + bytes > opts.cache_bytes))
+      cache_erase(cache.find(cache_order.front()));
     const auto now = Clock::now();
     cache_order.push_back(key);
     cache.emplace(key, CacheEntry{result, now, now + std::chrono::seconds(ttl),
-                                  std::prev(cache_order.end())});
+                                  std::prev(cache_order.end()), bytes});
+    cache_bytes_used += bytes;
   }
 
   asio::any_io_executor ex;
@@ -418,8 +662,11 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
   asio::steady_timer timer;
   std::map<ares_socket_t, std::shared_ptr<Socket>> sockets;
   std::unordered_map<std::string, CacheEntry> cache;
-  std::list<std::string> cache_order;                  // keys, oldest first
-  std::unordered_map<std::string, Pending*> inflight;  // by cache key; owned by c-ares
+  std::list<std::string> cache_order;                           // keys, oldest first
+  std::size_t cache_bytes_used = 0;                             // sum of the entries' bytes
+  std::unordered_map<std::string, Pending*> inflight;           // by cache key; owned by c-ares
+  std::unordered_map<int, std::unique_ptr<UdpFanout>> fanouts;  // by the fd c-ares knows
+  Clock::duration udp_max_age = std::chrono::seconds(10);
 };
 
 // Starts one query once the coroutine is suspended. Only a weak reference to the resolver
@@ -430,11 +677,12 @@ struct DnsResolver::Initiation {
   std::string key;
   std::string qname;
   RrType type;
+  bool store;
 
   template <typename Handler>
   void operator()(Handler handler) {
     if (auto strong = impl.lock()) {
-      strong->start(std::move(handler), std::move(key), std::move(qname), type);
+      strong->start(std::move(handler), std::move(key), std::move(qname), type, store);
       return;
     }
     auto ex = asio::get_associated_executor(handler);
@@ -453,7 +701,7 @@ DnsResolver::~DnsResolver() {
   if (impl_) impl_->shutdown();
 }
 
-asio::awaitable<DnsResult> DnsResolver::query(std::string name, RrType type) {
+asio::awaitable<DnsResult> DnsResolver::query(std::string name, RrType type, Caching caching) {
   auto qname = normalise_query_name(name);
   if (!qname) co_return error_result(DnsStatus::permerror, "invalid query name");
   std::string key = *qname + '/' + std::to_string(static_cast<unsigned>(type));
@@ -461,7 +709,7 @@ asio::awaitable<DnsResult> DnsResolver::query(std::string name, RrType type) {
 
   // A named initiation object rather than a lambda inside the co_await expression: GCC 12
   // destroys some temporaries of a co_await full-expression twice.
-  Initiation initiation{impl_, std::move(key), std::move(*qname), type};
+  Initiation initiation{impl_, std::move(key), std::move(*qname), type, caching == Caching::store};
   DnsResult result = co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(DnsResult)>(
       std::move(initiation), asio::use_awaitable);
   co_return result;
@@ -481,6 +729,10 @@ void DnsResolver::cancel_all() {
 
 std::size_t DnsResolver::cache_size() const {
   return impl_->cache.size();
+}
+
+std::size_t DnsResolver::cache_bytes() const {
+  return impl_->cache_bytes_used;
 }
 
 }  // namespace ipconfirm::responder

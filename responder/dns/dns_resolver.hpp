@@ -7,6 +7,12 @@
 // and everything runs on the executor's thread. The raw answer is parsed by our own bounded
 // parser (responder/dns_message.hpp), not by c-ares' helpers, so TTLs and hostile names survive.
 //
+// Against off-path forgery (RFC 5452) a query carries a random ID from the kernel's CSPRNG,
+// leaves from a UDP socket (so a random source port) of its own rather than c-ares' one socket
+// per server, and spells its name in random letter case (0x20); only an answer that repeats
+// ID, port and question exactly is read, so a forged one is dropped and the real one still
+// counts. A server that does not repeat the question's case is not believed (temperror).
+//
 // Not thread-safe: use one resolver from the thread that runs its executor. It does not do
 // DNSSEC, search domains or /etc/hosts, and it does not validate the names it returns.
 #pragma once
@@ -34,8 +40,17 @@ class DnsResolver {
     std::chrono::milliseconds timeout{1500};
     int tries = 2;
     std::size_t cache_entries = 4096;  // 0: no cache
-    std::uint32_t max_ttl = 3600;      // seconds; caps every cached answer
+    // The cache's budget in bytes (memory_bytes() of each answer plus its key and bookkeeping);
+    // the oldest entries go first when a new one does not fit. 0: no cache. An answer larger
+    // than a sixteenth of the budget (at most 64 KiB) is never cached.
+    std::size_t cache_bytes = 16 * 1024 * 1024;
+    std::uint32_t max_ttl = 3600;  // seconds; caps every cached answer
   };
+
+  // Whether an answer may be kept for other lookups. no_store is for names a client chose
+  // (its HELO name): nobody else needs them, and an attacker who controls a zone could fill
+  // the cache with answers under it. A no_store lookup is still answered from the cache.
+  enum class Caching { store, no_store };
 
   // Throws std::runtime_error with a clear message when c-ares cannot be initialised or a
   // server is not an IP address with an optional port.
@@ -50,14 +65,15 @@ class DnsResolver {
   // permerror without any query. Answers from the cache are returned with their remaining TTL.
   // The coroutine resumes exactly once, with temperror if the lookup is cancelled or the
   // resolver destroyed.
-  asio::awaitable<DnsResult> query(std::string name, RrType type);
+  asio::awaitable<DnsResult> query(std::string name, RrType type, Caching caching = Caching::store);
   // query(ip.reverse_name(), RrType::ptr).
   asio::awaitable<DnsResult> ptr(const IpAddress& ip);
   // Completes every pending lookup with temperror (used at shutdown). New lookups still work.
   void cancel_all();
 
-  // Entries now in the cache (for tests and statistics).
+  // Entries now in the cache, and the bytes they are counted for (for tests and statistics).
   std::size_t cache_size() const;
+  std::size_t cache_bytes() const;
 
  private:
   struct Impl;

@@ -1,12 +1,18 @@
 #include "responder/queue/delivery.hpp"
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <random>
 #include <stdexcept>
 
 #include "core/log.hpp"
+#include "core/special_purpose.hpp"
 #include "responder/queue/maildir.hpp"
 
 namespace ipconfirm::responder {
@@ -45,6 +51,38 @@ std::pair<std::string, std::string> read_auth_file(const std::string& path) {
 // What submit() may hold in memory: replies are a few tens of KiB, so a few hundred of them.
 constexpr std::size_t kMaxSubmittedBytes = 8 * 1024 * 1024;
 
+// The addresses of this host's interfaces, now (they change: DHCP, a new VPN). A reply must
+// not be delivered to ourselves: our own public address would reach our own port 25, or another
+// local service on the MX port.
+std::vector<IpAddress> own_addresses() {
+  std::vector<IpAddress> out;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr) continue;
+    if (i->ifa_addr->sa_family == AF_INET) {
+      const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+      out.push_back(IpAddress::from_v4(ntohl(sin->sin_addr.s_addr)));
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+      std::array<std::uint8_t, 16> bytes{};
+      std::memcpy(bytes.data(), &sin6->sin6_addr, 16);
+      out.push_back(IpAddress::from_v6(bytes));
+    }
+  }
+  ::freeifaddrs(list);
+  return out;
+}
+
+// Why an MX host's address must not be connected to, or nullopt (see core/special_purpose.hpp).
+std::optional<std::string> refuse_destination(const IpAddress& ip,
+                                              const std::vector<IpAddress>& own) {
+  if (auto why = why_not_a_destination(ip)) return why;
+  if (std::find(own.begin(), own.end(), ip) != own.end())
+    return std::string("this host's own address");
+  return std::nullopt;
+}
+
 double random01() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
@@ -60,7 +98,8 @@ Deliverer::Deliverer(asio::any_io_executor ex, DiskWork disk, const config::Conf
       spool_(spool),
       resolver_(resolver),
       signal_(ex),
-      tls_(asio::ssl::context::tls_client) {
+      tls_(asio::ssl::context::tls_client),
+      smarthost_tls_(asio::ssl::context::tls_client) {
   client_.helo_name = config.hostname;
   client_.tls = smtp::ClientOptions::Tls::opportunistic;
   client_.connect_timeout = std::chrono::seconds(30);
@@ -86,15 +125,77 @@ Deliverer::Deliverer(asio::any_io_executor ex, DiskWork disk, const config::Conf
   else if (!config.delivery.smarthost_user.empty())
     smarthost_client_.auth =
         std::make_pair(config.delivery.smarthost_user, config.delivery.smarthost_password);
-  if (config.delivery.mode == config::DeliveryMode::smarthost && config.delivery.smarthost) {
-    const auto& sh = *config.delivery.smarthost;
-    // Up to max_parallel_ sessions stay open while replies keep coming, each QUIT after 5 s
-    // idle, 100 replies or 5 minutes (as Postfix's connection cache does).
-    smtp::ReuseLimits limits;
-    limits.max_idle = max_parallel_;
-    smarthost_pool_ = std::make_unique<smtp::ClientPool>(ex_, to_endpoint(sh.address, sh.port),
-                                                         smarthost_client_, tls_, limits);
+  // The smarthost's certificate: against a CA file or the system's store, for its host name
+  // (or smarthost_tls_name), or a pin. "required" means verified, not only encrypted.
+  const auto& d = config.delivery;
+  smarthost_tls_.set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  if (!d.smarthost_tls_ca_file.empty()) {
+    boost::system::error_code ec;
+    smarthost_tls_.load_verify_file(d.smarthost_tls_ca_file, ec);
+    if (ec)
+      throw std::runtime_error("delivery.smarthost_tls_ca_file " + d.smarthost_tls_ca_file +
+                               ": cannot load it: " + ec.message());
+    smarthost_client_.tls_trust = "file";
+  } else {
+    smarthost_tls_.set_default_verify_paths();
+    smarthost_client_.tls_trust = "system";
   }
+  smarthost_client_.tls_server_name =
+      d.smarthost_host.empty() ? d.smarthost_tls_name : d.smarthost_host;
+  if (!d.smarthost_tls_fingerprint.empty()) {
+    std::array<std::uint8_t, 32> pin{};
+    for (std::size_t i = 0; i < pin.size(); ++i)
+      pin[i] = static_cast<std::uint8_t>(
+          std::stoi(d.smarthost_tls_fingerprint.substr(2 * i, 2), nullptr, 16));
+    smarthost_client_.tls_pin = pin;
+  }
+  smarthost_client_.verify_peer = d.smarthost_tls == config::SmarthostTls::required;
+  if (d.mode == config::DeliveryMode::smarthost &&
+      (smarthost_client_.auth || smarthost_client_.verify_peer) &&
+      smarthost_client_.tls_server_name.empty() && !smarthost_client_.tls_pin) {
+    log_event("config-warning",
+              {{"detail",
+                "the smarthost is given by address, with credentials or smarthost_tls = "
+                "\"required\", but with neither smarthost_tls_name nor "
+                "smarthost_tls_fingerprint: its certificate cannot be verified, so replies "
+                "will wait"}});
+  }
+  if (d.mode == config::DeliveryMode::smarthost && d.smarthost)
+    smarthost_pool_ = make_smarthost_pool(to_endpoint(d.smarthost->address, d.smarthost->port));
+}
+
+std::unique_ptr<smtp::ClientPool> Deliverer::make_smarthost_pool(
+    const asio::ip::tcp::endpoint& endpoint) {
+  // Up to max_parallel_ sessions stay open while replies keep coming, each QUIT after 5 s
+  // idle, 100 replies or 5 minutes (as Postfix's connection cache does).
+  smtp::ReuseLimits limits;
+  limits.max_idle = max_parallel_;
+  return std::make_unique<smtp::ClientPool>(ex_, endpoint, smarthost_client_, smarthost_tls_,
+                                            limits);
+}
+
+asio::awaitable<std::optional<std::string>> Deliverer::resolve_smarthost() {
+  const auto& d = config_.delivery;
+  if (d.smarthost_host.empty()) co_return std::nullopt;
+  // The first address of the name, IPv4 first; the resolver's cache keeps it for its TTL.
+  std::optional<IpAddress> address;
+  std::string failure;
+  for (RrType type : {RrType::a, RrType::aaaa}) {
+    DnsResult r = co_await resolver_.query(d.smarthost_host, type);
+    for (const auto& record : r.records)
+      if (record.address && !address) address = record.address;
+    if (address) break;
+    if (failure.empty() || r.status != DnsStatus::nodata) failure = r.detail;
+  }
+  if (!address) co_return "smarthost " + d.smarthost_host + ": no address (" + failure + ")";
+  const auto endpoint = to_endpoint(*address, d.smarthost_port);
+  if (!smarthost_pool_ || smarthost_endpoint_ != endpoint) {
+    // The name now points elsewhere: new sessions go there; deliveries on the old pool finish.
+    if (smarthost_pool_) smarthost_pool_->close_idle();
+    smarthost_pool_ = make_smarthost_pool(endpoint);
+    smarthost_endpoint_ = endpoint;
+  }
+  co_return std::nullopt;
 }
 
 void Deliverer::start() {
@@ -147,10 +248,11 @@ asio::awaitable<void> Deliverer::run() {
       requests_checked_ = now;
       apply_requests(now);
     }
-    for (const auto& id : spool_.due(now, in_flight_.size() + max_parallel_)) {
-      if (in_flight_.size() >= max_parallel_) break;
-      if (in_flight_.count(id)) continue;
-      in_flight_.insert(id);
+    const auto started = std::chrono::steady_clock::now();
+    for (const auto& id : spool_.due(now, in_flight_.size() + parked_ids_.size() + max_parallel_)) {
+      if (!slot_free(started)) break;
+      if (in_flight_.count(id) || parked_ids_.count(id)) continue;
+      in_flight_.emplace(id, started);
       asio::co_spawn(
           ex_, [self, id]() { return self->deliver_entry(id); }, asio::detached);
     }
@@ -159,6 +261,34 @@ asio::awaitable<void> Deliverer::run() {
     signal_.expires_after(std::chrono::seconds(1));
     boost::system::error_code ec;
     co_await signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+bool Deliverer::slot_free(std::chrono::steady_clock::time_point now) const {
+  if (config_.delivery.mode != config::DeliveryMode::mx) return in_flight_.size() < max_parallel_;
+  std::size_t fast = 0;
+  for (const auto& [id, started] : in_flight_) fast += now - started < kSlowAfter;
+  return fast < max_parallel_ && in_flight_.size() < max_parallel_ + kMaxSlow;
+}
+
+void Deliverer::park(const std::string& domain, QueueEntry entry) {
+  parked_[domain].push_back(entry.id);
+  parked_ids_.insert(entry.id);
+  // Keep its contents in memory if the budget allows, as submit() would have.
+  const std::size_t bytes = entry.data.size();
+  if (submitted_bytes_ + bytes <= kMaxSubmittedBytes) {
+    std::string id = entry.id;
+    if (submitted_.try_emplace(std::move(id), std::move(entry)).second) submitted_bytes_ += bytes;
+  }
+}
+
+void Deliverer::finish_domain(const std::string& domain) {
+  if (auto it = domain_in_flight_.find(domain); it != domain_in_flight_.end() && --it->second == 0)
+    domain_in_flight_.erase(it);
+  if (auto it = parked_.find(domain); it != parked_.end()) {
+    parked_ids_.erase(it->second.front());
+    it->second.pop_front();
+    if (it->second.empty()) parked_.erase(it);
   }
 }
 
@@ -199,22 +329,57 @@ asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
     in_flight_.erase(id);
     co_return;
   }
+  // MX mode: at most max_per_domain replies to one domain at once; this one waits its turn.
+  std::string domain;
+  if (config_.delivery.mode == config::DeliveryMode::mx) {
+    domain = entry->recipient.substr(entry->recipient.rfind('@') + 1);
+    for (auto& c : domain) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (domain_in_flight_[domain] >= config_.delivery.max_per_domain) {
+      park(domain, std::move(*entry));
+      in_flight_.erase(id);
+      co_return;
+    }
+    ++domain_in_flight_[domain];
+  }
   Outcome out = co_await transport(*entry);
+  if (!domain.empty()) finish_domain(domain);
   std::int64_t now = now_seconds();
   ++entry->attempts;
   const std::string attempts = std::to_string(entry->attempts);
+  // In smarthost mode each line says what the session's TLS was.
+  std::vector<LogField> tls_fields;
+  if (config_.delivery.mode == config::DeliveryMode::smarthost) {
+    switch (out.tls.state) {
+      case smtp::TlsSummary::State::none:
+        tls_fields = {{"tls", "none"}};
+        break;
+      case smtp::TlsSummary::State::unverified:
+        tls_fields = {{"tls", "unverified"}, {"tls_reason", out.tls.reason}};
+        break;
+      case smtp::TlsSummary::State::verified:
+        tls_fields = {{"tls", "verified"}};
+        if (!out.tls.name.empty()) tls_fields.emplace_back("tls_name", out.tls.name);
+        tls_fields.emplace_back("tls_ca", out.tls.ca);
+        break;
+    }
+  }
+  auto log_with_tls = [&](std::string_view event, std::initializer_list<LogField> fields) {
+    std::vector<LogField> all(fields);
+    all.insert(all.end(), tls_fields.begin(), tls_fields.end());
+    log_event(event, std::span<const LogField>(all));
+  };
   if (out.kind == Kind::ok) {
     remove_entry(id);
-    log_event("delivered", {{"queue_id", id},
-                            {"to", entry->recipient},
-                            {"attempts", attempts},
-                            {"detail", out.detail}});
+    log_with_tls("delivered", {{"queue_id", id},
+                               {"to", entry->recipient},
+                               {"attempts", attempts},
+                               {"detail", out.detail}});
   } else if (out.kind == Kind::permanent) {
     remove_entry(id);
-    log_event("bounced", {{"queue_id", id},
-                          {"to", entry->recipient},
-                          {"detail", out.detail},
-                          {"note", "dropped: the reply has a null sender"}});
+    log_with_tls("bounced", {{"queue_id", id},
+                             {"to", entry->recipient},
+                             {"detail", out.detail},
+                             {"note", "dropped: the reply has a null sender"}});
   } else {
     auto delay = next_retry(retry_, entry->attempts, entry->created, now, random01());
     if (!delay) {
@@ -228,11 +393,12 @@ asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
       // meanwhile is left deleted.
       if (spool_.reschedule(id, entry->next_attempt) == SpoolError::none)
         disk_.rewrite({id, entry->next_attempt, entry->attempts, entry->last_error});
-      log_event("deferred", {{"queue_id", id},
-                             {"to", entry->recipient},
-                             {"attempts", attempts},
-                             {"retry_in", std::to_string(*delay) + "s"},
-                             {"detail", out.detail}});
+      const std::string retry_in = std::to_string(*delay) + "s";
+      log_with_tls("deferred", {{"queue_id", id},
+                                {"to", entry->recipient},
+                                {"attempts", attempts},
+                                {"retry_in", retry_in},
+                                {"detail", out.detail}});
     }
   }
   in_flight_.erase(id);
@@ -259,9 +425,12 @@ asio::awaitable<Outcome> Deliverer::transport(const QueueEntry& stored) {
       co_return Outcome{Kind::temporary, "maildir: " + std::string(to_string(e))};
     }
     case config::DeliveryMode::smarthost: {
+      std::optional<std::string> unresolved = co_await resolve_smarthost();
+      if (unresolved) co_return Outcome{Kind::temporary, *unresolved};
       if (!smarthost_pool_) co_return Outcome{Kind::temporary, "no smarthost configured"};
-      Outcome out =
-          co_await smarthost_pool_->deliver(stored.sender, stored.recipient, std::move(data));
+      // Taken from the pool before the wait: another delivery may replace the pool meanwhile.
+      auto delivery = smarthost_pool_->deliver(stored.sender, stored.recipient, std::move(data));
+      Outcome out = co_await std::move(delivery);
       co_return out;
     }
     case config::DeliveryMode::mx: {
@@ -279,6 +448,7 @@ asio::awaitable<Outcome> Deliverer::via_mx(const QueueEntry& entry, const std::s
   if (!domain.empty() && domain.front() == '[')
     co_return Outcome{Kind::permanent, "address literals are not delivered to"};
 
+  const auto deadline = std::chrono::steady_clock::now() + config_.delivery.attempt_deadline;
   // RFC 5321 §5.1: MX hosts by preference; with no MX, the domain itself.
   std::vector<std::string> hosts;
   DnsResult mx = co_await resolver_.query(domain, RrType::mx);
@@ -301,28 +471,51 @@ asio::awaitable<Outcome> Deliverer::via_mx(const QueueEntry& entry, const std::s
     hosts.push_back(domain);
   }
 
+  // A hostile domain can publish hundreds of MX records: look up the first kMaxMxHosts.
+  std::string note;
+  if (hosts.size() > kMaxMxHosts) {
+    note = " (" + std::to_string(kMaxMxHosts) + " of " + std::to_string(hosts.size() + mx.omitted) +
+           " MX hosts looked up)";
+    hosts.resize(kMaxMxHosts);
+  }
   Outcome last{Kind::temporary, "no usable address for " + domain};
   std::size_t tried = 0;
+  const std::vector<IpAddress> own =
+      config_.delivery.allow_private ? std::vector<IpAddress>{} : own_addresses();
+  const std::string deadline_text = "attempt deadline (" +
+                                    std::to_string(config_.delivery.attempt_deadline.count()) +
+                                    " s) passed";
   for (const auto& host : hosts) {
     for (RrType type : {RrType::aaaa, RrType::a}) {
+      if (std::chrono::steady_clock::now() >= deadline)
+        co_return Outcome{Kind::temporary, deadline_text + "; last: " + last.detail + note};
       DnsResult addrs = co_await resolver_.query(host, type);
       if (addrs.status != DnsStatus::ok) continue;
       for (const auto& r : addrs.records) {
-        if (!r.address || tried >= 10) continue;
-        if (r.address->is_non_public() && !config_.delivery.allow_private) {
+        if (!r.address || tried >= kMaxAddresses) continue;
+        if (std::chrono::steady_clock::now() >= deadline)
+          co_return Outcome{Kind::temporary, deadline_text + "; last: " + last.detail + note};
+        std::optional<std::string> refusal;
+        if (!config_.delivery.allow_private) refusal = refuse_destination(*r.address, own);
+        if (refusal) {
           last = Outcome{Kind::temporary, host + " has the non-public address " +
-                                              r.address->to_string() + ": not used"};
+                                              r.address->to_string() + " (" + *refusal +
+                                              "): not used"};
           continue;
         }
         ++tried;
         smtp::ClientOptions opts = client_;
         opts.tls_server_name = host;
+        opts.deadline = deadline;
         last = co_await smtp::deliver(ex_, to_endpoint(*r.address, config_.delivery.mx_port), opts,
                                       tls_, entry.sender, entry.recipient, data);
         if (last.kind != Kind::temporary) co_return last;
+        if (std::chrono::steady_clock::now() >= deadline)
+          co_return Outcome{Kind::temporary, deadline_text + ": " + last.detail};
       }
     }
   }
+  last.detail += note;
   co_return last;
 }
 

@@ -135,6 +135,10 @@ json build_view(const json& r) {
         "It is a " + scope + " address,\nso this test did not cross the internet: see below.";
 
   std::string ptrs = join_strings(rdns["ptr"], ", ");
+  // A reverse zone may answer with thousands of names: the report lists the first ten.
+  if (!ptrs.empty() && rdns.value("ptr_truncated", false))
+    ptrs += " (the first " + std::to_string(rdns["ptr"].size()) + " of " +
+            std::to_string(rdns.value("ptr_count", std::size_t{0})) + " names)";
   std::string status = str(rdns, "status");
   if (status == "temperror")
     v["ptr_text"] = ptrs.empty() ? "unknown: the lookup failed temporarily" : ptrs;

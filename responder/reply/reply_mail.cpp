@@ -19,6 +19,29 @@ std::string crlf(const std::string& text) {
   return out;
 }
 
+// The cut text and JSON: even as quoted-printable (3 bytes per byte) and base64 they fit.
+constexpr std::size_t kCutTextBytes = 48 * 1024;
+
+constexpr const char* kCutNote =
+    "[ipconfirm: this report was cut here because it is larger than ipconfirm mails; the "
+    "attached JSON leaves out the Received list.]";
+
+// `text` cut at the last line end before kCutTextBytes, with the note.
+std::string cut_text(const std::string& text) {
+  std::string out = text.substr(0, kCutTextBytes);
+  if (auto nl = out.rfind('\n'); nl != std::string::npos) {
+    out.resize(nl + 1);
+  } else if (out.size() < text.size()) {
+    // No line end: cut before the character the limit fell into (UTF-8).
+    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
+    if (!out.empty() && static_cast<unsigned char>(out.back()) >= 0xC0) out.pop_back();
+  }
+  out += "\n";
+  out += kCutNote;
+  out += "\n";
+  return out;
+}
+
 }  // namespace
 
 ReplyMail build_reply_mail(const Observation& obs, const Rendered& rendered,
@@ -50,6 +73,26 @@ ReplyMail build_reply_mail(const Observation& obs, const Rendered& rendered,
   r.recipient = obs.mail_from;
   r.message_id = m.message_id;
   r.data = mime::compose(m);
+  if (r.data.size() > kMaxReplyBytes) {
+    m.text_body = cut_text(rendered.text);
+    m.html_body = std::string("<!DOCTYPE html><html><body><p>") + kCutNote +
+                  " See the text part.</p></body></html>\n";
+    nlohmann::ordered_json smaller = report;
+    smaller["received"] = nlohmann::ordered_json::array();
+    smaller["reply_truncated"] = true;
+    std::string json = smaller.dump(2);
+    if (json.size() > kCutTextBytes) {
+      // Nothing else in the report is that large; keep what identifies the connection.
+      nlohmann::ordered_json minimal;
+      for (const char* key : {"ipconfirm", "reporter", "arrival", "connection", "envelope"})
+        if (report.contains(key)) minimal[key] = report[key];
+      minimal["reply_truncated"] = true;
+      json = minimal.dump(2);
+    }
+    m.attachments.clear();
+    m.attachments.push_back(mime::Attachment{"application/json", "ipconfirm.json", crlf(json)});
+    r.data = mime::compose(m);
+  }
   return r;
 }
 

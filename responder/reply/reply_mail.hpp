@@ -3,6 +3,7 @@
 // every encoding decision are mime/compose's; this file only decides what goes in. Pure.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -18,6 +19,14 @@ struct ReplyMail {
   std::string message_id;
   std::string data;  // the whole message, CRLF endings
 };
+
+// The largest reply ipconfirm mails. A normal reply is about 12 KiB and every list in the
+// report is bounded (10 PTR names, [reply] max_received hops, 255 bytes per Received field);
+// the reply goes to whatever MAIL FROM said, often a forged third party, so it must never be
+// an amplifier. A reply that would be larger is cut: the text part at a line end near 48 KiB
+// with a note saying so, the HTML part replaced by that note, and the JSON part without its
+// "received" list and with "reply_truncated": true.
+inline constexpr std::size_t kMaxReplyBytes = 256 * 1024;
 
 ReplyMail build_reply_mail(const Observation& obs, const Rendered& rendered,
                            const nlohmann::ordered_json& report, const std::string& hostname,

@@ -188,17 +188,21 @@ class TlsAuthSmarthost:
     LOGIN; it accepts mail only from a client that authenticated with `user`/`password`, and
     records each message with whether it came over TLS and which credentials were used."""
 
-    def __init__(self, work, user, password, mechanisms="PLAIN LOGIN"):
+    def __init__(self, work, user, password, mechanisms="PLAIN LOGIN", cert=None, key=None):
         (openssl,) = h.require("openssl")
-        self.key = os.path.join(work.path, "smarthost-key.pem")
-        self.cert = os.path.join(work.path, "smarthost-cert.pem")
-        subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                        "-subj", "/CN=smarthost.test", "-keyout", self.key, "-out", self.cert],
-                       check=True, capture_output=True)
+        if cert:
+            self.cert, self.key = cert, key
+        else:
+            self.key = os.path.join(work.path, "smarthost-key.pem")
+            self.cert = os.path.join(work.path, "smarthost-cert.pem")
+            subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                            "1", "-subj", "/CN=smarthost.test", "-keyout", self.key, "-out",
+                            self.cert], check=True, capture_output=True)
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(self.cert, self.key)
         self.user, self.password, self.mechanisms = user, password, mechanisms
         self.messages = []  # dicts: tls, auth (user, password) or None, data (bytes)
+        self.auth_attempts = []  # every AUTH command's first line, whatever its outcome
         self.lock = threading.Lock()
         outer = self
 
@@ -206,7 +210,10 @@ class TlsAuthSmarthost:
             timeout = 20
 
             def handle(self):
-                sock = outer.session(self.request)
+                try:
+                    sock = outer.session(self.request)
+                except OSError:  # a client that drops the session, inside TLS or not
+                    return
                 if sock is not self.request:
                     sock.close()
 
@@ -250,6 +257,8 @@ class TlsAuthSmarthost:
                 f = sock.makefile("rb")
                 tls = True
             elif verb == "AUTH" and tls:
+                with self.lock:
+                    self.auth_attempts.append(cmd)
                 parts = cmd.split(" ")
                 if parts[1].upper() not in self.mechanisms.split():
                     send("504 5.5.4 mechanism not offered")

@@ -212,13 +212,29 @@ const std::string kRecords =
     "cname=alias.sender.test,mail.sender.test\n";
 
 // A UDP responder on loopback that answers each query with bytes from `script` (or stays
-// silent when it returns nothing). It runs in a thread for at most 60 s.
+// silent when it returns nothing), or with several datagrams from a MultiScript (a spoofed
+// answer first, say). It records each query's source port and name as sent (letter case
+// kept). It runs in a thread for at most 60 s.
 class ScriptedServer {
  public:
   using Script = std::function<std::optional<std::vector<std::uint8_t>>(
       const std::vector<std::uint8_t>& query)>;
+  using MultiScript =
+      std::function<std::vector<std::vector<std::uint8_t>>(const std::vector<std::uint8_t>& query)>;
 
-  explicit ScriptedServer(Script script) : script_(std::move(script)) {
+  struct Seen {
+    std::uint16_t port;
+    std::string name;
+  };
+
+  explicit ScriptedServer(Script script)
+      : ScriptedServer(MultiScript([script = std::move(script)](const auto& query) {
+          std::vector<std::vector<std::uint8_t>> out;
+          if (auto reply = script(query)) out.push_back(std::move(*reply));
+          return out;
+        })) {}
+
+  explicit ScriptedServer(MultiScript script) : script_(std::move(script)) {
     fd_ = ::socket(AF_INET, SOCK_DGRAM, 0);
     REQUIRE(fd_ >= 0);
     for (int attempt = 0; attempt < 20; ++attempt) {
@@ -241,6 +257,10 @@ class ScriptedServer {
   }
   std::uint16_t port() const { return port_; }
   int queries() const { return queries_; }
+  std::vector<Seen> seen() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return seen_;
+  }
 
  private:
   void loop() {
@@ -254,15 +274,32 @@ class ScriptedServer {
       const auto n = ::recvfrom(fd_, buffer.data(), buffer.size(), 0,
                                 reinterpret_cast<sockaddr*>(&from), &from_len);
       if (n < 12) continue;
-      ++queries_;
       const std::vector<std::uint8_t> query(buffer.begin(), buffer.begin() + n);
-      if (auto reply = script_(query))
-        ::sendto(fd_, reply->data(), reply->size(), 0, reinterpret_cast<sockaddr*>(&from),
-                 from_len);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        seen_.push_back(Seen{ntohs(from.sin_port), question_name(query)});
+      }
+      ++queries_;
+      for (const auto& reply : script_(query))
+        ::sendto(fd_, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from), from_len);
     }
   }
 
-  Script script_;
+  // The question's name as sent, labels joined with '.'.
+  static std::string question_name(const std::vector<std::uint8_t>& query) {
+    std::string name;
+    for (std::size_t i = 12; i < query.size() && query[i] != 0 && query[i] < 64;
+         i += 1 + query[i]) {
+      if (!name.empty()) name += '.';
+      name.append(reinterpret_cast<const char*>(query.data() + i + 1),
+                  std::min<std::size_t>(query[i], query.size() - i - 1));
+    }
+    return name;
+  }
+
+  MultiScript script_;
+  mutable std::mutex mutex_;
+  std::vector<Seen> seen_;
   int fd_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
@@ -321,6 +358,12 @@ std::vector<std::uint8_t> wire_name(const std::vector<std::string>& labels) {
 }
 
 constexpr unsigned kOk = 0x8180;  // QR RD RA, NOERROR
+
+std::string to_lower(std::string s) {
+  for (auto& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  return s;
+}
 
 }  // namespace
 
@@ -608,7 +651,8 @@ TEST_CASE("dns_resolver: faults from a scripted server") {
   }
   SUBCASE("cache: TTLs honoured, TTL 0 not cached, oldest evicted, negative TTL from SOA") {
     ScriptedServer server([](const auto& q) -> std::optional<std::vector<std::uint8_t>> {
-      const std::string name(q.begin() + 13, q.begin() + 13 + q[12]);
+      // Compared in lower case: the resolver mixes the case of the names it sends (0x20).
+      const std::string name = to_lower(std::string(q.begin() + 13, q.begin() + 13 + q[12]));
       if (name == "zero") return reply_to(q, kOk, 1, record(1, 0, {10, 0, 0, 1}));
       if (name == "neg") {
         // NXDOMAIN with an SOA whose MINIMUM is 1 s.
@@ -696,6 +740,157 @@ TEST_CASE("dns_resolver: faults from a scripted server") {
     CHECK(lookup(io, resolver, "x.test", RrType::a).status == DnsStatus::temperror);
     CHECK(server.queries() == 2);
     CHECK(resolver.cache_size() == 0);
+  }
+}
+
+// Twenty A records (TTL 300) for any name: a 336-byte answer.
+std::optional<std::vector<std::uint8_t>> twenty_addresses(const std::vector<std::uint8_t>& q) {
+  std::vector<std::uint8_t> body;
+  for (std::uint8_t i = 0; i < 20; ++i) {
+    auto rr = record(1, 300, {10, 0, 0, i});
+    body.insert(body.end(), rr.begin(), rr.end());
+  }
+  return reply_to(q, kOk, 20, body);
+}
+
+TEST_CASE("dns_resolver: the cache stays within its byte budget") {
+  asio::io_context io;
+  ScriptedServer server(twenty_addresses);
+  auto options = options_for(server.port());
+  options.cache_bytes = 64 * 1024;
+  DnsResolver resolver(io.get_executor(), options);
+  std::size_t most = 0;
+  for (int i = 0; i < 300; ++i) {
+    const auto r = lookup(io, resolver, "n" + std::to_string(i) + ".big.test", RrType::a);
+    REQUIRE(r.status == DnsStatus::ok);
+    CHECK(r.records.size() == 20);
+    CHECK(resolver.cache_bytes() <= options.cache_bytes);
+    most = std::max(most, resolver.cache_bytes());
+  }
+  MESSAGE("cache after 300 answers of 20 A records: ", resolver.cache_size(), " entries, ",
+          resolver.cache_bytes(), " bytes (budget ", options.cache_bytes, ")");
+  CHECK(most > options.cache_bytes / 2);  // it was used, not switched off
+  CHECK(resolver.cache_size() < 300);
+  // The newest answers are still there, the oldest went first.
+  const int asked = server.queries();
+  CHECK(lookup(io, resolver, "n299.big.test", RrType::a).status == DnsStatus::ok);
+  CHECK(server.queries() == asked);
+  CHECK(lookup(io, resolver, "n0.big.test", RrType::a).status == DnsStatus::ok);
+  CHECK(server.queries() == asked + 1);
+}
+
+TEST_CASE("dns_resolver: no_store answers and answers over the entry limit are not cached") {
+  asio::io_context io;
+  ScriptedServer server(twenty_addresses);
+  auto options = options_for(server.port());
+  DnsResolver resolver(io.get_executor(), options);
+  auto no_store = [&](const char* name) {
+    auto r = run(io, resolver.query(name, RrType::a, DnsResolver::Caching::no_store));
+    REQUIRE(r);
+    return *r;
+  };
+  CHECK(no_store("helo.client.test").status == DnsStatus::ok);
+  CHECK(resolver.cache_size() == 0);
+  CHECK(resolver.cache_bytes() == 0);
+  CHECK(no_store("helo.client.test").status == DnsStatus::ok);
+  CHECK(server.queries() == 2);
+  // A stored answer is read by a no_store lookup too.
+  CHECK(lookup(io, resolver, "shared.test", RrType::a).status == DnsStatus::ok);
+  CHECK(resolver.cache_size() == 1);
+  CHECK(no_store("shared.test").status == DnsStatus::ok);
+  CHECK(server.queries() == 3);
+
+  // A budget of 16 KiB takes no entry over 1 KiB: twenty records are more.
+  asio::io_context io2;
+  options.cache_bytes = 16 * 1024;
+  DnsResolver small(io2.get_executor(), options);
+  CHECK(lookup(io2, small, "big.test", RrType::a).status == DnsStatus::ok);
+  CHECK(small.cache_size() == 0);
+}
+
+// The answer to `query` with its question's name in lower case: what an off-path attacker
+// who guessed the ID and port but not the letter case would send.
+std::vector<std::uint8_t> with_lowered_question(std::vector<std::uint8_t> reply) {
+  for (std::size_t i = 12; i < reply.size() && reply[i] != 0; i += 1 + reply[i])
+    for (std::size_t j = i + 1; j <= i + reply[i] && j < reply.size(); ++j)
+      if (reply[j] >= 'A' && reply[j] <= 'Z') reply[j] = static_cast<std::uint8_t>(reply[j] + 32);
+  return reply;
+}
+
+std::vector<DnsResult> lookup_all(asio::io_context& io, DnsResolver& resolver,
+                                  const std::vector<std::string>& names) {
+  std::vector<DnsResult> results;
+  for (const auto& name : names) {
+    asio::co_spawn(io, resolver.query(name, RrType::a),
+                   [&](std::exception_ptr, DnsResult r) { results.push_back(std::move(r)); });
+  }
+  io.restart();
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (results.size() < names.size() && std::chrono::steady_clock::now() < deadline)
+    io.run_one_for(50ms);
+  return results;
+}
+
+TEST_CASE("dns_resolver: every query leaves from a port of its own (RFC 5452 §9.2)") {
+  asio::io_context io;
+  // Answers after a pause, so that all queries are outstanding at once: c-ares 1.18 would send
+  // them all from its one UDP socket.
+  ScriptedServer server([](const auto& q) {
+    std::this_thread::sleep_for(5ms);
+    return reply_to(q, kOk, 1, record(1, 0, {10, 0, 0, 1}));
+  });
+  DnsResolver resolver(io.get_executor(), options_for(server.port()));
+  std::vector<std::string> names;
+  for (int i = 0; i < 20; ++i) names.push_back("port" + std::to_string(i) + ".example.test");
+  const auto results = lookup_all(io, resolver, names);
+  REQUIRE(results.size() == names.size());
+  for (const auto& r : results) CHECK(r.status == DnsStatus::ok);
+  std::set<std::uint16_t> ports;
+  for (const auto& q : server.seen()) ports.insert(q.port);
+  MESSAGE("20 concurrent queries left from ", ports.size(), " distinct ports");
+  CHECK(ports.size() >= 18);  // the kernel picks each at random; two may collide
+}
+
+TEST_CASE(
+    "dns_resolver: 0x20: the name's letters go out in random case, and the answer must "
+    "repeat it exactly") {
+  asio::io_context io;
+  SUBCASE("the case is random") {
+    ScriptedServer server([](const auto& q) {
+      return reply_to(q, kOk, 1, record(1, 0, {1, 2, 3, 4}));
+    });
+    DnsResolver resolver(io.get_executor(), options_for(server.port()));
+    const std::string name = "abcdefghijklmnopqrstuvwxyz.example.test";
+    for (int i = 0; i < 4; ++i)
+      CHECK(lookup(io, resolver, name, RrType::a).status == DnsStatus::ok);
+    std::set<std::string> sent;
+    for (const auto& q : server.seen()) {
+      CHECK(to_lower(q.name) == name);
+      sent.insert(q.name);
+    }
+    CHECK(sent.size() == 4);  // 2^-30 to fail by chance
+    CHECK(sent.count(name) == 0);
+  }
+  SUBCASE("a spoofed answer that guessed the ID but not the case is ignored") {
+    ScriptedServer server([](const auto& q) {
+      auto spoof = with_lowered_question(reply_to(q, kOk, 1, record(1, 300, {6, 6, 6, 6})));
+      auto real = reply_to(q, kOk, 1, record(1, 300, {10, 0, 0, 7}));
+      return std::vector<std::vector<std::uint8_t>>{spoof, real};
+    });
+    DnsResolver resolver(io.get_executor(), options_for(server.port()));
+    const auto r = lookup(io, resolver, "victim.bank.example.test", RrType::a);
+    CHECK(r.status == DnsStatus::ok);
+    CHECK(texts(r) == std::vector<std::string>{"10.0.0.7"});
+  }
+  SUBCASE("a server that does not keep the case is not believed") {
+    ScriptedServer server([](const auto& q) {
+      return with_lowered_question(reply_to(q, kOk, 1, record(1, 300, {10, 0, 0, 7})));
+    });
+    auto options = options_for(server.port());
+    options.tries = 1;
+    DnsResolver resolver(io.get_executor(), options);
+    const auto r = lookup(io, resolver, "victim.bank.example.test", RrType::a);
+    CHECK(r.status == DnsStatus::temperror);
   }
 }
 

@@ -28,6 +28,10 @@
 #include <thread>
 #include <vector>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "core/asio.hpp"
 #include "smtp/client.hpp"
 
@@ -601,6 +605,76 @@ void use_test_certificate(asio::ssl::context& ctx, const TestCertificate& cert) 
   ctx.use_private_key_file(cert.key.string(), asio::ssl::context::pem);
 }
 
+bool run_tool(const std::vector<std::string>& args) {
+  pid_t pid = spawn(args);
+  int status = 0;
+  return pid > 0 && ::waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+         WEXITSTATUS(status) == 0;
+}
+
+// A test CA and a certificate it signed for `name` (EC keys: quick to make).
+struct TestPki {
+  TempDir dir;
+  fs::path ca_key = dir.path / "ca.key", ca = dir.path / "ca.pem";
+  fs::path key = dir.path / "leaf.key", csr = dir.path / "leaf.csr", cert = dir.path / "leaf.pem";
+  bool ok = false;
+
+  explicit TestPki(const std::string& name) {
+    auto openssl = find_tool("openssl");
+    if (!openssl) return;
+    const fs::path ext = dir.path / "leaf.ext";
+    std::ofstream(ext) << "subjectAltName=DNS:" << name
+                       << "\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n";
+    ok = run_tool({*openssl,
+                   "req",
+                   "-x509",
+                   "-newkey",
+                   "ec",
+                   "-pkeyopt",
+                   "ec_paramgen_curve:prime256v1",
+                   "-nodes",
+                   "-days",
+                   "1",
+                   "-subj",
+                   "/CN=test CA",
+                   "-keyout",
+                   ca_key.string(),
+                   "-out",
+                   ca.string(),
+                   "-addext",
+                   "basicConstraints=critical,CA:TRUE",
+                   "-addext",
+                   "keyUsage=critical,keyCertSign,cRLSign"}) &&
+         run_tool({*openssl, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                   "-nodes", "-subj", "/CN=" + name, "-keyout", key.string(), "-out",
+                   csr.string()}) &&
+         run_tool({*openssl, "x509", "-req", "-in", csr.string(), "-CA", ca.string(), "-CAkey",
+                   ca_key.string(), "-CAcreateserial", "-days", "1", "-out", cert.string(),
+                   "-extfile", ext.string()});
+  }
+};
+
+// SHA-256 of the certificate in `pem` (DER), or of its public key (SubjectPublicKeyInfo).
+std::array<std::uint8_t, 32> fingerprint(const fs::path& pem, bool public_key) {
+  std::array<std::uint8_t, 32> out{};
+  FILE* f = std::fopen(pem.c_str(), "r");
+  REQUIRE(f != nullptr);
+  X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  REQUIRE(cert != nullptr);
+  unsigned length = 0;
+  if (public_key) {
+    unsigned char* der = nullptr;
+    const int size = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+    EVP_Digest(der, static_cast<std::size_t>(size), out.data(), &length, EVP_sha256(), nullptr);
+    OPENSSL_free(der);
+  } else {
+    X509_digest(cert, EVP_sha256(), out.data(), &length);
+  }
+  X509_free(cert);
+  return out;
+}
+
 // A scripted server that offers STARTTLS and AUTH (tls_server_script) with a fresh test
 // certificate, and the client's side of it. ok() is false, and says why, when openssl could
 // not make the certificate: the TLS cases are then not run.
@@ -615,6 +689,7 @@ struct TlsAuthServer {
   TlsAuthServer() {
     if (!cert.ok) return;
     use_test_certificate(server_ctx, cert);
+    client_ctx.load_verify_file(cert.cert.string());  // so that the session is verified
     server.start([this](ScriptedPeer& p) -> asio::awaitable<void> {
       co_await tls_server_script(p, server_ctx, received_message);
     });
@@ -623,10 +698,11 @@ struct TlsAuthServer {
     if (!cert.ok) MESSAGE("openssl could not make a test certificate; TLS cases not run");
     return cert.ok;
   }
-  // TLS required; AUTH as "user" with `password`.
+  // TLS required, the certificate verified for its name; AUTH as "user" with `password`.
   static ClientOptions options(const std::string& password) {
     ClientOptions opts = test_options();
     opts.tls = ClientOptions::Tls::required;
+    opts.tls_server_name = "mx.example.test";
     opts.auth = std::make_pair(std::string("user"), password);
     return opts;
   }
@@ -635,30 +711,110 @@ struct TlsAuthServer {
 }  // namespace
 
 TEST_CASE("STARTTLS, EHLO again, AUTH PLAIN inside TLS, and peer verification") {
-  TestCertificate cert;
-  if (!cert.ok) {
-    MESSAGE("openssl could not make a test certificate; TLS cases not run");
+  TestCertificate cert;  // self-signed for mx.example.test
+  TestPki pki("mx.example.test");
+  if (!cert.ok || !pki.ok) {
+    MESSAGE("openssl could not make the test certificates; TLS cases not run");
     return;
   }
-  asio::ssl::context server_ctx(asio::ssl::context::tls_server);
-  use_test_certificate(server_ctx, cert);
-
+  using State = TlsSummary::State;
   struct Case {
     const char* name;
-    bool verify;
+    bool ca_signed;         // the server shows the leaf of the test CA, else the self-signed one
+    const fs::path* trust;  // the client's CA file, or none
     std::string server_name;
-    Kind expected;
+    std::optional<std::array<std::uint8_t, 32>> pin;
+    bool verify_peer;
+    State state;  // what the client makes of the session
+    const char* ca;
+    const char* reason;  // a part of it
   };
+  const auto cert_pin = fingerprint(cert.cert, false);
+  const auto key_pin = fingerprint(cert.cert, true);
+  auto wrong_pin = cert_pin;
+  wrong_pin[0] ^= 1;
   const Case cases[] = {
-      {"opportunistic, no verification", false, "", Kind::ok},
-      {"verified against the test CA", true, "mx.example.test", Kind::ok},
-      {"verification with the wrong name", true, "other.example.test", Kind::temporary},
+      {"a self-signed certificate nobody trusts",
+       false,
+       nullptr,
+       "mx.example.test",
+       {},
+       false,
+       State::unverified,
+       "",
+       "self-signed certificate"},
+      {"the same with TLS verification required",
+       false,
+       nullptr,
+       "mx.example.test",
+       {},
+       true,
+       State::unverified,
+       "",
+       "self-signed certificate"},
+      {"trusted, for the right name",
+       false,
+       &cert.cert,
+       "mx.example.test",
+       {},
+       false,
+       State::verified,
+       "file",
+       ""},
+      {"trusted, for another name",
+       false,
+       &cert.cert,
+       "other.example.test",
+       {},
+       false,
+       State::unverified,
+       "",
+       "hostname mismatch"},
+      {"signed by the trusted CA for the right name",
+       true,
+       &pki.ca,
+       "mx.example.test",
+       {},
+       true,
+       State::verified,
+       "file",
+       ""},
+      {"signed by the trusted CA for another name",
+       true,
+       &pki.ca,
+       "other.example.test",
+       {},
+       false,
+       State::unverified,
+       "",
+       "hostname mismatch"},
+      {"no name to check",
+       false,
+       &cert.cert,
+       "",
+       {},
+       false,
+       State::unverified,
+       "",
+       "no name to check"},
+      {"the certificate's pin", false, nullptr, "", cert_pin, true, State::verified, "pin", ""},
+      {"the public key's pin", false, nullptr, "any.example.test", key_pin, false, State::verified,
+       "pin", ""},
+      {"a wrong pin, even with a trusted chain", false, &cert.cert, "mx.example.test", wrong_pin,
+       false, State::unverified, "", "pinned SHA-256"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.name);
     asio::io_context io;
+    asio::ssl::context server_ctx(asio::ssl::context::tls_server);
+    if (c.ca_signed) {
+      server_ctx.use_certificate_chain_file(pki.cert.string());
+      server_ctx.use_private_key_file(pki.key.string(), asio::ssl::context::pem);
+    } else {
+      use_test_certificate(server_ctx, cert);
+    }
     asio::ssl::context client_ctx(asio::ssl::context::tls_client);
-    if (c.verify) client_ctx.load_verify_file(cert.cert.string());
+    if (c.trust) client_ctx.load_verify_file(c.trust->string());
     ScriptedServer server(io);
     std::string received_message;
     server.start([&](ScriptedPeer& p) -> asio::awaitable<void> {
@@ -666,15 +822,21 @@ TEST_CASE("STARTTLS, EHLO again, AUTH PLAIN inside TLS, and peer verification") 
     });
     ClientOptions opts = test_options();
     opts.tls = ClientOptions::Tls::required;
-    opts.verify_peer = c.verify;
+    opts.verify_peer = c.verify_peer;
     opts.tls_server_name = c.server_name;
+    opts.tls_pin = c.pin;
+    opts.tls_trust = "file";
     opts.auth = std::make_pair(std::string("user"), std::string("secret"));
     auto outcome = run_client(io, server.endpoint(), opts, client_ctx, "bounce@example.test",
                               "a@sender.test", "Subject: x\n\n.dot\n");
-    CHECK(outcome.kind == c.expected);
+    CHECK(outcome.tls.state == c.state);
+    CHECK(outcome.tls.ca == c.ca);
+    CHECK_MESSAGE(contains(outcome.tls.reason, c.reason), outcome.tls.reason);
     REQUIRE(server.peer);
     const auto& got = server.peer->received;
-    if (c.expected == Kind::ok) {
+    if (c.state == State::verified) {
+      CHECK(outcome.kind == Kind::ok);
+      CHECK(outcome.tls.name == (c.pin ? "" : c.server_name));
       REQUIRE(got.size() >= 7);
       CHECK(got[0] == "EHLO client.example.test");
       CHECK(got[1] == "STARTTLS");
@@ -686,10 +848,41 @@ TEST_CASE("STARTTLS, EHLO again, AUTH PLAIN inside TLS, and peer verification") 
       CHECK(got[6] == "RCPT TO:<a@sender.test>");
       CHECK(received_message == "Subject: x\n\n..dot\n");  // as sent on the wire: stuffed
     } else {
-      CHECK(contains(outcome.detail, "handshake failed"));
+      // The credentials never reach a server whose certificate was not verified; with
+      // verify_peer nothing at all follows the handshake.
+      CHECK(outcome.kind == Kind::temporary);
       CHECK_FALSE(sent(*server.peer, "AUTH"));
+      CHECK_FALSE(sent(*server.peer, "MAIL"));
+      if (c.verify_peer) {
+        CHECK(contains(outcome.detail, "STARTTLS: the server's certificate is not verified"));
+        CHECK(got.back() == "(TLS)");
+      } else {
+        CHECK(contains(outcome.detail, "AUTH: not sending credentials"));
+      }
     }
   }
+}
+
+TEST_CASE("without credentials an unverified session still carries the message, and says so") {
+  TestCertificate cert;
+  if (!cert.ok) return;
+  asio::io_context io;
+  asio::ssl::context server_ctx(asio::ssl::context::tls_server);
+  use_test_certificate(server_ctx, cert);
+  asio::ssl::context client_ctx(asio::ssl::context::tls_client);
+  ScriptedServer server(io);
+  std::string received_message;
+  server.start([&](ScriptedPeer& p) -> asio::awaitable<void> {
+    co_await tls_server_script(p, server_ctx, received_message);
+  });
+  ClientOptions opts = test_options();
+  opts.tls_server_name = "mx.example.test";
+  auto outcome = run_client(io, server.endpoint(), opts, client_ctx, "", "a@sender.test",
+                            "Subject: x\n\nbody\n");
+  CHECK(outcome.kind == Kind::ok);
+  CHECK(outcome.tls.state == TlsSummary::State::unverified);
+  CHECK(contains(outcome.tls.reason, "self-signed"));
+  CHECK(received_message == "Subject: x\n\nbody\n");
 }
 
 TEST_CASE("a refused AUTH is a temporary failure, and no mail is sent") {

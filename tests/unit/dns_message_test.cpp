@@ -451,3 +451,69 @@ TEST_CASE("dns_message: to_string") {
   CHECK(to_string(DnsStatus::nxdomain) == "nxdomain");
   CHECK(to_string(DnsStatus::permerror) == "permerror");
 }
+
+TEST_CASE("dns_message: at most kMaxAnswerRecords records are kept, the rest are counted") {
+  // 3,600 PTR names in one answer, as a hostile reverse zone sends them over TCP.
+  constexpr unsigned kNames = 3600;
+  auto m = response("2.0.0.127.in-addr.arpa", 12, kNames + 1);
+  for (unsigned i = 0; i < kNames; ++i)
+    m.pointer(12)
+        .rr(12, 300, 6)
+        .label(std::string("h") + char('a' + i % 26) + char('a' + i / 26 % 26))
+        .pointer(12);
+  m.pointer(12).rr(1, 300, 4).u8(192).u8(0).u8(2).u8(1);  // an A record among them
+  const auto p = m.parse();
+  REQUIRE(p.ok);
+  CHECK(p.answers.size() == kMaxAnswerRecords);
+  REQUIRE(p.omitted.size() == 2);
+  CHECK(p.omitted[0] == std::pair{RrType::ptr, std::size_t{kNames - kMaxAnswerRecords}});
+  CHECK(p.omitted[1] == std::pair{RrType::a, std::size_t{1}});
+  const auto r = interpret_answer(p, "2.0.0.127.in-addr.arpa", RrType::ptr);
+  CHECK(r.status == DnsStatus::ok);
+  CHECK(r.records.size() == kMaxAnswerRecords);
+  CHECK(r.records.size() + r.omitted == kNames);
+}
+
+TEST_CASE("dns_message: 0x20 helpers") {
+  const std::uint8_t bits[] = {0b10110101, 0xFF};
+  // Letters take the bits in order (low bit first); digits, '-' and dots take none.
+  CHECK(mix_case("abc-1.def", bits) == "AbC-1.dEF");
+  CHECK(mix_case("ABCD", std::span<const std::uint8_t>{}) == "ABCD");
+  const std::uint8_t zeros[] = {0};
+  CHECK(mix_case("MiXeD.TeSt", zeros) == "mixed.test");
+
+  auto query = response("MaIl.ExAmPlE.test", 1, 0);
+  query.b[2] = 0x01;  // a query: QR clear
+  query.b[3] = 0x00;
+  auto answer = response("MaIl.ExAmPlE.test", 1, 1);
+  answer.pointer(12).rr(1, 60, 4).u8(192).u8(0).u8(2).u8(1);
+  CHECK(answers_query(query.b, answer.b));
+  CHECK(question_is(answer.b, "MaIl.ExAmPlE.test", RrType::a));
+  CHECK_FALSE(question_is(answer.b, "mail.example.test", RrType::a));
+  CHECK_FALSE(question_is(answer.b, "MaIl.ExAmPlE.test", RrType::aaaa));
+  CHECK_FALSE(question_is(answer.b, "MaIl.ExAmPlE", RrType::a));
+
+  auto lowered = response("mail.example.test", 1, 1);
+  lowered.pointer(12).rr(1, 60, 4).u8(192).u8(0).u8(2).u8(1);
+  CHECK_FALSE(answers_query(query.b, lowered.b));  // the case was not repeated
+  auto other_id = answer;
+  other_id.b[1] ^= 1;
+  CHECK_FALSE(answers_query(query.b, other_id.b));
+  CHECK_FALSE(answers_query(query.b, query.b));  // not a response
+  for (std::size_t cut = 0; cut < answer.b.size(); ++cut) {
+    const std::vector<std::uint8_t> part(answer.b.begin(), answer.b.begin() + cut);
+    CHECK((cut >= 12 + 19 + 4 ? answers_query(query.b, part) : !answers_query(query.b, part)));
+    CHECK_FALSE(
+        question_is(std::span<const std::uint8_t>(part).first(std::min(cut, std::size_t{30})),
+                    "MaIl.ExAmPlE.test", RrType::a));
+  }
+
+  // After lower_question_name, a name compressed against the question reads in lower case.
+  auto cname = response("WwW.ExAmPlE.test", 5, 1);
+  cname.pointer(12).rr(5, 60, 2 + 2).label("x").pointer(16);
+  CHECK(parse_dns_answer(cname.b.data(), cname.b.size()).answers[0].text == "x.ExAmPlE.test");
+  CHECK(lower_question_name(cname.b));
+  CHECK(parse_dns_answer(cname.b.data(), cname.b.size()).answers[0].text == "x.example.test");
+  std::vector<std::uint8_t> garbage = {1, 2, 3};
+  CHECK_FALSE(lower_question_name(garbage));
+}

@@ -367,3 +367,30 @@ TEST_CASE("report: IPv6 peers are confirmed with AAAA") {
   CHECK(r.json["rdns"]["query"].get<std::string>().size() == 72);  // 32 nibbles + ip6.arpa
   only(r, {});
 }
+
+TEST_CASE("report: thousands of PTR names are cut to ten, and the count says how many") {
+  Observation o = clean();
+  o.ptr = ptr({});
+  for (int i = 0; i < 100; ++i) {
+    DnsRecord r;
+    r.type = RrType::ptr;
+    r.text = "h" + std::to_string(i) + ".evil.test";
+    o.ptr.records.push_back(r);
+  }
+  o.ptr.omitted = 3500;
+  o.forward.clear();
+  Report rep = build_report(o, {"mx.example.test"});
+  const auto& rdns = rep.json["rdns"];
+  CHECK(rdns["ptr"].size() == 10);
+  CHECK(rdns["ptr"][0] == "h0.evil.test");
+  CHECK(rdns["ptr_count"] == 3600);
+  CHECK(rdns["ptr_truncated"] == true);
+  for (const auto& h : rep.hints) CHECK(h.text.find("h10.evil.test") == std::string::npos);
+
+  Observation few = clean();
+  few.ptr = ptr({"a.example.org", "b.example.org", "a.example.org"});
+  Report small = build_report(few, {"mx.example.test"});
+  CHECK(small.json["rdns"]["ptr_count"] == 3);
+  CHECK(small.json["rdns"]["ptr_truncated"] == false);
+  CHECK(small.json["rdns"]["ptr"].size() == 2);
+}
