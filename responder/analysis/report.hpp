@@ -8,6 +8,14 @@
 // resolves back), none (no PTR is published), temperror (a lookup failed temporarily) and
 // permerror (the PTR data cannot be used: a malformed answer or only invalid names).
 //
+// A peer on a non-public address (loopback, private, ...) is a local test: the report says so
+// (non-public-ip) and what a test over the internet would check, and leaves out the advice that
+// is about how the internet sees a sender (PTR, HELO, blocklists, NAT, TLS); the facts stay in
+// the JSON. The Date is compared with our clock (message.clock_skew_seconds) and with the
+// earliest Received timestamp (message.first_received_skew_seconds): a Date that agrees with
+// the sender's first server but not with us is delivery delay (delivery-delay), not a clock
+// that is wrong (clock-skew).
+//
 // The JSON field names and hint codes are a contract: later work adds to them, never renames.
 #pragma once
 
