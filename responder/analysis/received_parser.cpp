@@ -437,6 +437,7 @@ bool parse_into(std::string_view body, ReceivedHop& hop) {
   const Clause* by = nullptr;
   std::string tls_version_only;  // Exim's "(TLS1.3)" waiting for its "tls CIPHER" clause
   bool exim = false;
+  bool qmail = false;
   bool companion = false;  // a second "from" or "by" clause (see the end of this function)
   for (const Clause& c : clauses) {
     if (c.keyword == Keyword::from || c.keyword == Keyword::by) {
@@ -465,6 +466,7 @@ bool parse_into(std::string_view body, ReceivedHop& hop) {
     for (auto comment : c.comments) {
       std::string flat = flatten_comment(comment);
       if (istarts_with(trim(flat), "Exim ")) exim = true;
+      if (istarts_with(trim(flat), "qmail")) qmail = true;  // "(qmail-ldap-1.03)"
       if (!hop.tls.empty() || c.keyword == Keyword::from) continue;
       std::string tls = tls_from_comment(flat);
       if (tls.empty()) continue;
@@ -529,9 +531,11 @@ bool parse_into(std::string_view body, ReceivedHop& hop) {
       hop.from_ip = x_address;
     } else {
       hop.from_helo = x;
-      // Exim leaves helo= out when it equals the verified name, qmail its "(HELO x)"; Exchange,
-      // Sendmail and Courier write the HELO name only.
-      if ((exim && !info.courier) || (info.ip_bare && !exchange)) hop.from_name = rdns_name(x);
+      // Exim leaves helo= out when it equals the verified name, qmail (and qmail-ldap, which
+      // brackets the address) its "(HELO x)"; Exchange, Sendmail and Courier write the HELO
+      // name only.
+      if ((exim && !info.courier) || ((info.ip_bare || qmail) && !exchange))
+        hop.from_name = rdns_name(x);
     }
   }
 

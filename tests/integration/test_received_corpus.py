@@ -10,8 +10,8 @@ The figure that must hold: of the Received headers where ipconfirm or the oracle
 connecting address, at least 99.5 % agree on it. A header where ipconfirm deliberately differs
 from the oracle counts as agreement only when it is listed, with its reason, in
 tests/data/corpus/differences.json; a listed difference that no longer occurs fails the test,
-so the list stays true. The names (rDNS, HELO, by) are compared too and printed, not asserted:
-where they differ, the reasons are the ones in differences.json.
+so the list stays true. Where the addresses agree, the names (rDNS, HELO, by) must agree too,
+unless the difference is listed there with its reason; an unlisted or stale one fails.
 
 Every report is also read against its own hops: no sentence about the path may contradict
 what was parsed (see check_path_sentences).
@@ -172,11 +172,14 @@ class ReceivedCorpus(unittest.TestCase):
 
     def test_from_ip_agreement(self):
         listed = {(d["file"], d["hop"]): d for d in self.differences["hops"]}
+        listed_names = {(d["file"], d["hop"], d["field"]): d for d in self.differences["names"]}
         reasons = self.differences["reasons"]
-        for d in listed.values():
+        for d in list(listed.values()) + list(listed_names.values()):
             self.assertIn(d["reason"], reasons, d)
+        used_names = set()
+        name_unlisted = []
         hops = with_ip = agree = deliberate = 0
-        names = {"rdns": [0, 0], "helo": [0, 0], "by": [0, 0]}
+        names = {"rdns": [0, 0, 0], "helo": [0, 0, 0], "by": [0, 0, 0]}
         unlisted, stale, errors = [], [], []
         used = set()
         for name in sorted(self.oracle):
@@ -209,6 +212,19 @@ class ReceivedCorpus(unittest.TestCase):
                             if field == "helo":  # SpamAssassin writes [ and ] as !
                                 x = x.replace("[", "!").replace("]", "!")
                             names[field][0] += x == y
+                            nd = listed_names.get((name, i, field))
+                            if x == y:
+                                if nd:
+                                    stale.append(f"{name} hop {i} {field}: listed, both now {x!r}")
+                                continue
+                            if nd and nd["ours"] == x and nd["oracle"] == y:
+                                used_names.add((name, i, field))
+                                names[field][2] += 1
+                                continue
+                            if nd:
+                                used_names.add((name, i, field))
+                            name_unlisted.append(f"{name} hop {i} {field}: ours={x!r} oracle="
+                                                 f"{y!r}\n    {' '.join(values[i].split())[:300]}")
                     continue
                 d = listed.get(key)
                 if d and d["ours"] == a and d["oracle"] == b:
@@ -221,6 +237,9 @@ class ReceivedCorpus(unittest.TestCase):
                     used.add(key)
                 unlisted.append(f"{name} hop {i}: ours={a} oracle={b}\n    "
                                 f"{' '.join(values[i].split())[:300]}")
+        for key in set(listed_names) - used_names:
+            if not any(x.startswith(f"{key[0]} hop {key[1]} {key[2]}:") for x in stale):
+                stale.append(f"{key[0]} hop {key[1]} {key[2]}: listed, but not compared any more")
         for key in set(listed) - used:
             if not any(s.startswith(f"{key[0]} hop {key[1]}:") for s in stale):
                 stale.append(f"{key[0]} hop {key[1]}: listed, but neither side has an address")
@@ -232,12 +251,14 @@ class ReceivedCorpus(unittest.TestCase):
               f"{agree + deliberate}/{with_ip} = {100 * share:.2f} % "
               f"(equal alone: {100 * agree / max(with_ip, 1):.2f} %); "
               f"{len(unlisted)} unlisted differences")
-        for field, (same, total) in names.items():
-            print(f"  {field} equal where the address agrees: {same}/{total} = "
+        for field, (same, total, deliberate_names) in names.items():
+            print(f"  {field} where the address agrees: {same} equal + {deliberate_names} listed "
+                  f"differences = {same + deliberate_names}/{total}; equal alone "
                   f"{100 * same / max(total, 1):.1f} %")
-        for line in unlisted[:40]:
+        for line in (unlisted + name_unlisted)[:40]:
             print("  unlisted: " + line)
         self.assertEqual(errors, [])
+        self.assertEqual(name_unlisted, [], "names that differ from the oracle and are not listed")
         self.assertEqual(stale, [], "differences.json lists differences that do not occur")
         self.assertGreaterEqual(share, THRESHOLD)
 
