@@ -242,7 +242,11 @@ Report build_report(const Observation& obs, const ReportOptions& options) {
   // A peer on a loopback or private address is a local test: the advice about PTR records,
   // HELO names, blocklists, TLS and NAT is about how the internet sees a sender, and none of it
   // can be true of an address the internet never sees.
-  const bool local_test = obs.ip.is_non_public();
+  const bool local_test = obs.ip.is_non_public() &&
+                          std::none_of(options.lab_networks.begin(), options.lab_networks.end(),
+                                       [&](const config::Network& n) {
+                                         return obs.ip.same_network(n.address, n.prefix);
+                                       });
   if (local_test)
     hint("non-public-ip", "info",
          "This was a local test: the address that connected, " + ip + ", is " +

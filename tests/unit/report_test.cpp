@@ -457,3 +457,20 @@ TEST_CASE("report: clock-skew says which clock, delivery delay is not a clock pr
     CHECK(has(build(o), "delivery-delay"));
   }
 }
+
+TEST_CASE("report: a lab network's peers get the full internet report") {
+  Observation o = clean();
+  o.ip = ip("127.0.0.3");
+  o.ptr = done(DnsStatus::nxdomain);
+  o.forward.clear();
+  ReportOptions lab{.reporter = "mx.example.test",
+                    .lab_networks = {config::Network{ip("127.0.0.0"), 8}}};
+  Report r = build_report(o, lab);
+  CHECK(has(r, "no-ptr"));
+  CHECK_FALSE(has(r, "non-public-ip"));
+  // Outside the lab networks, the same peer is a local test.
+  lab.lab_networks = {config::Network{ip("10.0.0.0"), 8}};
+  Report local = build_report(o, lab);
+  CHECK_FALSE(has(local, "no-ptr"));
+  CHECK(has(local, "non-public-ip"));
+}
