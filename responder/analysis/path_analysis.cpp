@@ -110,9 +110,11 @@ PathAnalysis analyse_path(const std::vector<ReceivedHop>& hops, const IpAddress&
                         "server, so the path before " +
                         gateway + " is unknown.");
   } else if (!top) {
-    out.notes.push_back(
-        "The message carries no Received header from your side: the host at " + gateway +
-        " wrote and sent it directly, and that is the address your mail leaves from.");
+    out.notes.push_back("The message carries no Received header from your side: the host at " +
+                        gateway + " wrote and sent it directly" +
+                        (connecting_ip.is_non_public()
+                             ? std::string(".")
+                             : ", and that is the address your mail leaves from."));
   } else if (!top->from_ip) {
     out.notes.push_back(capitalised(server_name(*top)) +
                         " recorded no address for where it received this message from, and "

@@ -259,14 +259,20 @@ json build_view(const json& r) {
     }
     v[key] = out;
   }
+  // A local test checked nothing of how the internet sees the sender: it says so.
+  bool local_test = false;
+  for (const auto& h : r["hints"]) local_test = local_test || str(h, "code") == "non-public-ip";
+  const std::string nothing = local_test
+                                  ? "Nothing to fix here, but this was a local test: see below."
+                                  : "Nothing to fix: everything we checked looks right.";
   std::string verdict;
   if (must + should == 0)
-    verdict = "Nothing to fix: everything we checked looks right.";
+    verdict = nothing;
   else
     verdict = std::to_string(must) + " thing" + (must == 1 ? "" : "s") + " to fix, " +
               std::to_string(should) + " worth fixing; see WHAT TO DO below.";
   v["verdict"] = verdict;
-  v["verdict_html"] = must + should == 0 ? "Nothing to fix: everything we checked looks right."
+  v["verdict_html"] = must + should == 0 ? nothing
                                          : std::to_string(must) + " must be fixed, " +
                                                std::to_string(should) + " should be fixed.";
   v["intro_text"] =

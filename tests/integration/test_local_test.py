@@ -63,12 +63,22 @@ class LocalTest(unittest.TestCase):
         # The facts are still reported.
         self.assertEqual(r["rdns"]["status"], "none")
         self.assertEqual(r["helo"]["kind"], "bare_name")
-        for wrong in ("ISP", "A record", "STARTTLS", "the rest of the internet sees"):
+        for wrong in ("ISP", "A record", "STARTTLS", "the rest of the internet sees",
+                      "everything we checked looks right"):
             self.assertNotIn(wrong, text)
         self.assertIn("this was a local test", text)
         self.assertIn("this machine's own (loopback)", " ".join(text.split()))
         self.assertNotIn("could not be read", text)
         self.assertEqual(r["received"][0]["from_ip"], "192.168.1.77")
+        self.assertIn("Nothing to fix here, but this was a local test", text)
+
+    def test_without_received_headers_no_address_is_called_where_mail_leaves_from(self):
+        rc, out = h.swaks("--server", f"127.0.0.1:{self.port}", "--helo", "laptop",
+                          "--from", "new@example.org", "--to", "ipconfirm@example.test")
+        self.assertEqual(rc, 0, out)
+        text = " ".join(h.text_part(self.reply_for("new@example.org")[1]).split())
+        self.assertIn("wrote and sent it directly.", text)
+        self.assertNotIn("the address your mail leaves from", text)
 
 
 if __name__ == "__main__":

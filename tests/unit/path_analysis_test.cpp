@@ -273,4 +273,9 @@ TEST_CASE("path: a loopback peer is a local test") {
   PathAnalysis a = analyse_path({}, ip("127.0.0.1"), "laptop");
   CHECK(any_note_contains(a, "this machine's own (loopback): this was a local test"));
   CHECK_FALSE(any_note_contains(a, "over a private network or through a proxy"));
+  // A loopback or private address is not where the sender's mail leaves from.
+  CHECK(any_note_contains(a, "wrote and sent it directly."));
+  CHECK_FALSE(any_note_contains(a, "the address your mail leaves from"));
+  CHECK_FALSE(any_note_contains(analyse_path({}, ip("10.0.0.5"), "x"),
+                                "the address your mail leaves from"));
 }
