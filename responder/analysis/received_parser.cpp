@@ -419,13 +419,17 @@ bool parse_into(std::string_view body, ReceivedHop& hop) {
     clauses.back().words.push_back(word);
   }
 
-  // "(qmail 1234 invoked by uid 0)" / "(qmail 1234 invoked from network)": a valid line that
-  // names no hop.
+  // "(qmail 1234 invoked by uid 0)", "(qmail invoked by alias)", "(nullmailer pid 477 invoked
+  // by uid 1000)", "(wp-smtpd 16293 invoked by uid 100)": a program's note that it was run, a
+  // valid line that names no hop.
   if (clauses.size() == 1) {
     for (auto c : clauses.front().comments) {
       std::string flat = flatten_comment(c);
       auto words = split_words(flat);
-      if (words.size() >= 3 && iequals(words[0], "qmail") && iequals(words[2], "invoked")) {
+      bool invoked = words.size() >= 3 &&
+                     std::any_of(words.begin() + 1, words.end(),
+                                 [](std::string_view w) { return iequals(w, "invoked"); });
+      if (invoked) {
         hop.date = sanitise_header_text(date);
         return true;
       }
