@@ -187,7 +187,7 @@ bool is_host_name(std::string_view s) {
 }
 
 // The placeholders MTAs write where a reverse-DNS name would go when there was none: "unknown"
-// (Postfix, qmail, IronPort), Courier's "softdnserr" and "hardfail"-style DNS errors.
+// (Postfix, qmail, IronPort) and Courier's DNS errors ("softdnserr", "dnserr").
 bool is_rdns_placeholder(std::string_view s) {
   return iequals(s, "unknown") || iequals(s, "softdnserr") || iequals(s, "dnserr") ||
          iequals(s, "localhost.localdomain.unknown");
