@@ -262,6 +262,11 @@ class ReceivedCorpus(unittest.TestCase):
         self.assertEqual(stale, [], "differences.json lists differences that do not occur")
         self.assertGreaterEqual(share, THRESHOLD)
 
+    def test_dns_answered_locally(self):
+        """dnsmasq answered every lookup at once with NXDOMAIN: no report waited or failed."""
+        statuses = {r["rdns"]["status"] for r in self.reports.values() if "error" not in r}
+        self.assertEqual(statuses, {"none"})
+
     def test_path_sentences_match_the_hops(self):
         problems = []
         for name, report in sorted(self.reports.items()):
