@@ -114,13 +114,17 @@ struct Checker {
         "\\(loopback\\)");
     static const std::regex kNonPublic("^The connecting address (\\S+) is not a public address");
 
+    // A cheap look for the sentence's words first: std::regex is slow in unoptimised builds.
+    auto match = [&](const char* words, const std::regex& re) {
+      return note.find(words) != std::string::npos && std::regex_search(note, m, re);
+    };
     auto gateway_is = [&](const std::string& s) {
       if (s != g) fail("names " + s + " as the connecting address, not " + g, note);
     };
-    if (std::regex_search(note, m, kUnreadableTop)) {
+    if (match("topmost Received header could not", kUnreadableTop)) {
       gateway_is(m[1]);
       if (hops.empty() || hops[0].parsed) fail("the top header was read", note);
-    } else if (std::regex_search(note, m, kUnreadableLater)) {
+    } else if (match("from the top could not be read", kUnreadableLater)) {
       gateway_is(m[2]);
       std::size_t n = std::stoul(m[1]);
       if (n < 2 || n > hops.size() || hops[n - 1].parsed) {
@@ -129,39 +133,39 @@ struct Checker {
         for (std::size_t i = 0; i + 1 < n; ++i)
           if (!hops[i].parsed || names_a_hop(hops[i])) fail("a header above it names a hop", note);
       }
-    } else if (std::regex_search(note, m, kNoHeader)) {
+    } else if (match("carries no Received header", kNoHeader)) {
       gateway_is(m[1]);
       for (const auto& h : hops)
         if (!h.parsed || names_a_hop(h)) fail("there is a Received header", note);
-    } else if (std::regex_search(note, m, kNoAddress)) {
+    } else if (match("recorded no address", kNoAddress)) {
       gateway_is(m[2]);
       if (!th)
         fail("no top hop was read", note);
       else if (th->from_ip)
         fail("the top hop records " + th->from_ip->to_string(), note);
-    } else if (std::regex_search(note, m, kInternal)) {
+    } else if (match("Your internal server", kInternal)) {
       gateway_is(m[2]);
       auto a = addr(m[1]);
       if (!th || !th->from_ip || !a || !(*th->from_ip == *a))
         fail("not the top hop's address", note);
       if (a && !internal(*a)) fail("not an internal address", note);
       if (a && *a == gateway) fail("the internal server is the gateway", note);
-    } else if (std::regex_search(note, m, kSameHost)) {
+    } else if (match("a program on the same host", kSameHost)) {
       gateway_is(m[2]);
       auto a = addr(m[1]);
       if (!th || !th->from_ip || !a || !(*th->from_ip == *a))
         fail("not the top hop's address", note);
       if (a && !a->is_loopback() && !a->is_unspecified()) fail("not a same-host address", note);
-    } else if (std::regex_search(note, m, kAlready)) {
+    } else if (match("already records", kAlready)) {
       gateway_is(m[1]);
       if (!th || !th->from_ip || !(*th->from_ip == gateway)) fail("the top hop does not", note);
-    } else if (std::regex_search(note, m, kReceivedFrom)) {
+    } else if (match("received this message from", kReceivedFrom)) {
       gateway_is(m[2]);
       auto a = addr(m[1]);
       if (!th || !th->from_ip || !a || !(*th->from_ip == *a))
         fail("not the top hop's address", note);
       if (a && *a == gateway) fail("the sender is the gateway", note);
-    } else if (std::regex_search(note, m, kFurther)) {
+    } else if (match("also name internal addresses", kFurther)) {
       std::stringstream list(m[1]);
       for (std::string item; std::getline(list, item, ',');) {
         item.erase(0, item.find_first_not_of(' '));
@@ -172,10 +176,10 @@ struct Checker {
         if (!found || !internal(*a)) fail(item + " is no internal address of a hop", note);
         if (a && th && th->from_ip && *th->from_ip == *a) fail(item + " is the top's", note);
       }
-    } else if (std::regex_search(note, m, kHeloNat)) {
+    } else if (match("introduced itself as", kHeloNat)) {
       gateway_is(m[2]);
       if (m[1] != helo) fail("not the HELO", note);
-    } else if (std::regex_search(note, m, kByNat)) {
+    } else if (match("says it runs at", kByNat)) {
       gateway_is(m[2]);
       auto a = addr(m[1]);
       if (!th || !th->by_ip || !a || !(*th->by_ip == *a))
@@ -183,16 +187,16 @@ struct Checker {
       if (a && *a == gateway) fail("the believed address is the connecting one", note);
       if (th && th->from_ip && *th->from_ip == gateway)
         fail("the top header is a relay's (it records the connecting address)", note);
-    } else if (std::regex_search(note, m, kUnparsed)) {
+    } else if (match("not understood", kUnparsed)) {
       std::size_t n = static_cast<std::size_t>(std::count_if(
           hops.begin(),
           hops.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(hops.size(), 100)),
           [](const ReceivedHop& h) { return !h.parsed; }));
       if (std::to_string(n) != m[1].str()) fail(std::to_string(n) + " were not understood", note);
-    } else if (std::regex_search(note, m, kLoopback)) {
+    } else if (match("this machine's own", kLoopback)) {
       gateway_is(m[1]);
       if (!gateway.is_loopback()) fail("not loopback", note);
-    } else if (std::regex_search(note, m, kNonPublic)) {
+    } else if (match("is not a public address", kNonPublic)) {
       gateway_is(m[1]);
       if (!gateway.is_non_public()) fail("it is public", note);
     } else {
@@ -221,10 +225,11 @@ struct Checker {
 std::size_t check_all_views(const std::vector<ReceivedHop>& hops, const std::string& label) {
   std::vector<IpAddress> gateways = {*addr("198.51.100.25"), *addr("127.0.0.1"), *addr("10.0.0.5"),
                                      *addr("2001:db8::25")};
-  for (const auto& h : hops) {
-    if (h.from_ip) gateways.push_back(*h.from_ip);
-    if (h.by_ip) gateways.push_back(*h.by_ip);
-    if (gateways.size() > 12) break;
+  // The top hops' own addresses: the connecting address equal to the top's client or to its
+  // "by" is where the sentences change.
+  for (std::size_t i = 0; i < hops.size() && i < 3; ++i) {
+    if (hops[i].from_ip) gateways.push_back(*hops[i].from_ip);
+    if (hops[i].by_ip) gateways.push_back(*hops[i].by_ip);
   }
   std::size_t n = 0;
   for (const auto& gw : gateways) {
@@ -270,7 +275,7 @@ TEST_CASE("path sentences: every note about the golden Received headers is true"
     for (std::size_t j = 0; j < parsed.size(); j += 7)
       views += check_all_views({parsed[i], parsed[j]}, texts[i] + " / " + texts[j]);
   }
-  CHECK(views > 5000);
+  CHECK(views > 3000);
 }
 
 TEST_CASE("path sentences: every note about the corpus's Received chains is true") {
