@@ -161,7 +161,7 @@ class Loader {
     Config c;
     only_known(root, "",
                {"hostname", "domains", "service", "smtp", "dns", "delivery", "queue", "reply",
-                "postmaster"});
+                "postmaster", "analysis"});
 
     auto hostname = string(root, "hostname", "hostname");
     if (!hostname) fail(nullptr, "hostname", "is required");
@@ -404,6 +404,19 @@ class Loader {
                c.reply.max_total_per_minute, 0, 1000000);
       set_size(*r, "rate_limit_entries", "reply.rate_limit_entries", c.reply.rate_limit_entries,
                100, 10000000);
+    }
+
+    if (auto a = table(root, "analysis", "analysis")) {
+      only_known(*a, "analysis.", {"lab_networks"});
+      if (auto nets = strings(*a, "lab_networks", "analysis.lab_networks")) {
+        for (const auto& n : *nets) {
+          auto net = parse_network(n);
+          if (!net)
+            fail(a->get("lab_networks"), "analysis.lab_networks",
+                 "'" + n + "' is not an address or address/prefix");
+          c.analysis.lab_networks.push_back(*net);
+        }
+      }
     }
 
     if (auto p = table(root, "postmaster", "postmaster")) {

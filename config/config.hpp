@@ -138,6 +138,13 @@ struct Service {
   std::string group;  // "" = the user's primary group
 };
 
+// What the report treats as the internet. A peer on a loopback, private, CGNAT or link-local
+// address is a local test unless it is in one of lab_networks (a lab whose DNS plays the
+// internet on such addresses, as the test suite does).
+struct Analysis {
+  std::vector<Network> lab_networks;
+};
+
 struct Config {
   std::string hostname;
   std::vector<std::string> domains;
@@ -148,6 +155,7 @@ struct Config {
   Queue queue;
   Reply reply;
   Postmaster postmaster;
+  Analysis analysis;
 };
 
 struct LoadResult {

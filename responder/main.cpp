@@ -196,7 +196,8 @@ int check(const CheckArgs& a) {
     std::fprintf(stderr, "ipconfirm: %s\n", e.what());
     return 1;
   }
-  responder::Report report = responder::build_report(obs, {cfg->hostname});
+  responder::Report report = responder::build_report(
+      obs, {.reporter = cfg->hostname, .lab_networks = cfg->analysis.lab_networks});
   if (a.format == "json") {
     std::cout << report.json.dump(2) << "\n";
     return 0;

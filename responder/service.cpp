@@ -406,7 +406,8 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
       [&]() -> asio::awaitable<Report> {
         Report r;
         try {
-          r = build_report(obs, ReportOptions{config.hostname});
+          r = build_report(obs, ReportOptions{.reporter = config.hostname,
+                                              .lab_networks = config.analysis.lab_networks});
           if (pending) {
             Rendered rendered = render_report(templates, r.json);
             ReplyMail mail = build_reply_mail(obs, rendered, r.json, config.hostname, now);

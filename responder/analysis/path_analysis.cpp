@@ -68,7 +68,11 @@ PathAnalysis analyse_path(const std::vector<ReceivedHop>& hops, const IpAddress&
   const std::string gateway = connecting_ip.to_string();
   const std::size_t examined = std::min(hops.size(), kMaxHopsExamined);
 
-  if (connecting_ip.is_non_public()) {
+  if (connecting_ip.is_loopback()) {
+    out.notes.push_back("The connecting address " + gateway +
+                        " is this machine's own (loopback): this was a local test, so the path "
+                        "below is seen from here, not from the internet.");
+  } else if (connecting_ip.is_non_public()) {
     out.notes.push_back("The connecting address " + gateway +
                         " is not a public address: the message reached us over a private "
                         "network or through a proxy, so the path below is seen from there.");
@@ -76,14 +80,14 @@ PathAnalysis analyse_path(const std::vector<ReceivedHop>& hops, const IpAddress&
 
   // The top hop, written by the sender's last MTA (rule 2).
   const ReceivedHop* top = nullptr;
-  bool top_unreadable = false;
+  std::optional<std::size_t> unreadable_at;  // the first hop that could have been the top
   std::size_t unparsed = 0;
   for (std::size_t i = 0; i < examined; ++i) {
     const ReceivedHop& hop = hops[i];
     if (!hop.parsed) ++unparsed;
-    if (top || top_unreadable) continue;
+    if (top || unreadable_at) continue;
     if (!hop.parsed)
-      top_unreadable = true;
+      unreadable_at = i;
     else if (names_a_hop(hop))
       top = &hop;
   }
@@ -97,18 +101,31 @@ PathAnalysis analyse_path(const std::vector<ReceivedHop>& hops, const IpAddress&
       out.internal_hops.push_back(*hop.from_ip);
   }
 
-  if (top_unreadable) {
+  if (unreadable_at == 0) {
     out.notes.push_back("The topmost Received header could not be read, so the path before " +
                         gateway + " is unknown.");
+  } else if (unreadable_at) {
+    out.notes.push_back("Received header " + std::to_string(*unreadable_at + 1) +
+                        " from the top could not be read, and the ones above it name no "
+                        "server, so the path before " +
+                        gateway + " is unknown.");
   } else if (!top) {
-    out.notes.push_back(
-        "The message carries no Received header from your side: the host at " + gateway +
-        " wrote and sent it directly, and that is the address your mail leaves from.");
+    out.notes.push_back("The message carries no Received header from your side: the host at " +
+                        gateway + " wrote and sent it directly" +
+                        (connecting_ip.is_non_public()
+                             ? std::string(".")
+                             : ", and that is the address your mail leaves from."));
   } else if (!top->from_ip) {
     out.notes.push_back(capitalised(server_name(*top)) +
                         " recorded no address for where it received this message from, and "
                         "passed it to us from " +
                         gateway + ".");
+  } else if (*top->from_ip == connecting_ip) {
+    // Checked first: the host that connected to us cannot also be an internal server behind
+    // itself, and the header's writer received the message from that host.
+    out.notes.push_back("The topmost Received header already records " + gateway +
+                        ", the address that connected to us: it was probably written by a relay "
+                        "between your server and us.");
   } else if (is_internal(*top->from_ip)) {
     out.notes.push_back("Your internal server " + describe_sender(*top) + " hands mail to " +
                         server_name(*top) + ", your gateway, which connected to us from " +
@@ -117,10 +134,6 @@ PathAnalysis analyse_path(const std::vector<ReceivedHop>& hops, const IpAddress&
     out.notes.push_back(capitalised(server_name(*top)) +
                         " received this message from a program on the same host (" +
                         top->from_ip->to_string() + ") and passed it to us from " + gateway + ".");
-  } else if (*top->from_ip == connecting_ip) {
-    out.notes.push_back("The topmost Received header already records " + gateway +
-                        ", the address that connected to us: it was probably written by a relay "
-                        "between your server and us.");
   } else {
     out.notes.push_back(capitalised(server_name(*top)) + " received this message from " +
                         describe_sender(*top) + " and passed it to us from " + gateway + ".");
@@ -147,7 +160,10 @@ PathAnalysis analyse_path(const std::vector<ReceivedHop>& hops, const IpAddress&
     out.notes.push_back("Your server introduced itself as " + claimed(helo) +
                         " but connected to us from " + gateway + ": " + nat_consequence(*literal) +
                         "; its HELO should name its public host name instead.");
-  } else if (top && top->by_ip && differs(*top->by_ip)) {
+  } else if (top && top->by_ip && differs(*top->by_ip) &&
+             !(top->from_ip && *top->from_ip == connecting_ip)) {
+    // A top header that records the connecting address as its client was written after that
+    // host, by a relay: its own address says nothing about the sender's.
     out.sender_believed_ip = top->by_ip;
     out.notes.push_back("The Received header written by " + server_name(*top) +
                         " says it runs at " + top->by_ip->to_string() +

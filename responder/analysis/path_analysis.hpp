@@ -10,11 +10,13 @@
 // The rules, with `hops` in header order (hops[0] is the top, written by the sender's last MTA
 // when it received the message; our own Received header is not among them):
 //  1. The gateway is the connecting address: the last hop before us, the one the world sees.
-//  2. The top hop is the first hop that names a "from" or "by"; qmail's companion lines
-//     "(qmail N invoked ...)" above it are skipped. If an unreadable hop comes first, the top is
-//     unknown (a later hop describes an earlier hand-over, not the last one). The top hop's
-//     from_ip is the host that handed the mail to the sender's last MTA. When that address is
-//     non-public, an internal server hands mail to the gateway; the note says so.
+//  2. The top hop is the first hop that names a "from" or "by"; companion lines that name no
+//     hop above it (qmail's "(qmail N invoked ...)", qmail-scanner's two-"by" line) are skipped.
+//     If an unreadable hop comes first, the top is unknown (a later hop describes an earlier
+//     hand-over, not the last one). The top hop's from_ip is the host that handed the mail to
+//     the sender's last MTA. When it is the connecting address itself, the header was written
+//     by a relay after that host; otherwise, when it is non-public, an internal server hands
+//     mail to the gateway; the note says which.
 //  3. internal_hops lists, top first and without repeats, every claimed from_ip of a readable
 //     hop that is private, CGNAT, link-local or otherwise reserved. Loopback and unspecified
 //     addresses (local hand-overs such as a content filter on 127.0.0.1) are left out. At most
@@ -23,9 +25,11 @@
 //     the connecting one. Evidence, in order of strength: an address-literal HELO
 //     ("[192.168.1.10]") given to us, then an address in the top hop's "by" clause. Only an
 //     address of the same family as the connecting one counts (a dual-stack host legitimately
-//     receives over IPv6 and sends over IPv4). The first such address is sender_believed_ip and
-//     sets behind_nat. A non-public believed address means NAT; a public one means a proxy, an
-//     outbound relay or a host that sends from another address than it receives on.
+//     receives over IPv6 and sends over IPv4), and the "by" address does not count when the
+//     top hop's from_ip is the connecting address (rule 2: that header is a relay's). The first
+//     such address is sender_believed_ip and sets behind_nat. A non-public believed address means
+//     NAT; a public one means a proxy, an outbound relay or a host that sends from another address
+//     than it receives on.
 //  5. Notes are plain sentences for the human report; every claimed name in them is sanitised.
 #pragma once
 

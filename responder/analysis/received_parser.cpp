@@ -154,13 +154,15 @@ std::optional<IpAddress> parse_address_word(std::string_view w) {
     }
     w = w.substr(1, close - 1);
     if (istarts_with(w, "IPv6:")) w.remove_prefix(5);
+    // Ecelerity writes the port inside the brackets: "[192.0.2.1:50387]" (IPv4 only; in an
+    // IPv6 address a colon is no port).
+    if (auto colon = w.find(':'); colon != std::string_view::npos &&
+                                  w.find(':', colon + 1) == std::string_view::npos &&
+                                  w.find('.') < colon)
+      w = w.substr(0, colon);
   }
   if (auto pct = w.find('%'); pct != std::string_view::npos) w = w.substr(0, pct);
   return IpAddress::parse(trim(w));
-}
-
-bool is_address_literal(std::string_view w) {
-  return !w.empty() && w.front() == '[' && parse_address_word(w).has_value();
 }
 
 std::string_view strip_trailing_dot(std::string_view s) {
@@ -168,13 +170,15 @@ std::string_view strip_trailing_dot(std::string_view s) {
   return s;
 }
 
-// A host name as MTAs write it (letters, digits, '-', '_', '.'), not an address.
+// A host name as MTAs write it (letters, digits, '-', '_', '.'), not an address. Bytes of UTF-8
+// count as letters: an MTA may write an internationalised name as it found it (RFC 6531).
 bool is_host_name(std::string_view s) {
   s = strip_trailing_dot(s);
   if (s.empty() || s.size() > 253) return false;
   bool letter = false;
   for (char ch : s) {
-    bool alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+    bool alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                 static_cast<unsigned char>(ch) >= 0x80;
     bool ok = alpha || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.';
     if (!ok) return false;
     letter = letter || alpha;
@@ -182,10 +186,17 @@ bool is_host_name(std::string_view s) {
   return letter;
 }
 
+// The placeholders MTAs write where a reverse-DNS name would go when there was none: "unknown"
+// (Postfix, qmail, IronPort) and Courier's DNS errors ("softdnserr", "dnserr").
+bool is_rdns_placeholder(std::string_view s) {
+  return iequals(s, "unknown") || iequals(s, "softdnserr") || iequals(s, "dnserr") ||
+         iequals(s, "localhost.localdomain.unknown");
+}
+
 // The reverse-DNS name as written, or "" for the placeholders MTAs use when there was none.
 std::string_view rdns_name(std::string_view s) {
   if (auto at = s.rfind('@'); at != std::string_view::npos) s.remove_prefix(at + 1);
-  if (!is_host_name(s) || iequals(s, "unknown")) return {};
+  if (!is_host_name(s) || is_rdns_placeholder(s)) return {};
   return strip_trailing_dot(s);
 }
 
@@ -202,30 +213,55 @@ std::string_view strip_angle(std::string_view s) {
 
 // What the comments after "from X" say about the connection.
 struct FromInfo {
+  bool helo_stated = false;  // "helo=", "HELO x" or "EHLO x" seen, even with an empty value
+  bool courier = false;      // Courier's "(AUTH: ...)" comment
   std::string explicit_helo;
   std::string name;  // the word written before the address (Postfix, Sendmail, Gmail)
   std::optional<IpAddress> ip;
   bool ip_bare = false;  // written without brackets (qmail, Exchange)
   bool name_seen = false;
+  std::string lone_name;  // a comment that is one host name and nothing else: "(helo.example)"
 };
 
 void read_from_comment(std::string_view flat, FromInfo& info) {
   auto words = split_words(flat);
+  if (!words.empty() && iequals(words.front(), "AUTH:")) {
+    info.courier = true;  // Courier: "(AUTH: LOGIN user, TLS: ...)" names no host
+    return;
+  }
+  if (words.size() == 1 && info.lone_name.empty() && is_host_name(words.front()))
+    info.lone_name = words.front();
   std::size_t helo_value_at = words.size();  // index of a word consumed as a HELO value
   for (std::size_t i = 0; i < words.size(); ++i) {
     std::string_view w = strip_quotes(words[i]);
     if (istarts_with(w, "helo=")) {
-      if (info.explicit_helo.empty()) info.explicit_helo = strip_quotes(w.substr(5));
+      if (!info.helo_stated) info.explicit_helo = strip_quotes(w.substr(5));
+      info.helo_stated = true;
       continue;
     }
-    if ((iequals(w, "HELO") || iequals(w, "EHLO")) && i + 1 < words.size()) {
-      if (info.explicit_helo.empty()) info.explicit_helo = strip_quotes(words[i + 1]);
-      helo_value_at = ++i;
+    if (iequals(w, "HELO") || iequals(w, "EHLO")) {
+      // qmail writes "(HELO )" for an empty HELO: the word is there, its value is not.
+      bool has_value = i + 1 < words.size();
+      if (!info.helo_stated && has_value) info.explicit_helo = strip_quotes(words[i + 1]);
+      info.helo_stated = true;
+      if (has_value) helo_value_at = ++i;
       continue;
     }
     if (info.ip) continue;
+    // Some MTAs glue the name to the address: "(localhost[127.0.0.1])".
+    std::string_view glued_name;
+    if (auto open = w.find('['); open != std::string_view::npos && open > 0 && w.back() == ']') {
+      glued_name = w.substr(0, open);
+      w.remove_prefix(open);
+    }
     auto ip = parse_address_word(w);
     if (!ip) continue;
+    if (!glued_name.empty() && is_host_name(glued_name)) {
+      info.ip = ip;
+      info.name_seen = true;
+      info.name = rdns_name(glued_name);
+      continue;
+    }
     info.ip = ip;
     info.ip_bare = w.find('[') == std::string_view::npos;
     if (i > 0 && i - 1 != helo_value_at) {
@@ -349,6 +385,15 @@ bool parse_into(std::string_view body, ReceivedHop& hop) {
   std::string_view trace = semicolon == std::string::npos ? all : all.substr(0, semicolon);
   std::string_view date =
       semicolon == std::string::npos ? std::string_view{} : all.substr(semicolon + 1);
+  // Courier writes its queue id after the date: "; Fri, 10 Oct 2008 12:00:00 -0700 id 0012AB".
+  std::string_view id_after_date;
+  if (auto at = date.rfind(" id "); at != std::string_view::npos) {
+    id_after_date = trim(date.substr(at + 4));
+    if (id_after_date.find(' ') == std::string_view::npos && !id_after_date.empty())
+      date = date.substr(0, at);
+    else
+      id_after_date = {};
+  }
 
   std::vector<Token> tokens;
   if (!tokenize(trace, tokens) || tokens.empty()) return false;
@@ -361,22 +406,30 @@ bool parse_into(std::string_view body, ReceivedHop& hop) {
       clauses.back().comments.push_back(t.text);
       continue;
     }
-    Keyword k = keyword_of(t.text);
+    // A ';' before the last one is punctuation, not part of a name ("by mx.example.com; (5.65)").
+    std::string_view word = t.text;
+    while (!word.empty() && word.back() == ';') word.remove_suffix(1);
+    if (word.empty()) continue;
+    Keyword k = keyword_of(word);
     if (k != Keyword::none) {
       clauses.push_back({k, {}, {}});
       continue;
     }
     if (clauses.back().keyword == Keyword::none) return false;  // a stray word up front
-    clauses.back().words.push_back(t.text);
+    clauses.back().words.push_back(word);
   }
 
-  // "(qmail 1234 invoked by uid 0)" / "(qmail 1234 invoked from network)": a valid line that
-  // names no hop.
+  // "(qmail 1234 invoked by uid 0)", "(qmail invoked by alias)", "(nullmailer pid 477 invoked
+  // by uid 1000)", "(wp-smtpd 16293 invoked by uid 100)": a program's note that it was run, a
+  // valid line that names no hop.
   if (clauses.size() == 1) {
     for (auto c : clauses.front().comments) {
       std::string flat = flatten_comment(c);
       auto words = split_words(flat);
-      if (words.size() >= 3 && iequals(words[0], "qmail") && iequals(words[2], "invoked")) {
+      bool invoked = words.size() >= 3 &&
+                     std::any_of(words.begin() + 1, words.end(),
+                                 [](std::string_view w) { return iequals(w, "invoked"); });
+      if (invoked) {
         hop.date = sanitise_header_text(date);
         return true;
       }
@@ -388,13 +441,19 @@ bool parse_into(std::string_view body, ReceivedHop& hop) {
   const Clause* by = nullptr;
   std::string tls_version_only;  // Exim's "(TLS1.3)" waiting for its "tls CIPHER" clause
   bool exim = false;
+  bool qmail = false;
+  bool companion = false;  // a second "from" or "by" clause (see the end of this function)
   for (const Clause& c : clauses) {
-    if (c.keyword == Keyword::from) {
-      if (from || c.words.empty()) return false;
-      from = &c;
-    } else if (c.keyword == Keyword::by) {
-      if (by || c.words.empty()) return false;
-      by = &c;
+    if (c.keyword == Keyword::from || c.keyword == Keyword::by) {
+      const Clause*& slot = c.keyword == Keyword::from ? from : by;
+      if (slot) {
+        companion = true;
+      } else {
+        // "from (127.0.0.1) by", "by (Postfix) with esmtpa": the name may be missing, not both
+        // the name and the comment.
+        if (c.words.empty() && c.comments.empty()) return false;
+        slot = &c;
+      }
     } else if (c.keyword == Keyword::with && hop.with.empty()) {
       hop.with = joined_words(c.words);
       auto slash = hop.with.find("/TLS/");  // IronPort: "ESMTP/TLS/ECDHE-RSA-AES256-GCM-SHA384"
@@ -411,6 +470,7 @@ bool parse_into(std::string_view body, ReceivedHop& hop) {
     for (auto comment : c.comments) {
       std::string flat = flatten_comment(comment);
       if (istarts_with(trim(flat), "Exim ")) exim = true;
+      if (istarts_with(trim(flat), "qmail")) qmail = true;  // "(qmail-ldap-1.03)"
       if (!hop.tls.empty() || c.keyword == Keyword::from) continue;
       std::string tls = tls_from_comment(flat);
       if (tls.empty()) continue;
@@ -424,7 +484,7 @@ bool parse_into(std::string_view body, ReceivedHop& hop) {
   if (!from && !by) return false;
 
   if (by) {
-    std::string_view name = by->words.front();
+    std::string_view name = by->words.empty() ? std::string_view{} : by->words.front();
     if (auto ip = parse_address_word(name)) {
       hop.by_ip = ip;
     }
@@ -438,33 +498,60 @@ bool parse_into(std::string_view body, ReceivedHop& hop) {
   }
 
   if (from) {
-    std::string_view x = from->words.front();
+    // X, the word after "from", may be missing: "from (127.0.0.1) by", "from ([192.0.2.4])".
+    std::string_view x = from->words.empty() ? std::string_view{} : from->words.front();
     FromInfo info;
     for (auto comment : from->comments) {
       std::string flat = flatten_comment(comment);
       read_from_comment(flat, info);
       if (hop.tls.empty()) hop.tls = tls_from_comment(flat);  // Postfix "(using TLSv1.3 ...)"
     }
+    // An address outside the parentheses: Exim 3's "from NAME [IP]", GMX's
+    // "from NAME (EHLO x) [IP]".
+    bool ip_outside = false;
+    for (std::size_t i = 1; i < from->words.size() && !info.ip; ++i)
+      ip_outside = (info.ip = parse_address_word(from->words[i])).has_value();
+    const std::optional<IpAddress> x_address =
+        x.find('@') == std::string_view::npos ? parse_address_word(x) : std::nullopt;
     bool exchange = hop.with.find("Microsoft") != std::string::npos || iequals(hop.with, "mapi");
     hop.from_ip = info.ip;
-    if (!info.explicit_helo.empty()) {
-      // Exim, qmail, IronPort, ZMailer: X is the reverse-DNS name, the HELO is in the comment.
+    if (info.helo_stated) {
+      // Exim, qmail, IronPort, ZMailer, GMX: X is the reverse-DNS name, the HELO is in the
+      // comment (and may be empty: qmail's "(HELO )").
       hop.from_helo = info.explicit_helo;
       hop.from_name = rdns_name(x);
-      if (!hop.from_ip && is_address_literal(x)) hop.from_ip = parse_address_word(x);
+      if (!hop.from_ip) hop.from_ip = x_address;
+    } else if (exim && ip_outside && !info.lone_name.empty()) {
+      // Exim 2 and 3: "from RDNS (HELO) [IP]", the HELO in parentheses when it differs.
+      hop.from_helo = info.lone_name;
+      hop.from_name = rdns_name(x);
     } else if (info.name_seen) {
-      // RFC 5321, Postfix, Sendmail, Gmail: "from HELO (RDNS [IP])".
+      // RFC 5321, Postfix, Sendmail, Gmail, Courier: "from HELO (RDNS [IP])".
       hop.from_helo = x;
       hop.from_name = info.name;
+    } else if (!hop.from_ip && x_address) {
+      // "from [203.0.113.9] by" (Yahoo, MessageLabs, old Sendmail), webmail's "from 192.0.2.7
+      // by ... with HTTP": no HELO was written, and the address is the client's.
+      hop.from_ip = x_address;
     } else {
       hop.from_helo = x;
-      // Exim leaves helo= out when it equals the verified name, qmail its "(HELO x)"; Exchange
-      // and Sendmail write the HELO name only.
-      if (exim || (info.ip_bare && !exchange)) hop.from_name = rdns_name(x);
-      if (!hop.from_ip && exim && is_address_literal(x)) hop.from_ip = parse_address_word(x);
+      // Exim leaves helo= out when it equals the verified name, qmail (and qmail-ldap, which
+      // brackets the address) its "(HELO x)"; Exchange, Sendmail and Courier write the HELO
+      // name only.
+      if ((exim && !info.courier) || ((info.ip_bare || qmail) && !exchange))
+        hop.from_name = rdns_name(x);
     }
   }
 
+  if (hop.id.empty()) hop.id = id_after_date;
+  if (companion && !hop.from_ip) {
+    // A second "from" or "by" and no address: qmail-scanner's "from user by host by uid 0 with
+    // qmail-scanner-1.25" and gateways' notes. Like qmail's "(qmail N invoked ...)", a valid
+    // line that names no hop. With an address, the second clause is an annotation of the first
+    // (Exim's "from C=..,CN=.. (verified)" client certificate, "by authid <user>", "from
+    // <envelope sender>") and the first ones count.
+    hop = ReceivedHop{};
+  }
   hop.date = date;
   return true;
 }

@@ -21,15 +21,29 @@
 //             id 15.20.x.y [via Frontend Transport]; DATE   (addresses may carry a zone id)
 //   Gmail     from HELO (RDNS. [IP]) by mx.google.com with ESMTPS id ID for <RCPT>
 //             (version=TLS1_3 cipher=C bits=256/256); DATE
+//   Courier   from HELO (RDNS [::ffff:IP]) (AUTH: LOGIN user) by BY with esmtpa; DATE id ID
+//             (RDNS "softdnserr" when reverse DNS failed)
+//   Exim 2/3  from RDNS (HELO) [IP] by BY with esmtp (Exim 3.x)   (the HELO only when it differs)
+//   GMX       from RDNS (EHLO x) [IP] by mail.gmx.net
+//   webmail   from IP (SquirrelMail authenticated user x) by BY with HTTP, "from [IP] by BY"
+//             (MessageLabs, Yahoo): no HELO, the address is the client's
+//   fetchmail from SERVER [IP] by HOST with POP3 (fetchmail-6.x) for <x> (single-drop)
+//   notes     "(qmail N invoked by uid N)", "(nullmailer pid N invoked ...)", qmail-scanner's
+//             "from user by host by uid N with qmail-scanner": valid lines that name no hop
 // So the word after "from" is the HELO name, except when an explicit HELO is written inside the
-// comment (helo=, "HELO x", "EHLO x") or the header is Exim's: then it is the reverse-DNS name.
+// comment (helo=, "HELO x", "EHLO x", even empty) or the header is Exim's or qmail's: then it is
+// the reverse-DNS name. The word may be missing ("from (127.0.0.1) by"), and so may the host
+// after "by" ("by (Postfix)"). A second "from" or "by" clause annotates the first (Exim's client
+// certificate, "by authid <user>") when the line records an address, and otherwise makes the line
+// a note that names no hop.
 //
 // Every value is a claim made by whoever wrote the header; use them for reporting only. All
 // output strings are sanitised (no control characters, valid UTF-8, at most 255 bytes).
 //
 // Deliberately bounded: field bodies above 16 KiB, more than 512 tokens, parentheses nested
 // deeper than 32 or unbalanced give parsed=false at once, in time linear in the input and with
-// no recursion. Dates are kept as written (not converted); "via" clauses are not kept.
+// no recursion. Dates are kept as written (not converted; an id Courier writes after the date
+// goes to id); "via" clauses are not kept.
 #pragma once
 
 #include <cstddef>

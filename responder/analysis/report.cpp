@@ -235,14 +235,42 @@ Report build_report(const Observation& obs, const ReportOptions& options) {
   std::optional<std::int64_t> skew;
   if (obs.message.date_epoch && obs.arrival > 0) skew = *obs.message.date_epoch - obs.arrival;
   message["clock_skew_seconds"] = skew ? json(*skew) : json(nullptr);
+  // The earliest Received timestamp is the sender's first server taking the message: a Date
+  // close to it and far from our clock means the time went by on the way, not a wrong clock.
+  const ReceivedHop* first_hop = nullptr;
+  std::optional<std::int64_t> first_received;
+  for (const auto& hop : hops) {
+    if (!hop.parsed || hop.date.empty()) continue;
+    auto t = mime::parse_rfc5322_date(hop.date);
+    if (t && (!first_received || *t < *first_received)) {
+      first_received = t;
+      first_hop = &hop;
+    }
+  }
+  std::optional<std::int64_t> first_skew;
+  if (obs.message.date_epoch && first_received)
+    first_skew = *obs.message.date_epoch - *first_received;
+  message["first_received_skew_seconds"] = first_skew ? json(*first_skew) : json(nullptr);
 
   // --- Hints, most important first.
-  if (obs.ip.is_non_public())
+  // A peer on a loopback or private address is a local test: the advice about PTR records,
+  // HELO names, blocklists, TLS and NAT is about how the internet sees a sender, and none of it
+  // can be true of an address the internet never sees.
+  const bool local_test = obs.ip.is_non_public() &&
+                          std::none_of(options.lab_networks.begin(), options.lab_networks.end(),
+                                       [&](const config::Network& n) {
+                                         return obs.ip.same_network(n.address, n.prefix);
+                                       });
+  if (local_test)
     hint("non-public-ip", "info",
-         "The address that connected, " + ip + ", is " + std::string(obs.ip.scope()) +
-             ": this test reached ipconfirm inside a private network, so the results say "
-             "nothing about how the internet sees your mail. Send the test from the server "
-             "that sends your mail to the internet.");
+         "This was a local test: the address that connected, " + ip + ", is " +
+             std::string(obs.ip.scope()) + (obs.ip.is_loopback() ? " (this machine itself)" : "") +
+             ", so the message did not cross the internet and no receiver on the internet ever "
+             "sees this address. Sent from the server that sends your mail to an ipconfirm on "
+             "the internet, this report would check the public address your mail leaves from, "
+             "its reverse DNS (PTR) name and whether that name resolves back to it, whether it "
+             "looks like a home or dynamic connection, your server's HELO name against the DNS, "
+             "DNS blocklists and TLS.");
   if (rdns.status == 2)
     hint("no-ptr", "error",
          "Your address " + ip +
@@ -340,15 +368,52 @@ Report build_report(const Observation& obs, const ReportOptions& options) {
          "Some DNS lookups failed temporarily or did not finish in time, so parts of this "
          "report are incomplete (marked temperror). This says nothing bad about you; send "
          "another test in a few minutes.");
-  if (skew && (*skew > options.max_clock_skew || *skew < -options.max_clock_skew))
+  auto beyond = [&](std::int64_t d) {
+    return d > options.max_clock_skew || d < -options.max_clock_skew;
+  };
+  auto seconds = [](std::int64_t d) { return std::to_string(d > 0 ? d : -d) + " seconds"; };
+  const std::string first_server =
+      first_hop && !first_hop->by.empty() ? sanitise_header_text(first_hop->by, 100) : "";
+  const std::string first_text = "the earliest Received header" +
+                                 (first_server.empty() ? "" : " (written by " + first_server + ")");
+  if (skew && beyond(*skew) && first_skew && !beyond(*first_skew) && *skew < 0) {
+    hint("delivery-delay", "info",
+         "Your message reached us " + seconds(*skew) +
+             " after its Date, but the Date agrees with " + first_text +
+             ", so the clock that wrote it is right: the time went by on the way (a queue, "
+             "retries or greylisting between your first server and us).");
+  } else if (skew && beyond(*skew)) {
+    std::string compared;
+    if (!first_skew)
+      compared = " There is no Received header with a date to compare it with.";
+    else if (!beyond(*first_skew))
+      compared = " It agrees with " + first_text +
+                 ", so that server's clock is off too, not only the one that wrote the Date.";
+    else
+      compared = " It is also " + seconds(*first_skew) + " " +
+                 (*first_skew > 0 ? "ahead of " : "behind ") + first_text + ".";
     hint("clock-skew", "warning",
-         "The Date header of your message is " + std::to_string(*skew > 0 ? *skew : -*skew) +
-             " seconds " + (*skew > 0 ? "ahead of" : "behind") +
-             " our clock. Synchronise your server's clock with NTP.");
+         "The Date header of your message is " + seconds(*skew) + " " +
+             (*skew > 0 ? "ahead of" : "behind") + " our clock." + compared +
+             " Synchronise your server's clock with NTP.");
+  }
   if (!obs.tls_version)
     hint("no-tls", "info",
          "Your message arrived without TLS encryption. Enable STARTTLS in your mail server's "
          "outgoing (client) settings so that mail is encrypted in transit.");
+
+  if (local_test) {
+    // Advice about how the internet sees the sender cannot be true of an address the internet
+    // never sees (no "ask your ISP for a PTR for 127.0.0.1"); the non-public-ip hint says what
+    // would be checked instead. The facts stay in the JSON and the details.
+    static constexpr std::string_view kInternetOnly[] = {
+        "no-ptr",        "ptr-invalid",   "ptr-not-confirmed",     "generic-ptr", "dnsbl-listed",
+        "helo-not-fqdn", "helo-mismatch", "helo-literal-mismatch", "behind-nat",  "no-tls"};
+    std::erase_if(hints, [](const Hint& h) {
+      return std::find(std::begin(kInternetOnly), std::end(kInternetOnly), h.code) !=
+             std::end(kInternetOnly);
+    });
+  }
 
   json hints_json = json::array();
   for (const auto& h : hints)

@@ -8,6 +8,15 @@
 // resolves back), none (no PTR is published), temperror (a lookup failed temporarily) and
 // permerror (the PTR data cannot be used: a malformed answer or only invalid names).
 //
+// A peer on a non-public address (loopback, private, ...) is a local test, unless it is in
+// options.lab_networks (config [analysis] lab_networks): the report says so
+// (non-public-ip) and what a test over the internet would check, and leaves out the advice that
+// is about how the internet sees a sender (PTR, HELO, blocklists, NAT, TLS); the facts stay in
+// the JSON. The Date is compared with our clock (message.clock_skew_seconds) and with the
+// earliest Received timestamp (message.first_received_skew_seconds): a Date that agrees with
+// the sender's first server but not with us is delivery delay (delivery-delay), not a clock
+// that is wrong (clock-skew).
+//
 // The JSON field names and hint codes are a contract: later work adds to them, never renames.
 #pragma once
 
@@ -16,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
 #include "responder/analysis/hint.hpp"
 #include "responder/analysis/observation.hpp"
 
@@ -30,6 +40,8 @@ struct Report {
 struct ReportOptions {
   std::string reporter;               // our hostname
   std::int64_t max_clock_skew = 600;  // seconds of Date skew before we say so
+  std::vector<config::Network> lab_networks =
+      {};  // non-public peers reported as if on the internet
 };
 
 Report build_report(const Observation& obs, const ReportOptions& options);

@@ -108,6 +108,8 @@ constexpr HintGuide kGuides[] = {
     {"behind-nat", "Your mail leaves through a gateway", "nobody, if this is what you expect"},
     {"dns-temperror", "Some checks could not finish", "nobody: try again in a few minutes"},
     {"clock-skew", "Your server's clock is wrong", "whoever runs your mail server"},
+    {"delivery-delay", "Your message took long to reach us",
+     "nobody, if your mail is queued on purpose; else whoever runs your mail server"},
     {"no-tls", "Your mail was not encrypted on the way", "whoever runs your mail server"},
     {"open-relay", "Your server relays mail for anyone", "whoever runs your mail server"},
 };
@@ -129,10 +131,16 @@ json build_view(const json& r) {
 
   std::string scope = str(conn, "scope");
   if (scope == "public")
-    v["ip_scope_text"] = "It is a public address.";
+    v["ip_scope_text"] = wrap(
+        "That is the address the rest of the internet sees when your server sends mail. It is a "
+        "public address.",
+        72);
   else
-    v["ip_scope_text"] =
-        "It is a " + scope + " address,\nso this test did not cross the internet: see below.";
+    v["ip_scope_text"] = wrap("It is a " + scope +
+                                  " address: this was a local test, and the message did not "
+                                  "cross the internet. See below for what a test from your mail "
+                                  "server over the internet would check.",
+                              72);
 
   std::string ptrs = join_strings(rdns["ptr"], ", ");
   // A reverse zone may answer with thousands of names: the report lists the first ten.
@@ -192,13 +200,19 @@ json build_view(const json& r) {
     }
     std::string from = str(hop, "from_helo");
     if (from.empty()) from = str(hop, "from_name");
-    line += "from " + (from.empty() ? std::string("?") : from);
+    if (from.empty() && !hop["from_ip"].is_string() && str(hop, "by").empty()) {
+      // qmail's "(qmail N invoked ...)" and similar companion lines.
+      path_lines.push_back(line + "(a line that names no server)");
+      continue;
+    }
+    if (!from.empty() || hop["from_ip"].is_string()) line += "from";
+    if (!from.empty()) line += " " + from;
     if (hop["from_ip"].is_string()) {
       line += " [" + hop["from_ip"].get<std::string>() + "]";
       std::string s = str(hop, "from_ip_scope");
       if (!s.empty() && s != "public") line += " (" + s + ")";
     }
-    if (!str(hop, "by").empty()) line += " by " + str(hop, "by");
+    if (!str(hop, "by").empty()) line += (line.back() == ' ' ? "by " : " by ") + str(hop, "by");
     if (!str(hop, "with").empty()) line += " with " + str(hop, "with");
     if (hop["tls"].is_string()) line += ", TLS";
     path_lines.push_back(wrap(line, 70, 5));
@@ -249,14 +263,20 @@ json build_view(const json& r) {
     }
     v[key] = out;
   }
+  // A local test checked nothing of how the internet sees the sender: it says so.
+  bool local_test = false;
+  for (const auto& h : r["hints"]) local_test = local_test || str(h, "code") == "non-public-ip";
+  const std::string nothing = local_test
+                                  ? "Nothing to fix here, but this was a local test: see below."
+                                  : "Nothing to fix: everything we checked looks right.";
   std::string verdict;
   if (must + should == 0)
-    verdict = "Nothing to fix: everything we checked looks right.";
+    verdict = nothing;
   else
     verdict = std::to_string(must) + " thing" + (must == 1 ? "" : "s") + " to fix, " +
               std::to_string(should) + " worth fixing; see WHAT TO DO below.";
   v["verdict"] = verdict;
-  v["verdict_html"] = must + should == 0 ? "Nothing to fix: everything we checked looks right."
+  v["verdict_html"] = must + should == 0 ? nothing
                                          : std::to_string(must) + " must be fixed, " +
                                                std::to_string(should) + " should be fixed.";
   v["intro_text"] =

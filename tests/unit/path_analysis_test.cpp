@@ -207,3 +207,75 @@ TEST_CASE("path: bounded and safe on hostile input") {
       CHECK(n.find('\n') == std::string::npos);
     }
 }
+
+// Issue 13: sentences that were false. Each case is a header set that used to give one.
+TEST_CASE("path: a top header that was read is never called unreadable or addressless") {
+  for (const char* top : {
+           "from (127.0.0.1) by mail90.example.net id 4B1C; Thu, 21 Nov 2024 10:00:00 +0000",
+           "from (unknown [192.0.2.4]) by mx.example.net (Postfix) with ESMTP id 4Q; date",
+           "from [192.0.2.9] by server-5.bemta-3.messagelabs.com id 51/8F; date",
+           "from murphy.example.org [192.0.2.34] by master.example.org with esmtp (Exim 3.12) "
+           "id 13A; date",
+           "from 192.0.2.98 (SquirrelMail authenticated user x) by mail.example.org with HTTP; "
+           "date",
+           "from c.example.org (c.example.org [192.0.2.15]) by (Postfix) with esmtpa id 4Q; date",
+       }) {
+    INFO(top);
+    PathAnalysis a = analyse_path(hops_of({top}), ip("203.0.113.7"), "mail.example.org");
+    CHECK_FALSE(any_note_contains(a, "could not be read"));
+    CHECK_FALSE(any_note_contains(a, "recorded no address"));
+    CHECK_FALSE(any_note_contains(a, "not understood"));
+  }
+  // A companion line with two "by" clauses above the real top is passed over.
+  auto scanner = hops_of({
+      "from sender by mail.example.com by uid 89 with qmail-scanner-1.22 (clamscan: 0.65. "
+      "Processed in 0.6 secs); 14 Jan 2004 11:20:31 -0000",
+      "from ws.corp.example (ws.corp.example [10.0.0.7]) by mail.example.com with ESMTP; date",
+  });
+  PathAnalysis s = analyse_path(scanner, ip("203.0.113.7"), "mail.example.com");
+  CHECK_FALSE(any_note_contains(s, "could not be read"));
+  CHECK(any_note_contains(s, "Your internal server ws.corp.example [10.0.0.7]"));
+}
+
+TEST_CASE("path: an unreadable header below companion lines is named by its number") {
+  auto hops = hops_of({
+      "(qmail 12345 invoked from network); 21 May 2024 07:59:31 -0000",
+      "from a.example (b [192.0.2.1] by c; date",  // unbalanced
+  });
+  PathAnalysis a = analyse_path(hops, ip("203.0.113.9"), "c.example");
+  CHECK_FALSE(any_note_contains(a, "topmost Received header could not be read"));
+  CHECK(any_note_contains(a, "Received header 2 from the top could not be read"));
+}
+
+TEST_CASE("path: the internal server and the gateway are never the same address") {
+  auto hops =
+      hops_of({"from app.corp.example (app.corp.example [10.0.0.5]) by "
+               "gw.corp.example (Postfix) with ESMTP id 1; date"});
+  PathAnalysis a = analyse_path(hops, ip("10.0.0.5"), "gw.corp.example");
+  CHECK_FALSE(any_note_contains(a, "Your internal server"));
+  CHECK(any_note_contains(a, "already records 10.0.0.5"));
+}
+
+TEST_CASE("path: a top header written by a relay after the gateway is no NAT evidence") {
+  // The top header records the connecting address as its client: a relay between the sender
+  // and us wrote it, so its own "by" address says nothing about the sender.
+  auto hops =
+      hops_of({"from out.example.org (out.example.org [203.0.113.7]) by "
+               "relay.example.net (10.20.30.40) with ESMTP id 1; date"});
+  PathAnalysis a = analyse_path(hops, ip("203.0.113.7"), "out.example.org");
+  CHECK(any_note_contains(a, "probably written by a relay"));
+  CHECK_FALSE(a.behind_nat);
+  CHECK_FALSE(a.sender_believed_ip);
+  CHECK_FALSE(any_note_contains(a, "says it runs at"));
+}
+
+TEST_CASE("path: a loopback peer is a local test") {
+  PathAnalysis a = analyse_path({}, ip("127.0.0.1"), "laptop");
+  CHECK(any_note_contains(a, "this machine's own (loopback): this was a local test"));
+  CHECK_FALSE(any_note_contains(a, "over a private network or through a proxy"));
+  // A loopback or private address is not where the sender's mail leaves from.
+  CHECK(any_note_contains(a, "wrote and sent it directly."));
+  CHECK_FALSE(any_note_contains(a, "the address your mail leaves from"));
+  CHECK_FALSE(any_note_contains(analyse_path({}, ip("10.0.0.5"), "x"),
+                                "the address your mail leaves from"));
+}

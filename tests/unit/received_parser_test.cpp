@@ -145,8 +145,119 @@ TEST_CASE("received: address forms") {
   CHECK(ip_of("from a (b [192.0.2.256]) by c") == "none");
   CHECK(ip_of("from a (b [192.0.2.1) by c") == "none");
   CHECK(ip_of("from a (b 192.0.2.1.25123) by c") == "none");  // no MTA writes this
-  // The HELO literal is what the client claimed, not what the server saw.
-  CHECK(ip_of("from [192.0.2.9] by c") == "none");
+  // With no comment, an address after "from" is what the server saw (Yahoo, MessageLabs, old
+  // Sendmail), not a HELO; an address literal HELO with the seen address beside it stays a HELO.
+  CHECK(ip_of("from [192.0.2.9] by c") == "192.0.2.9");
+  CHECK(ip_of("from [192.0.2.9] (b [198.51.100.1]) by c") == "198.51.100.1");
+  CHECK(parse_received("from [192.0.2.9] (b [198.51.100.1]) by c").from_helo == "[192.0.2.9]");
+  // Ecelerity writes the port inside the brackets; in IPv6 a colon is no port.
+  CHECK(ip_of("from ([192.0.2.1:50387]) by c") == "192.0.2.1");
+  CHECK(ip_of("from ([2001:db8::1]) by c") == "2001:db8::1");
+  // Some MTAs glue the name to the address.
+  CHECK(ip_of("from a(localhost[127.0.0.1]) (2517 bytes) by c") == "127.0.0.1");
+}
+
+// Issue 13: forms that lost the address or the whole header. Each one is also a golden file
+// (50-67 in tests/data/received/), which pins every field; here is what each must give.
+TEST_CASE("received: real-world forms that used to lose the address") {
+  struct Case {
+    const char* text;
+    const char* ip;
+    const char* helo;
+    const char* rdns;
+    const char* by;
+  };
+  const Case cases[] = {
+      // Nothing between "from" and the comment.
+      {"from (127.0.0.1) by mail90.example.net id 4B1C; date", "127.0.0.1", "", "",
+       "mail90.example.net"},
+      {"from (unknown [192.0.2.4]) by mx.example.net (Postfix) with ESMTP id 4Q; date", "192.0.2.4",
+       "", "", "mx.example.net"},
+      {"from ([127.0.0.1]) with MailEnable ESMTP; date", "127.0.0.1", "", "", ""},
+      {"from ([192.168.1.205:50387] helo=dev1.example.org) by m12.example.com (ecelerity 2.1) "
+       "with ESMTP id 52/92; date",
+       "192.168.1.205", "dev1.example.org", "", "m12.example.com"},
+      // An address literal and no comment.
+      {"from [203.0.113.9] by host.example.net with SMTP id 1; date", "203.0.113.9", "", "",
+       "host.example.net"},
+      // The address outside the parentheses.
+      {"from murphy.debian.org [65.125.64.134] by master.debian.org with esmtp (Exim 3.12 1 "
+       "(Debian)) id 13A; date",
+       "65.125.64.134", "murphy.debian.org", "murphy.debian.org", "master.debian.org"},
+      {"from localhost (helo.example.nl) [127.0.0.1] by stereo.example.org with esmtp (Exim "
+       "2.05 #1 (Debian)) id 11S; date",
+       "127.0.0.1", "helo.example.nl", "localhost", "stereo.example.org"},
+      {"from dslb.pools.example.net (EHLO home) [95.112.248.163] by mail.gmx.net (mp032) with "
+       "SMTP; date",
+       "95.112.248.163", "home", "dslb.pools.example.net", "mail.gmx.net"},
+      // Webmail: a bare address after "from" is the client's; there was no HELO.
+      {"from 144.137.3.98 (SquirrelMail authenticated user x) by host.example.org with HTTP; "
+       "date",
+       "144.137.3.98", "", "", "host.example.org"},
+      {"from 24.8.231.233 by by1fd.bay1.hotmail.msn.com with HTTP; date", "24.8.231.233", "", "",
+       "by1fd.bay1.hotmail.msn.com"},
+      // An empty HELO: the reverse-DNS placeholder is not the HELO.
+      {"from unknown (HELO ) (192.0.2.77) by mail.example.com with SMTP; date", "192.0.2.77", "",
+       "", "mail.example.com"},
+      {"from unknown (EHLO ) ([198.51.100.3]) by esa1.example.com with ESMTP; date", "198.51.100.3",
+       "", "", "esa1.example.com"},
+      // Courier: the first word is the HELO, its placeholders are no names.
+      {"from a1200 ([24.83.2.4]) (AUTH: LOGIN user@example.org) by mail.example.org with esmtp; "
+       "date",
+       "24.83.2.4", "a1200", "", "mail.example.org"},
+      {"from mail.example.org (softdnserr [::ffff:192.0.2.44]) by mx.example.net with ESMTP; "
+       "date",
+       "192.0.2.44", "mail.example.org", "", "mx.example.net"},
+      // "by" with no host, a ';' inside, a UTF-8 reverse name.
+      {"from c.example.org (c.example.org [192.0.2.15]) by (Postfix) with esmtpa id 4Q; date",
+       "192.0.2.15", "c.example.org", "c.example.org", ""},
+      {"from h.example.org ([192.0.2.16]) by mx5.example.com; (5.65/1.37) id AA1; date",
+       "192.0.2.16", "h.example.org", "", "mx5.example.com"},
+      {"from m.b\u00fccher.example (m.b\u00fccher.example [192.0.2.80]) by mx.example.net "
+       "(Postfix) with UTF8SMTPS id 4Q; date",
+       "192.0.2.80", "m.b\u00fccher.example", "m.b\u00fccher.example", "mx.example.net"},
+      // A second clause with an address: an annotation of the first (Exim's client certificate,
+      // "by authid", an envelope sender after the id).
+      {"from ticharich.debian.org ([2001:db8::21:23]) from C=NA,CN=ticharich.debian.org "
+       "(verified) by muffat.debian.org with esmtps (TLS1.2:ECDHE_RSA_AES_256_GCM_SHA384:256) "
+       "(Exim 4.92); date",
+       "2001:db8::21:23", "ticharich.debian.org", "ticharich.debian.org", "muffat.debian.org"},
+      {"from p5b.dip.example.net ([91.3.74.246] helo=excalibur) by sirius.example.de with "
+       "esmtpsa (Exim 4.63 #1) id 1NC by authid <s@example.de> with cram_md5; date",
+       "91.3.74.246", "excalibur", "p5b.dip.example.net", "sirius.example.de"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.text);
+    ReceivedHop hop = parse_received(c.text);
+    REQUIRE(hop.parsed);
+    REQUIRE(hop.from_ip);
+    CHECK(hop.from_ip->to_string() == c.ip);
+    CHECK(hop.from_helo == c.helo);
+    CHECK(hop.from_name == c.rdns);
+    CHECK(hop.by == c.by);
+  }
+
+  // A second "from" or "by" and no address: a companion line that names no hop, like qmail's
+  // "(qmail N invoked ...)"; it is read (parsed) and its date kept, never "not understood".
+  for (const char* companion :
+       {"from sender by mail.example.com by uid 89 with qmail-scanner-1.22 (clamscan: 0.65. "
+        "Clear:RC:0(192.0.2.7):. Processed in 0.6 secs); 14 Jan 2004 11:20:31 -0000",
+        "from a.example.org from b.example.org by mx.example.com; Thu, 21 Nov 2024 10:00:00 "
+        "+0000"}) {
+    INFO(companion);
+    ReceivedHop hop = parse_received(companion);
+    CHECK(hop.parsed);
+    CHECK_FALSE(hop.from_ip);
+    CHECK(hop.by.empty());
+    CHECK(hop.from_helo.empty());
+    CHECK_FALSE(hop.date.empty());
+  }
+
+  // Courier's queue id after the date is the id, not part of the date.
+  ReceivedHop courier = parse_received(
+      "from a ([192.0.2.1]) by b with esmtp; Fri, 10 Oct 2008 12:00:00 -0700 id 0012AB.CD");
+  CHECK(courier.date == "Fri, 10 Oct 2008 12:00:00 -0700");
+  CHECK(courier.id == "0012AB.CD");
 }
 
 TEST_CASE("received: TLS as each MTA states it") {

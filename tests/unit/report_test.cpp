@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "mime/date.hpp"
 #include "responder/analysis/report.hpp"
 
 using namespace ipconfirm;
@@ -91,7 +92,7 @@ const char* kAllCodes[] = {"no-ptr",        "ptr-not-confirmed", "generic-ptr",
                            "helo-not-fqdn", "helo-mismatch",     "helo-literal-mismatch",
                            "dnsbl-listed",  "behind-nat",        "dns-temperror",
                            "no-tls",        "non-public-ip",     "ptr-invalid",
-                           "dnsbl-refused", "clock-skew"};
+                           "dnsbl-refused", "clock-skew",        "delivery-delay"};
 
 void only(const Report& r, std::initializer_list<const char*> expected) {
   for (const char* code : kAllCodes) {
@@ -393,4 +394,110 @@ TEST_CASE("report: thousands of PTR names are cut to ten, and the count says how
   CHECK(small.json["rdns"]["ptr_count"] == 3);
   CHECK(small.json["rdns"]["ptr_truncated"] == false);
   CHECK(small.json["rdns"]["ptr"].size() == 2);
+}
+
+// Issue 13: a local test gets advice that fits a local test.
+TEST_CASE("report: a loopback or private peer gets local-test advice, not internet advice") {
+  for (const char* peer : {"127.0.0.1", "::1", "10.1.2.3", "192.168.1.20"}) {
+    INFO(peer);
+    Observation o = clean();
+    o.ip = ip(peer);
+    o.helo = "laptop";  // a bare name, as swaks sends from a workstation
+    o.ptr = done(DnsStatus::nxdomain);
+    o.forward.clear();
+    o.helo_a = Lookup{};
+    o.helo_aaaa = Lookup{};
+    o.tls_version.reset();
+    o.tls_cipher.reset();
+    o.message.received = {
+        "from ws ([192.168.1.77]) by gw.example.org ([192.168.1.1]) with ESMTP "
+        "id 1; Mon, 23 Nov 2026 10:00:00 +0000"};
+    Report r = build(o);
+    only(r, {"non-public-ip"});
+    const std::string text = r.hints.front().text;
+    CHECK(text.find("This was a local test") != std::string::npos);
+    CHECK(text.find("would check") != std::string::npos);
+    for (const auto& h : r.hints) {
+      CHECK(h.text.find("ISP") == std::string::npos);
+      CHECK(h.text.find("A record") == std::string::npos);
+    }
+    // The facts stay in the JSON.
+    CHECK(r.json["rdns"]["status"] == "none");
+    CHECK(r.json["connection"]["scope"] != "public");
+  }
+}
+
+// Issue 13: the Date is compared with the earliest Received timestamp too.
+TEST_CASE("report: clock-skew says which clock, delivery delay is not a clock problem") {
+  Observation o = clean();
+  const std::int64_t t = o.arrival;
+  auto received_at = [](std::int64_t when) {
+    return "from ws.example.org (ws.example.org [192.0.2.5]) by mail.example.org (Postfix) with "
+           "ESMTP id 1; " +
+           mime::format_rfc5322_date(when);
+  };
+
+  SUBCASE("the Date matches the first server, the message took two hours to reach us") {
+    o.message.date_epoch = t - 7200;
+    o.message.received = {received_at(t - 7190)};
+    Report r = build(o);
+    CHECK_FALSE(has(r, "clock-skew"));
+    CHECK(has(r, "delivery-delay"));
+    CHECK(r.json["message"]["clock_skew_seconds"] == -7200);
+    CHECK(r.json["message"]["first_received_skew_seconds"] == -10);
+  }
+  SUBCASE("the Date is two hours behind both our clock and the first server's") {
+    o.message.date_epoch = t - 7200;
+    o.message.received = {received_at(t - 5)};
+    Report r = build(o);
+    CHECK(has(r, "clock-skew"));
+    CHECK_FALSE(has(r, "delivery-delay"));
+    std::string text;
+    for (const auto& h : r.hints)
+      if (h.code == "clock-skew") text = h.text;
+    CHECK(text.find("7200 seconds behind our clock") != std::string::npos);
+    CHECK(text.find("7195 seconds behind the earliest Received header (written by "
+                    "mail.example.org)") != std::string::npos);
+  }
+  SUBCASE("the Date and the first server are both ahead of us") {
+    o.message.date_epoch = t + 7200;
+    o.message.received = {received_at(t + 7190)};
+    Report r = build(o);
+    CHECK(has(r, "clock-skew"));
+    CHECK_FALSE(has(r, "delivery-delay"));
+    for (const auto& h : r.hints)
+      if (h.code == "clock-skew")
+        CHECK(h.text.find("agrees with the earliest Received header") != std::string::npos);
+  }
+  SUBCASE("no Received header to compare with") {
+    o.message.date_epoch = t - 7200;
+    Report r = build(o);
+    CHECK(has(r, "clock-skew"));
+    CHECK(r.json["message"]["first_received_skew_seconds"].is_null());
+    for (const auto& h : r.hints)
+      if (h.code == "clock-skew")
+        CHECK(h.text.find("no Received header with a date") != std::string::npos);
+  }
+  SUBCASE("the earliest of several Received headers is the one compared") {
+    o.message.date_epoch = t - 7200;
+    o.message.received = {received_at(t - 3), received_at(t - 7195)};
+    CHECK(has(build(o), "delivery-delay"));
+  }
+}
+
+TEST_CASE("report: a lab network's peers get the full internet report") {
+  Observation o = clean();
+  o.ip = ip("127.0.0.3");
+  o.ptr = done(DnsStatus::nxdomain);
+  o.forward.clear();
+  ReportOptions lab{.reporter = "mx.example.test",
+                    .lab_networks = {config::Network{ip("127.0.0.0"), 8}}};
+  Report r = build_report(o, lab);
+  CHECK(has(r, "no-ptr"));
+  CHECK_FALSE(has(r, "non-public-ip"));
+  // Outside the lab networks, the same peer is a local test.
+  lab.lab_networks = {config::Network{ip("10.0.0.0"), 8}};
+  Report local = build_report(o, lab);
+  CHECK_FALSE(has(local, "no-ptr"));
+  CHECK(has(local, "non-public-ip"));
 }
