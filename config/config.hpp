@@ -22,6 +22,7 @@ struct Endpoint {
   IpAddress address;
   std::uint16_t port = 0;
   std::string to_string() const;
+  bool operator==(const Endpoint&) const = default;
 };
 // Parses the forms above; nullopt on anything else (a host name, a missing port, port 0).
 std::optional<Endpoint> parse_endpoint(std::string_view text);
@@ -30,6 +31,7 @@ std::optional<Endpoint> parse_endpoint(std::string_view text);
 struct Network {
   IpAddress address;
   int prefix = 32;
+  bool operator==(const Network&) const = default;
 };
 // Parses the forms above; nullopt on anything else.
 std::optional<Network> parse_network(std::string_view text);
@@ -50,6 +52,7 @@ struct Smtp {
   std::vector<Endpoint> implicit_tls_listen;    // TLS from the first byte (RFC 8314)
   std::vector<Endpoint> proxy_protocol_listen;  // a PROXY v1/v2 header must come first
   std::vector<Network> trusted_proxies;         // who may send that header
+  bool operator==(const Smtp&) const = default;
 };
 
 struct Dns {
@@ -58,6 +61,7 @@ struct Dns {
   std::chrono::milliseconds timeout{1500};
   int tries = 2;
   std::chrono::milliseconds report_deadline{5000};
+  bool operator==(const Dns&) const = default;
 };
 
 enum class DeliveryMode { smarthost, mx, maildir };
@@ -73,6 +77,7 @@ struct Delivery {
   std::string smarthost_auth_file;                 // "user:password" on its first line
   bool allow_private = false;  // mx mode: may connect to loopback/private/link-local addresses
   std::uint16_t mx_port = 25;  // mx mode: the port MX hosts are reached on (tests change it)
+  bool operator==(const Delivery&) const = default;
 };
 
 struct Queue {
@@ -81,6 +86,7 @@ struct Queue {
   std::int64_t retry_first = 60;      // seconds after the first failed attempt
   std::int64_t retry_max = 3600;      // longest wait between attempts
   std::int64_t lifetime = 5 * 86400;  // give up this long after the reply was queued
+  bool operator==(const Queue&) const = default;
 };
 
 enum class ReplyMode { mail, transcript };
@@ -94,6 +100,7 @@ struct Reply {
   std::size_t max_per_ip_per_hour = 30;
   std::size_t max_per_network_per_hour = 60;
   std::size_t rate_limit_entries = 100000;  // keys remembered per limit
+  bool operator==(const Reply&) const = default;
 };
 
 // Mail to postmaster@<domain> (RFC 5321 §4.5.1): accepted, never auto-replied, and either
@@ -102,6 +109,16 @@ struct Reply {
 struct Postmaster {
   std::string forward;
   std::string maildir = "./postmaster";
+};
+
+// The HTTP listener for /metrics and /healthz (responder/http/): off while `listen` is empty.
+struct Http {
+  std::vector<Endpoint> listen;
+  std::size_t max_connections = 64;
+  std::chrono::seconds request_timeout{10};  // to read one request, and to write one response
+  std::size_t max_request_size = 8192;       // request line and header fields, in bytes
+  std::size_t max_header_fields = 50;
+  bool operator==(const Http&) const = default;
 };
 
 struct Config {
@@ -113,6 +130,7 @@ struct Config {
   Queue queue;
   Reply reply;
   Postmaster postmaster;
+  Http http;
 };
 
 struct LoadResult {
