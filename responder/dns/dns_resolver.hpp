@@ -23,6 +23,14 @@
 
 namespace ipconfirm::responder {
 
+// What resolvers count, for the metrics. Several resolvers (one per reload that changes [dns])
+// may count into one; all run on the same event loop, so plain integers do.
+struct DnsCounters {
+  std::uint64_t queries = 0;     // sent to a server (not answered from the cache or shared)
+  std::uint64_t cache_hits = 0;  // answered from the cache
+  std::uint64_t timeouts = 0;    // queries that got no answer in all their tries
+};
+
 class DnsResolver {
  public:
   struct Options {
@@ -33,8 +41,9 @@ class DnsResolver {
     // most servers * timeout * (2^tries - 1): 4.5 s with one server and the defaults.
     std::chrono::milliseconds timeout{1500};
     int tries = 2;
-    std::size_t cache_entries = 4096;  // 0: no cache
-    std::uint32_t max_ttl = 3600;      // seconds; caps every cached answer
+    std::size_t cache_entries = 4096;       // 0: no cache
+    std::uint32_t max_ttl = 3600;           // seconds; caps every cached answer
+    std::shared_ptr<DnsCounters> counters;  // optional
   };
 
   // Throws std::runtime_error with a clear message when c-ares cannot be initialised or a

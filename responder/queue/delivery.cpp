@@ -129,6 +129,18 @@ void Deliverer::remove_entry(const std::string& id) {
   unlink_later_(id);
 }
 
+void Deliverer::take_over(std::shared_ptr<Deliverer> previous) {
+  for (auto& [id, entry] : previous->submitted_) {
+    if (previous->in_flight_.count(id)) continue;
+    submitted_bytes_ += entry.data.size();
+    submitted_.emplace(id, std::move(entry));
+  }
+  previous->submitted_.clear();
+  previous->submitted_bytes_ = 0;
+  held_until_.merge(previous->held_until_);
+  previous_ = std::move(previous);
+}
+
 void Deliverer::stop() {
   stopping_ = true;
   signal_.cancel();
@@ -146,9 +158,13 @@ asio::awaitable<void> Deliverer::run() {
       requests_checked_ = now;
       apply_requests(now);
     }
-    for (const auto& id : spool_.due(now, in_flight_.size() + held_until_.size() + max_parallel_)) {
+    if (previous_ && previous_->in_flight_.empty()) previous_.reset();
+    const std::size_t theirs = previous_ ? previous_->in_flight_.size() : 0;
+    for (const auto& id :
+         spool_.due(now, in_flight_.size() + theirs + held_until_.size() + max_parallel_)) {
       if (in_flight_.size() >= max_parallel_) break;
       if (in_flight_.count(id)) continue;
+      if (previous_ && previous_->in_flight_.count(id)) continue;
       if (auto held = held_until_.find(id); held != held_until_.end()) {
         if (held->second > now) continue;
         held_until_.erase(held);
@@ -208,17 +224,20 @@ asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
                             {"to", entry->recipient},
                             {"attempts", attempts},
                             {"detail", out.detail}});
+    if (observer_) observer_(*entry, Result::delivered);
   } else if (out.kind == Kind::permanent) {
     remove_entry(id);
     log_event("bounced", {{"queue_id", id},
                           {"to", entry->recipient},
                           {"detail", out.detail},
                           {"note", "dropped: the reply has a null sender"}});
+    if (observer_) observer_(*entry, Result::bounced);
   } else {
     auto delay = next_retry(retry_, entry->attempts, entry->created, now, random01());
     if (!delay) {
       remove_entry(id);
       log_event("expired", {{"queue_id", id}, {"to", entry->recipient}, {"detail", out.detail}});
+      if (observer_) observer_(*entry, Result::expired);
     } else {
       entry->next_attempt = now + *delay;
       entry->last_error = out.detail;
@@ -234,6 +253,7 @@ asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
                              {"attempts", attempts},
                              {"retry_in", std::to_string(*delay) + "s"},
                              {"detail", out.detail}});
+      if (observer_) observer_(*entry, Result::deferred);
     }
   }
   in_flight_.erase(id);
