@@ -76,6 +76,17 @@ class Http(unittest.TestCase):
         h.require("dnsmasq", "swaks", "smtp-sink", "openssl")
         cls.work = h.Workdir()
         cls.dns = h.Dnsmasq(cls.work, RECORDS)
+        try:
+            cls.start_server()
+        except Exception:
+            cls.dns.stop()
+            if getattr(cls, "sink", None):
+                cls.sink.stop()
+            cls.work.cleanup()
+            raise
+
+    @classmethod
+    def start_server(cls):
         cls.sink = h.SmtpSink(cls.work)
         cls.key = os.path.join(cls.work.path, "key.pem")
         cls.cert = os.path.join(cls.work.path, "cert.pem")
@@ -104,7 +115,6 @@ class Http(unittest.TestCase):
     # --- /metrics -------------------------------------------------------------------------
 
     def test_metrics_after_traffic_pass_promtool(self):
-        (promtool,) = h.require("promtool")
         # A reply mail (delivered to the sink), a suppressed one (RFC 3834), STARTTLS, a
         # protocol error, a postmaster message.
         rc, out = h.swaks("--server", f"127.0.0.1:{self.port}", "--helo", "mail.sender.test",
@@ -124,10 +134,6 @@ class Http(unittest.TestCase):
             return metrics(self.http)[1].get("ipconfirm_replies_delivered_total", 0) >= 1
         h.wait_for(delivered, 20, "the delivery to be counted")
         body, m = metrics(self.http)
-        p = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True,
-                           timeout=60)
-        self.assertEqual(p.returncode, 0, p.stdout.decode() + p.stderr.decode())
-
         self.assertGreaterEqual(m['ipconfirm_messages_accepted_total{kind="report"}'], 2)
         self.assertGreaterEqual(m["ipconfirm_replies_queued_total"], 1)
         self.assertGreaterEqual(
@@ -146,6 +152,14 @@ class Http(unittest.TestCase):
         self.assertEqual(m['ipconfirm_build_info{version="0.1.0"}'], 1)
         self.assertIn("ipconfirm_queue_entries", m)
         self.assertIn("ipconfirm_queue_oldest_age_seconds", m)
+
+        # Prometheus's own checker (format and naming conventions) on this real output.
+        promtool = h.find_tool("promtool")
+        if not promtool:
+            self.skipTest("promtool is not installed (Debian package prometheus)")
+        p = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout.decode() + p.stderr.decode())
 
     def test_metrics_content_type_and_head(self):
         status, headers, body = get(self.http, "/metrics")
