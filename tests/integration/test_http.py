@@ -286,7 +286,7 @@ class HealthFailures(unittest.TestCase):
         toml = h.config_toml([f"127.0.0.1:{port}"], self.dns.server(), smarthost=smarthost,
                              extra=queue_extra + f'[http]\nlisten = ["127.0.0.1:{http}"]\n')
         svc = h.Ipconfirm(self.work, toml, name=name).start()
-        self.addCleanup(svc.stop)
+        self.addCleanup(lambda: self.assertEqual(svc.stop(), 0, "exit status on SIGTERM"))
         return svc, port, http
 
     def test_unwritable_spool_is_503_then_200_again(self):
