@@ -161,7 +161,7 @@ class Loader {
     Config c;
     only_known(root, "",
                {"hostname", "domains", "service", "smtp", "dns", "delivery", "queue", "reply",
-                "postmaster", "analysis"});
+                "postmaster", "analysis", "http"});
 
     auto hostname = string(root, "hostname", "hostname");
     if (!hostname) fail(nullptr, "hostname", "is required");
@@ -443,6 +443,20 @@ class Loader {
                c.postmaster.max_maildir_bytes, 0, 1LL << 50);
       if (c.postmaster.forward.empty() && c.postmaster.maildir.empty())
         fail(p->get("maildir"), "postmaster.maildir", "must not be empty without a forward");
+    }
+
+    if (auto h = table(root, "http", "http")) {
+      only_known(*h, "http.",
+                 {"listen", "max_connections", "request_timeout", "max_request_size",
+                  "max_header_fields"});
+      c.http.listen = endpoints(*h, "listen", "http.listen");
+      set_size(*h, "max_connections", "http.max_connections", c.http.max_connections, 1, 100000);
+      if (auto v = integer(*h, "request_timeout", "http.request_timeout", 1, 3600))
+        c.http.request_timeout = std::chrono::seconds(*v);
+      set_size(*h, "max_request_size", "http.max_request_size", c.http.max_request_size, 1024,
+               1024 * 1024);
+      set_size(*h, "max_header_fields", "http.max_header_fields", c.http.max_header_fields, 10,
+               1000);
     }
     return c;
   }

@@ -22,6 +22,7 @@ struct Endpoint {
   IpAddress address;
   std::uint16_t port = 0;
   std::string to_string() const;
+  bool operator==(const Endpoint&) const = default;
 };
 // Parses the forms above; nullopt on anything else (a host name, a missing port, port 0).
 std::optional<Endpoint> parse_endpoint(std::string_view text);
@@ -30,6 +31,7 @@ std::optional<Endpoint> parse_endpoint(std::string_view text);
 struct Network {
   IpAddress address;
   int prefix = 32;
+  bool operator==(const Network&) const = default;
 };
 // Parses the forms above; nullopt on anything else.
 std::optional<Network> parse_network(std::string_view text);
@@ -53,6 +55,7 @@ struct Smtp {
   std::vector<Endpoint> implicit_tls_listen;    // TLS from the first byte (RFC 8314)
   std::vector<Endpoint> proxy_protocol_listen;  // a PROXY v1/v2 header must come first
   std::vector<Network> trusted_proxies;         // who may send that header
+  bool operator==(const Smtp&) const = default;
 };
 
 struct Dns {
@@ -62,6 +65,7 @@ struct Dns {
   int tries = 2;
   std::chrono::milliseconds report_deadline{5000};
   std::size_t cache_bytes = 16 * 1024 * 1024;  // the answer cache's budget; 0 = no cache
+  bool operator==(const Dns&) const = default;
 };
 
 enum class DeliveryMode { smarthost, mx, maildir };
@@ -90,6 +94,7 @@ struct Delivery {
   std::uint16_t mx_port = 25;      // mx mode: the port MX hosts are reached on (tests change it)
   std::size_t max_per_domain = 2;  // mx mode: replies in flight to one recipient domain
   std::chrono::seconds attempt_deadline{120};  // mx mode: one delivery attempt, all in
+  bool operator==(const Delivery&) const = default;
 };
 
 struct Queue {
@@ -98,6 +103,7 @@ struct Queue {
   std::int64_t retry_first = 60;      // seconds after the first failed attempt
   std::int64_t retry_max = 3600;      // longest wait between attempts
   std::int64_t lifetime = 5 * 86400;  // give up this long after the reply was queued
+  bool operator==(const Queue&) const = default;
 };
 
 enum class ReplyMode { mail, transcript };
@@ -114,6 +120,7 @@ struct Reply {
   std::size_t max_per_site_per_hour = 120;    // per IPv6 /48 of the connecting address
   std::size_t max_total_per_minute = 60;      // all reply mails together
   std::size_t rate_limit_entries = 100000;    // keys remembered per limit
+  bool operator==(const Reply&) const = default;
 };
 
 // Mail to postmaster@<domain> (RFC 5321 §4.5.1): accepted, never auto-replied, and either
@@ -145,6 +152,16 @@ struct Analysis {
   std::vector<Network> lab_networks;
 };
 
+// The HTTP listener for /metrics and /healthz (responder/http/): off while `listen` is empty.
+struct Http {
+  std::vector<Endpoint> listen;
+  std::size_t max_connections = 64;
+  std::chrono::seconds request_timeout{10};  // to read one request, and to write one response
+  std::size_t max_request_size = 8192;       // request line and header fields, in bytes
+  std::size_t max_header_fields = 50;
+  bool operator==(const Http&) const = default;
+};
+
 struct Config {
   std::string hostname;
   std::vector<std::string> domains;
@@ -156,6 +173,7 @@ struct Config {
   Reply reply;
   Postmaster postmaster;
   Analysis analysis;
+  Http http;
 };
 
 struct LoadResult {

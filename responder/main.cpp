@@ -8,6 +8,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -32,10 +33,14 @@ using namespace ipconfirm;
 
 namespace {
 
+config::LoadResult load_result(const std::string& path) {
+  return path.empty() ? config::parse_config(embedded_files().at("ipconfirm.toml"),
+                                             "built-in default config")
+                      : config::load_config(path);
+}
+
 std::optional<config::Config> load(const std::string& path) {
-  config::LoadResult r = path.empty() ? config::parse_config(embedded_files().at("ipconfirm.toml"),
-                                                             "built-in default config")
-                                      : config::load_config(path);
+  config::LoadResult r = load_result(path);
   if (!r.config) std::fprintf(stderr, "ipconfirm: %s\n", r.error.c_str());
   return r.config;
 }
@@ -86,6 +91,9 @@ int serve(const std::string& config_path) {
     return 2;
   }
   asio::io_context io(1);
+  // Caught from here on (a SIGHUP during the start waits until the service runs).
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::signal_set hangup(io, SIGHUP);
   responder::Service service(io, *cfg);
   try {
     service.start([&] {
@@ -97,12 +105,27 @@ int serve(const std::string& config_path) {
   }
   if (::geteuid() == 0)
     log_event("warning", {{"detail", "running as root: set [service] user to drop privileges"}});
-  asio::signal_set signals(io, SIGINT, SIGTERM);
+  // SIGHUP: read the config file again and switch to it (responder::Service::reload).
+  std::function<void()> wait_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      log_event("reloading",
+                {{"signal", "HUP"},
+                 {"config", config_path.empty() ? std::string_view("built-in") : config_path}});
+      // systemd (Type=notify) hears RELOADING=1 just before this reload and READY=1 after it.
+      responder::systemd_reloading();
+      service.reload(load_result(config_path));
+      responder::systemd_ready();
+      wait_hangup();
+    });
+  };
+  wait_hangup();
   asio::steady_timer grace(io);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     responder::systemd_stopping();
     log_event("stopping", {{"signal", sig == SIGTERM ? "TERM" : "INT"}});
+    hangup.cancel();
     service.stop();
     // Every reply we said 250 for is already on disk; give the 421s a moment to leave.
     grace.expires_after(std::chrono::milliseconds(300));

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <iterator>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -16,9 +17,13 @@
 #include "responder/analysis/lookups.hpp"
 #include "responder/analysis/report.hpp"
 #include "responder/dns/dns_resolver.hpp"
+#include "responder/health.hpp"
+#include "responder/http/http_server.hpp"
+#include "responder/metrics.hpp"
 #include "responder/queue/delivery.hpp"
 #include "responder/queue/maildir.hpp"
 #include "responder/queue/spool.hpp"
+#include "responder/reload.hpp"
 #include "responder/reply/rate_limit.hpp"
 #include "responder/reply/render.hpp"
 #include "responder/reply/reply_mail.hpp"
@@ -39,39 +44,136 @@ asio::ip::tcp::endpoint to_endpoint(const config::Endpoint& e) {
   return {asio::ip::address_v6(b), e.port};
 }
 
+double epoch_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+smtp::ServerOptions smtp_options(const config::Config& c) {
+  smtp::ServerOptions opts;
+  opts.session.hostname = c.hostname;
+  opts.session.domains = c.domains;
+  opts.session.max_message_size = c.smtp.max_message_size;
+  opts.max_message_memory = c.smtp.max_message_memory;
+  opts.max_header = mime::IncomingLimits{}.max_header_bytes;  // what read_incoming reads
+  opts.session.max_recipients = c.smtp.max_recipients;
+  opts.session.max_errors = c.smtp.max_errors;
+  opts.session.max_commands = c.smtp.max_commands;
+  opts.max_connections = c.smtp.max_connections;
+  opts.max_connections_per_ip = c.smtp.max_connections_per_ip;
+  opts.ipv6_connection_prefix = c.smtp.ipv6_connection_prefix;
+  opts.command_timeout = c.smtp.command_timeout;
+  opts.connection_deadline = c.smtp.connection_deadline;
+  for (const auto& l : c.smtp.listen) opts.listeners.push_back({to_endpoint(l)});
+  for (const auto& l : c.smtp.implicit_tls_listen)
+    opts.listeners.push_back({to_endpoint(l), true, false});
+  for (const auto& l : c.smtp.proxy_protocol_listen)
+    opts.listeners.push_back({to_endpoint(l), false, true});
+  for (const auto& n : c.smtp.trusted_proxies)
+    opts.trusted_proxies.push_back({n.address, n.prefix});
+  opts.tls_cert = c.smtp.tls_cert;
+  opts.tls_key = c.smtp.tls_key;
+  return opts;
+}
+
+HttpServerOptions http_options(const config::Config& c) {
+  HttpServerOptions opts;
+  for (const auto& l : c.http.listen) opts.listen.push_back(to_endpoint(l));
+  opts.max_connections = c.http.max_connections;
+  opts.request_timeout = c.http.request_timeout;
+  opts.max_request_size = c.http.max_request_size;
+  opts.max_header_fields = c.http.max_header_fields;
+  return opts;
+}
+
+DnsResolver::Options resolver_options(const config::Config& c,
+                                      std::shared_ptr<DnsCounters> counters) {
+  DnsResolver::Options dns;
+  dns.servers = c.dns.servers;
+  dns.timeout = c.dns.timeout;
+  dns.tries = c.dns.tries;
+  dns.cache_bytes = c.dns.cache_bytes;
+  dns.counters = std::move(counters);
+  return dns;
+}
+
+ReplyRateLimits reply_limits(const config::Config& c) {
+  return ReplyRateLimits{c.reply.max_per_recipient_per_hour, c.reply.max_per_domain_per_hour,
+                         c.reply.max_per_ip_per_hour,        c.reply.max_per_network_per_hour,
+                         c.reply.max_per_site_per_hour,      c.reply.max_total_per_minute,
+                         c.reply.rate_limit_entries};
+}
+
+// Postmaster mail is limited like replies, per IP, per network (/24, /64 and /48 alike) and in
+// total; never per recipient or domain (it is always the postmaster).
+ReplyRateLimits postmaster_limits(const config::Config& c) {
+  return ReplyRateLimits{0,
+                         0,
+                         c.postmaster.max_per_ip_per_hour,
+                         c.postmaster.max_per_network_per_hour,
+                         c.postmaster.max_per_network_per_hour,
+                         c.postmaster.max_total_per_minute,
+                         c.reply.rate_limit_entries};
+}
+
 }  // namespace
 
-struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
-  Impl(asio::io_context& i, config::Config c) : io(i), config(std::move(c)) {}
-
-  asio::io_context& io;
+// One generation of what a reload replaces: the config, the templates read with it and the
+// DNS resolver of its [dns]. Built whole, never changed after; a session keeps the one it
+// started with, so that it finishes under the settings it began with.
+struct Settings {
   config::Config config;
   Templates templates;
-  std::optional<Spool> spool;
-  std::unique_ptr<DnsResolver> resolver;
-  std::shared_ptr<Deliverer> deliverer;
-  std::unique_ptr<smtp::Server> server;
-  std::uint64_t suppressed = 0;
-  // Backscatter limits; one io_context thread, so no lock.
-  ReplyLimiter limiter{
-      ReplyRateLimits{config.reply.max_per_recipient_per_hour, config.reply.max_per_domain_per_hour,
-                      config.reply.max_per_ip_per_hour, config.reply.max_per_network_per_hour,
-                      config.reply.max_per_site_per_hour, config.reply.max_total_per_minute,
-                      config.reply.rate_limit_entries}};
-  // Mail for postmaster@, limited like replies: per IP, per network (/24, /64, and /48 alike)
-  // and in total; counted at DATA.
-  ReplyLimiter postmaster_limiter{ReplyRateLimits{
-      0, 0, config.postmaster.max_per_ip_per_hour, config.postmaster.max_per_network_per_hour,
-      config.postmaster.max_per_network_per_hour, config.postmaster.max_total_per_minute,
-      config.reply.rate_limit_entries}};
+  std::shared_ptr<DnsResolver> resolver;
+};
 
-  asio::awaitable<smtp::QueueOutcome> deliver_postmaster(const smtp::ConnectionInfo& info,
+struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
+  Impl(asio::io_context& i, config::Config c) : io(i) {
+    auto first = std::make_shared<Settings>();
+    first->config = std::move(c);
+    current = std::move(first);
+  }
+
+  asio::io_context& io;
+  // What new sessions get; reload() replaces it.
+  std::shared_ptr<const Settings> current;
+  std::optional<Spool> spool;
+  std::shared_ptr<Deliverer> deliverer;
+  std::shared_ptr<const Settings> deliverer_settings;  // the config and resolver it uses
+  std::unique_ptr<smtp::Server> server;
+  std::unique_ptr<HttpServer> http;
+  std::uint64_t suppressed = 0;
+  bool stopping = false;
+  // Backscatter limits; one io_context thread, so no lock. A reload that changes a limit
+  // replaces it (the buckets start full).
+  std::unique_ptr<ReplyLimiter> limiter;
+  // Mail for postmaster@, limited like replies: per IP, per network (/24, /64, and /48 alike)
+  // and in total; counted at DATA. Replaced like `limiter`.
+  std::unique_ptr<ReplyLimiter> postmaster_limiter;
+  // Metrics: event loop only (responder/metrics.hpp).
+  ServiceCounters counters;
+  std::shared_ptr<DnsCounters> dns_counters = std::make_shared<DnsCounters>();
+  // /healthz probes the spool at most once a second.
+  std::chrono::steady_clock::time_point last_probe{};
+  std::string spool_problem;
+
+  asio::awaitable<smtp::QueueOutcome> deliver_postmaster(const config::Config& config,
+                                                         const smtp::ConnectionInfo& info,
                                                          const smtp::Session& session,
                                                          std::string message);
-  asio::awaitable<smtp::QueueOutcome> handle(const smtp::ConnectionInfo& info,
+  asio::awaitable<smtp::QueueOutcome> handle(std::shared_ptr<const Settings> settings,
+                                             const smtp::ConnectionInfo& info,
                                              std::shared_ptr<Lookups> lookups,
                                              const smtp::Session& session,
                                              smtp::ReceivedMessage message);
+
+  std::shared_ptr<Deliverer> make_deliverer(const std::shared_ptr<const Settings>& s);
+  // Keeps a replaced deliverer's settings (its config and resolver) until its attempts end.
+  void retire(std::shared_ptr<Deliverer> old, std::shared_ptr<const Settings> used);
+  void on_delivery(const QueueEntry& entry, Deliverer::Result result);
+  std::shared_ptr<HttpRouter> make_router();
+  std::string metrics_text();
+  HttpResponse health();
+  bool reload(const config::LoadResult& loaded);
 
   // The suspended wait_committed of one reply, resumed by the handler that finished its batch
   // (already on the event loop), directly rather than through one more round of the loop.
@@ -278,9 +380,9 @@ namespace {
 class Handler : public smtp::ConnectionHandler {
  public:
   Handler(std::shared_ptr<Service::Impl> svc, smtp::ConnectionInfo info)
-      : svc_(std::move(svc)), info_(std::move(info)) {
-    lookups_ = std::make_shared<Lookups>(svc_->io.get_executor(), *svc_->resolver);
-    lookups_->start_ip(info_.ip, svc_->config.dns.dnsbl);
+      : svc_(std::move(svc)), settings_(svc_->current), info_(std::move(info)) {
+    lookups_ = std::make_shared<Lookups>(svc_->io.get_executor(), settings_->resolver);
+    lookups_->start_ip(info_.ip, settings_->config.dns.dnsbl);
     log_event("connect", {{"session", info_.session_id},
                           {"ip", info_.ip.to_string()},
                           {"port", std::to_string(info_.port)}});
@@ -296,7 +398,7 @@ class Handler : public smtp::ConnectionHandler {
     if (std::none_of(rcpts.begin(), rcpts.end(), is_postmaster)) return {};
     // Mail for postmaster@ is kept whole (it goes to a Maildir or a forward), and is limited
     // like replies, here, before any of it is read.
-    std::string limited = svc_->postmaster_limiter.admit("", info_.ip, RateClock::now());
+    std::string limited = svc_->postmaster_limiter->admit("", info_.ip, RateClock::now());
     if (!limited.empty()) {
       log_event("postmaster-refused", {{"session", info_.session_id},
                                        {"ip", info_.ip.to_string()},
@@ -321,7 +423,8 @@ class Handler : public smtp::ConnectionHandler {
 
   asio::awaitable<smtp::QueueOutcome> on_message(const smtp::Session& session,
                                                  smtp::ReceivedMessage message) override {
-    smtp::QueueOutcome out = co_await svc_->handle(info_, lookups_, session, std::move(message));
+    smtp::QueueOutcome out =
+        co_await svc_->handle(settings_, info_, lookups_, session, std::move(message));
     co_return out;
   }
   void on_close(std::string_view reason) override {
@@ -330,24 +433,34 @@ class Handler : public smtp::ConnectionHandler {
 
  private:
   std::shared_ptr<Service::Impl> svc_;
+  std::shared_ptr<const Settings> settings_;  // the session's, even after a reload
   smtp::ConnectionInfo info_;
   std::shared_ptr<Lookups> lookups_;
 };
 
 }  // namespace
 
-asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::ConnectionInfo& info,
+asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const Settings> settings,
+                                                          const smtp::ConnectionInfo& info,
                                                           std::shared_ptr<Lookups> lookups,
                                                           const smtp::Session& session,
                                                           smtp::ReceivedMessage message) {
   auto self = shared_from_this();
+  const config::Config& config = settings->config;
   const auto& env = session.envelope();
   // Mail for postmaster@ (RFC 5321 §4.5.1) is kept or forwarded, never answered with a report;
   // when ipconfirm@ is among the recipients too, the postmaster gets a copy first. (Such mail
   // was kept whole: on_data_start asked for it.)
   if (std::any_of(env.rcpt_to.begin(), env.rcpt_to.end(), is_postmaster)) {
     const bool only = std::all_of(env.rcpt_to.begin(), env.rcpt_to.end(), is_postmaster);
-    smtp::QueueOutcome pm = co_await deliver_postmaster(info, session, std::move(message.whole));
+    smtp::QueueOutcome pm =
+        co_await deliver_postmaster(config, info, session, std::move(message.whole));
+    if (pm.queue_id)
+      ++counters.messages_postmaster;
+    else
+      ++counters.tempfailed[pm.failure == "queue write failed"        ? "queue_write_failed"
+                            : pm.failure == "postmaster mailbox full" ? "mailbox_full"
+                                                                      : "mailbox_write_failed"];
     if (only || !pm.queue_id) co_return pm;
   }
   Observation obs;
@@ -382,8 +495,12 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
   if (decision.send && config.reply.mode == config::ReplyMode::transcript)
     decision = {false, "transcript-mode"};
   if (decision.send) {
-    std::string limited = limiter.admit(obs.mail_from, obs.ip, RateClock::now());
-    if (!limited.empty()) decision = {false, std::move(limited)};
+    std::string limited = limiter->admit(obs.mail_from, obs.ip, RateClock::now());
+    if (!limited.empty()) {
+      const std::string_view prefix = "rate-limit-";
+      if (limited.rfind(prefix, 0) == 0) ++counters.rate_limited[limited.substr(prefix.size())];
+      decision = {false, std::move(limited)};
+    }
   }
   // A reply gets its place in the queue first, so that a full queue costs no rendering.
   std::shared_ptr<PendingEnqueue> pending;
@@ -393,6 +510,7 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
       log_event("queue-error", {{"session", info.session_id},
                                 {"error", to_string(pending->result.error)},
                                 {"detail", pending->result.detail}});
+      ++counters.tempfailed["queue_full"];
       co_return smtp::QueueOutcome{std::nullopt, "", "queue full"};
     }
   }
@@ -409,7 +527,7 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
           r = build_report(obs, ReportOptions{.reporter = config.hostname,
                                               .lab_networks = config.analysis.lab_networks});
           if (pending) {
-            Rendered rendered = render_report(templates, r.json);
+            Rendered rendered = render_report(settings->templates, r.json);
             ReplyMail mail = build_reply_mail(obs, rendered, r.json, config.hostname, now);
             QueueEntry& entry = pending->entry;
             entry.recipient = std::move(mail.recipient);
@@ -438,6 +556,9 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
                              {"ip", obs.ip.to_string()},
                              {"from", obs.mail_from},
                              {"reason", decision.reason}});
+    ++counters.messages_report;
+    ++counters.suppressed[decision.reason];
+    counters.dot_to_250.observe(std::chrono::duration<double>(t_built - t_dot).count());
     co_return smtp::QueueOutcome{id, report.summary + "; no reply mail: " + decision.reason, ""};
   }
 
@@ -447,6 +568,7 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
     log_event("queue-error",
               {{"session", info.session_id}, {"error", to_string(q.error)}, {"detail", q.detail}});
     std::string why = q.error == SpoolError::full ? "queue full" : "queue write failed";
+    ++counters.tempfailed[q.error == SpoolError::full ? "queue_full" : "queue_write_failed"];
     co_return smtp::QueueOutcome{std::nullopt, "", why};
   }
   // Where the time between the final dot and the 250 went, in milliseconds, as Postfix's
@@ -465,12 +587,16 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(const smtp::Connection
                        {"hints", std::to_string(report.hints.size())},
                        {"delays", ms(t_dns - t_dot) + "/" + ms(t_built - t_dns) + "/" +
                                       ms(t_queued - t_built)}});
+  ++counters.messages_report;
+  ++counters.replies_queued;
+  counters.dot_to_250.observe(std::chrono::duration<double>(t_queued - t_dot).count());
   deliverer->submit(std::move(entry));
   co_return smtp::QueueOutcome{q.id, report.summary, ""};
 }
 
 asio::awaitable<smtp::QueueOutcome> Service::Impl::deliver_postmaster(
-    const smtp::ConnectionInfo& info, const smtp::Session& session, std::string message) {
+    const config::Config& config, const smtp::ConnectionInfo& info, const smtp::Session& session,
+    std::string message) {
   auto self = shared_from_this();
   const auto& env = session.envelope();
   char date[64];
@@ -577,92 +703,251 @@ Service::~Service() {
 
 void Service::start(const std::function<void()>& after_bind) {
   auto& s = *impl_;
+  auto settings = std::make_shared<Settings>();
+  settings->config = s.current->config;
+  const config::Config& c = settings->config;
   std::string error;
-  auto templates = load_templates(s.config.reply.templates, error);
+  auto templates = load_templates(c.reply.templates, error);
   if (!templates) throw std::runtime_error("templates: " + error);
-  s.templates = std::move(*templates);
+  settings->templates = std::move(*templates);
 
-  DnsResolver::Options dns;
-  dns.servers = s.config.dns.servers;
-  dns.timeout = s.config.dns.timeout;
-  dns.tries = s.config.dns.tries;
-  dns.cache_bytes = s.config.dns.cache_bytes;
-  s.resolver = std::make_unique<DnsResolver>(s.io.get_executor(), dns);
+  settings->resolver =
+      std::make_shared<DnsResolver>(s.io.get_executor(), resolver_options(c, s.dns_counters));
+  s.current = settings;
+  s.limiter = std::make_unique<ReplyLimiter>(reply_limits(c));
+  s.postmaster_limiter = std::make_unique<ReplyLimiter>(postmaster_limits(c));
 
-  smtp::ServerOptions opts;
-  opts.session.hostname = s.config.hostname;
-  opts.session.domains = s.config.domains;
-  opts.session.max_message_size = s.config.smtp.max_message_size;
-  opts.max_message_memory = s.config.smtp.max_message_memory;
-  opts.max_header = mime::IncomingLimits{}.max_header_bytes;  // what read_incoming reads
-  opts.session.max_recipients = s.config.smtp.max_recipients;
-  opts.session.max_errors = s.config.smtp.max_errors;
-  opts.session.max_commands = s.config.smtp.max_commands;
-  opts.max_connections = s.config.smtp.max_connections;
-  opts.max_connections_per_ip = s.config.smtp.max_connections_per_ip;
-  opts.ipv6_connection_prefix = s.config.smtp.ipv6_connection_prefix;
-  opts.command_timeout = s.config.smtp.command_timeout;
-  opts.connection_deadline = s.config.smtp.connection_deadline;
-  for (const auto& l : s.config.smtp.listen) opts.listeners.push_back({to_endpoint(l)});
-  for (const auto& l : s.config.smtp.implicit_tls_listen)
-    opts.listeners.push_back({to_endpoint(l), true, false});
-  for (const auto& l : s.config.smtp.proxy_protocol_listen)
-    opts.listeners.push_back({to_endpoint(l), false, true});
-  for (const auto& n : s.config.smtp.trusted_proxies)
-    opts.trusted_proxies.push_back({n.address, n.prefix});
-  opts.tls_cert = s.config.smtp.tls_cert;
-  opts.tls_key = s.config.smtp.tls_key;
   std::weak_ptr<Impl> weak = impl_;
   s.server = std::make_unique<smtp::Server>(
-      s.io, std::move(opts),
+      s.io, smtp_options(c),
       [weak](const smtp::ConnectionInfo& info) -> std::unique_ptr<smtp::ConnectionHandler> {
         auto svc = weak.lock();
         if (!svc) throw std::runtime_error("service stopped");
         return std::make_unique<Handler>(svc, info);
       });
   s.server->start();
+  s.http = std::make_unique<HttpServer>(s.io, s.make_router());
+  s.http->commit(s.http->prepare(http_options(c)));
   // Bound, and the TLS key is read: from here on, as the unprivileged user, so that what the
   // spool and the Maildirs hold belongs to it.
   if (after_bind) after_bind();
 
   SpoolOpenReport report;
-  s.spool =
-      Spool::open(Spool::Options{s.config.queue.dir, s.config.queue.max_entries}, report, error);
-  if (!s.spool) throw std::runtime_error("queue " + s.config.queue.dir + ": " + error);
-  log_event("queue-open", {{"dir", s.config.queue.dir},
+  s.spool = Spool::open(Spool::Options{c.queue.dir, c.queue.max_entries}, report, error);
+  if (!s.spool) throw std::runtime_error("queue " + c.queue.dir + ": " + error);
+  log_event("queue-open", {{"dir", c.queue.dir},
                            {"recovered", std::to_string(report.recovered)},
                            {"temp_removed", std::to_string(report.temp_removed)},
                            {"set_aside", std::to_string(report.set_aside)}});
   for (const auto& p : report.problems) log_event("queue-problem", {{"detail", p}});
 
-  std::weak_ptr<Impl> weak_impl = impl_;
-  Deliverer::DiskWork disk;
-  disk.unlink = [weak_impl](std::string id) {
-    if (auto svc = weak_impl.lock()) svc->unlink_later(std::move(id));
-  };
-  disk.rewrite = [weak_impl](Spool::Rewrite rewrite) {
-    if (auto svc = weak_impl.lock()) svc->rewrite_later(std::move(rewrite));
-  };
-  disk.mailbox = s.mailbox->get_executor();
-  s.deliverer = std::make_shared<Deliverer>(s.io.get_executor(), std::move(disk), s.config,
-                                            *s.spool, *s.resolver);
+  s.deliverer = s.make_deliverer(settings);
+  s.deliverer_settings = settings;
   s.deliverer->start();
-
+  s.counters.start_time = epoch_now();
+  s.counters.last_reload_success = s.counters.start_time;
   // Started: from here on log lines are gathered and written once per round of the event loop
   // (core/log.hpp).
   set_log_deferral(
       [ex = s.io.get_executor()](std::function<void()> f) { asio::post(ex, std::move(f)); });
-  log_event("started", {{"hostname", s.config.hostname},
+  log_event("started", {{"hostname", c.hostname},
                         {"version", IPCONFIRM_VERSION},
                         {"queued", std::to_string(s.spool->size())}});
+}
+
+bool Service::reload(const config::LoadResult& loaded) {
+  if (!impl_ || !impl_->server || impl_->stopping) return false;
+  return impl_->reload(loaded);
+}
+
+std::shared_ptr<Deliverer> Service::Impl::make_deliverer(const std::shared_ptr<const Settings>& s) {
+  std::weak_ptr<Impl> weak = weak_from_this();
+  Deliverer::DiskWork disk;
+  disk.unlink = [weak](std::string id) {
+    if (auto svc = weak.lock()) svc->unlink_later(std::move(id));
+  };
+  disk.rewrite = [weak](Spool::Rewrite rewrite) {
+    if (auto svc = weak.lock()) svc->rewrite_later(std::move(rewrite));
+  };
+  disk.mailbox = mailbox->get_executor();
+  auto d = std::make_shared<Deliverer>(io.get_executor(), std::move(disk), s->config, *spool,
+                                       *s->resolver);
+  d->set_observer([weak](const QueueEntry& entry, Deliverer::Result result) {
+    if (auto svc = weak.lock()) svc->on_delivery(entry, result);
+  });
+  return d;
+}
+
+void Service::Impl::retire(std::shared_ptr<Deliverer> old, std::shared_ptr<const Settings> used) {
+  if (old->in_flight() == 0 || stopping) return;  // `used` goes with this call
+  auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::seconds(1));
+  timer->async_wait(
+      [weak = weak_from_this(), timer, old, used](const boost::system::error_code& ec) {
+        auto svc = weak.lock();
+        if (svc && !ec) svc->retire(old, used);
+      });
+}
+
+void Service::Impl::on_delivery(const QueueEntry& entry, Deliverer::Result result) {
+  switch (result) {
+    case Deliverer::Result::delivered:
+      ++counters.delivered;
+      if (auto made = spool_id_time(entry.id))
+        counters.delivery.observe(std::max(0.0, epoch_now() - *made));
+      break;
+    case Deliverer::Result::deferred:
+      ++counters.deferred;
+      break;
+    case Deliverer::Result::bounced:
+      ++counters.bounced;
+      break;
+    case Deliverer::Result::expired:
+      ++counters.expired;
+      break;
+  }
+}
+
+std::shared_ptr<HttpRouter> Service::Impl::make_router() {
+  auto router = std::make_shared<HttpRouter>();
+  std::weak_ptr<Impl> weak = weak_from_this();
+  router->add("/metrics", [weak](const HttpRequest&) {
+    auto svc = weak.lock();
+    if (!svc) return http_error(503);
+    HttpResponse r;
+    r.content_type = std::string(kPrometheusContentType);
+    r.body = svc->metrics_text();
+    return r;
+  });
+  router->add("/healthz", [weak](const HttpRequest&) {
+    auto svc = weak.lock();
+    if (!svc) return http_error(503);
+    return svc->health();
+  });
+  return router;
+}
+
+std::string Service::Impl::metrics_text() {
+  MetricsSnapshot m;
+  m.service = &counters;
+  m.version = IPCONFIRM_VERSION;
+  if (server) {
+    m.smtp = server->stats();
+    m.smtp_open = server->connections();
+  }
+  m.dns_queries = dns_counters->queries;
+  m.dns_cache_hits = dns_counters->cache_hits;
+  m.dns_timeouts = dns_counters->timeouts;
+  if (http) {
+    m.http = http->stats();
+    m.http_open = http->connections();
+  }
+  m.queue_capacity = current->config.queue.max_entries;
+  if (spool) {
+    m.queue_entries = spool->size();
+    // Ids sort by creation: the first one due at the end of time is the oldest.
+    auto oldest = spool->due(std::numeric_limits<std::int64_t>::max(), 1);
+    if (!oldest.empty())
+      if (auto made = spool_id_time(oldest.front()))
+        m.queue_oldest_age = std::max(0.0, epoch_now() - *made);
+  }
+  return render_metrics(m);
+}
+
+HttpResponse Service::Impl::health() {
+  const auto now = std::chrono::steady_clock::now();
+  if (spool && now - last_probe >= std::chrono::seconds(1)) {
+    last_probe = now;
+    spool_problem = probe_writable(spool->dir() / "tmp");
+  }
+  HealthFacts facts;
+  facts.stopping = stopping;
+  facts.smtp_listening = server && server->listening();
+  facts.spool_problem = spool ? spool_problem : "not open";
+  facts.queue_entries = spool ? spool->size() : 0;
+  facts.queue_capacity = current->config.queue.max_entries;
+  Health h = judge_health(facts);
+  HttpResponse r;
+  r.status = h.ok ? 200 : 503;
+  r.body = std::move(h.text);
+  return r;
+}
+
+bool Service::Impl::reload(const config::LoadResult& loaded) {
+  auto failed = [&](const std::string& why) {
+    ++counters.reloads_failed;
+    counters.last_reload_ok = false;
+    log_event("reload-failed", {{"error", why}, {"detail", "the running settings stay"}});
+    return false;
+  };
+  if (!loaded.config) return failed(loaded.error);
+  config::Config next = *loaded.config;
+  const ReloadPlan plan = plan_reload(current->config, next);
+  try {
+    // Build everything the new settings need; nothing running changes until all of it worked.
+    auto settings = std::make_shared<Settings>();
+    settings->config = std::move(next);
+    const config::Config& c = settings->config;
+    std::string error;
+    auto templates = load_templates(c.reply.templates, error);
+    if (!templates) throw std::runtime_error("templates: " + error);
+    settings->templates = std::move(*templates);
+    settings->resolver =
+        plan.new_resolver
+            ? std::make_shared<DnsResolver>(io.get_executor(), resolver_options(c, dns_counters))
+            : current->resolver;
+    std::shared_ptr<Deliverer> next_deliverer;
+    if (plan.new_deliverer) next_deliverer = make_deliverer(settings);
+    auto smtp_change = server->prepare(smtp_options(c));
+    auto http_change = http->prepare(http_options(c));
+
+    // Switch. Nothing below throws.
+    server->commit(std::move(smtp_change));
+    http->commit(std::move(http_change));
+    if (next_deliverer) {
+      std::shared_ptr<Deliverer> old = std::move(deliverer);
+      old->stop();
+      next_deliverer->take_over(old);
+      next_deliverer->start();
+      deliverer = std::move(next_deliverer);
+      retire(std::move(old), std::move(deliverer_settings));
+      deliverer_settings = settings;
+    }
+    if (plan.new_limiter) limiter = std::make_unique<ReplyLimiter>(reply_limits(c));
+    if (plan.new_postmaster_limiter)
+      postmaster_limiter = std::make_unique<ReplyLimiter>(postmaster_limits(c));
+    current = settings;
+  } catch (const std::exception& e) {
+    return failed(e.what());
+  }
+  for (const auto& k : plan.kept)
+    log_event("reload-kept", {{"key", k.key},
+                              {"running", k.running},
+                              {"ignored", k.loaded},
+                              {"detail", "takes a restart to change"}});
+  ++counters.reloads_ok;
+  counters.last_reload_ok = true;
+  counters.last_reload_success = epoch_now();
+  const auto& c = current->config;
+  log_event("reloaded", {{"hostname", c.hostname},
+                         {"smtp_listeners",
+                          std::to_string(c.smtp.listen.size() + c.smtp.implicit_tls_listen.size() +
+                                         c.smtp.proxy_protocol_listen.size())},
+                         {"http_listeners", std::to_string(c.http.listen.size())},
+                         {"tls", c.smtp.tls_cert.empty() ? "off" : "reloaded"},
+                         {"dns", plan.new_resolver ? "new" : "unchanged"},
+                         {"delivery", plan.new_deliverer ? "new" : "unchanged"},
+                         {"rate_limits", plan.new_limiter ? "new" : "unchanged"}});
+  return true;
 }
 
 void Service::stop() {
   if (!impl_) return;
   auto& s = *impl_;
+  s.stopping = true;
   if (s.server) s.server->stop();
+  if (s.http) s.http->stop();
   if (s.deliverer) s.deliverer->stop();
-  if (s.resolver) s.resolver->cancel_all();
+  if (s.current && s.current->resolver) s.current->resolver->cancel_all();
 }
 
 }  // namespace ipconfirm::responder

@@ -22,6 +22,14 @@ class Service {
   void start(const std::function<void()>& after_bind = {});
   // Stops accepting, closes connections (421) and stops the delivery worker.
   void stop();
+  // Switches to a config just loaded again (SIGHUP): listeners added and removed, TLS files,
+  // templates and DNS settings read again, new limits; sessions already open finish under
+  // the settings they started with. Keys that need a restart keep their running values
+  // (responder/reload.hpp). When `loaded` holds an error, or a part of the new settings does
+  // not load (a template, a certificate, an address that cannot be bound), nothing changes:
+  // it logs `reload-failed` with the reason (for a config error "FILE:LINE: ...") and
+  // returns false.
+  bool reload(const config::LoadResult& loaded);
 
   struct Impl;  // shared with the connection handlers (service.cpp)
 

@@ -24,15 +24,23 @@ class MessageMemory {
 
   // Counts `n` more bytes held. False when that goes over the limit: they are counted all the
   // same, and the caller is to stop keeping and give back what it holds.
-  bool take(std::size_t n) { return used_.fetch_add(n) + n <= limit_ || limit_ == 0; }
+  bool take(std::size_t n) {
+    const std::size_t limit = limit_.load();
+    return used_.fetch_add(n) + n <= limit || limit == 0;
+  }
   void give_back(std::size_t n) { used_.fetch_sub(n); }
   // No room for anything more.
-  bool full() const { return limit_ != 0 && used_.load() >= limit_; }
+  bool full() const {
+    const std::size_t limit = limit_.load();
+    return limit != 0 && used_.load() >= limit;
+  }
   std::size_t used() const { return used_.load(); }
-  std::size_t limit() const { return limit_; }
+  std::size_t limit() const { return limit_.load(); }
+  // A reload's new limit; what is held stays counted.
+  void set_limit(std::size_t limit) { limit_.store(limit); }
 
  private:
-  std::size_t limit_;
+  std::atomic<std::size_t> limit_;
   std::atomic<std::size_t> used_{0};
 };
 

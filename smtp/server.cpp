@@ -71,20 +71,44 @@ constexpr std::size_t kMaxDrain = 256 * 1024;
 
 }  // namespace
 
+// One listening address and its kind; a reload may change the kind in place or close it.
+struct ListenerSlot {
+  explicit ListenerSlot(asio::io_context& io) : acceptor(io) {}
+  tcp::acceptor acceptor;
+  Listener listener;
+  bool closed = false;
+};
+
 // Shared by the server and every connection coroutine; lives as long as any of them.
 struct Server::State : std::enable_shared_from_this<Server::State> {
   State(asio::io_context& i, ServerOptions o, HandlerFactory f)
-      : io(i), options(std::move(o)), factory(std::move(f)), memory(options.max_message_memory) {}
+      : io(i), initial(std::move(o)), factory(std::move(f)), memory(initial.max_message_memory) {}
 
   asio::io_context& io;
-  ServerOptions options;
+  ServerOptions initial;  // until start()
+  // What a new connection gets; each connection keeps the one it started with.
+  std::shared_ptr<const ServerOptions> options = std::make_shared<ServerOptions>();
   HandlerFactory factory;
   MessageMemory memory;  // message data held by all connections
-  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::vector<std::shared_ptr<ListenerSlot>> slots;
   std::unordered_map<std::string, std::size_t> per_ip;
   std::size_t total = 0;
   std::set<tcp::socket*> live;
   bool stopping = false;
+  ServerStats stats;
+};
+
+struct Server::Change {
+  std::shared_ptr<const ServerOptions> options;
+  // Every listener after the change, with the kind it gets; `added` were bound by prepare().
+  std::vector<std::pair<std::shared_ptr<ListenerSlot>, Listener>> slots;
+  std::vector<std::shared_ptr<ListenerSlot>> added;
+  bool committed = false;
+  ~Change() {
+    if (committed) return;
+    boost::system::error_code ignored;
+    for (auto& s : added) s->acceptor.close(ignored);
+  }
 };
 
 namespace {
@@ -93,9 +117,9 @@ namespace {
 // bounds every read and write.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(tcp::socket s, const ServerOptions& o)
-      : socket(std::move(s)), timer(socket.get_executor()), options(o) {
-    deadline = Clock::now() + o.connection_deadline;
+  Connection(tcp::socket s, std::shared_ptr<const ServerOptions> o)
+      : socket(std::move(s)), timer(socket.get_executor()), options(std::move(o)) {
+    deadline = Clock::now() + options->connection_deadline;
     boost::system::error_code ignored;
     socket.non_blocking(true, ignored);
   }
@@ -103,7 +127,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   tcp::socket socket;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
   asio::steady_timer timer;
-  const ServerOptions& options;
+  std::shared_ptr<const ServerOptions> options;
   Clock::time_point deadline;
   bool timed_out = false;
   std::vector<char> tls_chunk;        // the read buffer, once TLS is on
@@ -127,7 +151,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // buffer shared by all connections (the server runs on one thread). (An async_wait for
   // readability instead would cost an epoll_ctl per read: Asio re-arms the descriptor for it.)
   awaitable<std::size_t> read_some(std::string& in, boost::system::error_code& ec) {
-    arm(options.command_timeout);
+    arm(options->command_timeout);
     std::size_t n = 0;
     if (tls) {
       if (tls_chunk.empty()) tls_chunk.resize(kReadChunk);
@@ -158,7 +182,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   awaitable<void> write_all(std::string_view data, boost::system::error_code& ec) {
-    arm(options.command_timeout);
+    arm(options->command_timeout);
     if (tls)
       co_await asio::async_write(*tls, asio::buffer(data.data(), data.size()),
                                  redirect_error(use_awaitable, ec));
@@ -170,7 +194,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   awaitable<void> handshake(asio::ssl::context& ctx, boost::system::error_code& ec) {
     tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket, ctx);
-    arm(options.command_timeout);
+    arm(options->command_timeout);
     co_await tls->async_handshake(asio::ssl::stream_base::server,
                                   redirect_error(use_awaitable, ec));
     timer.cancel();
@@ -239,7 +263,10 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
   boost::system::error_code ec;
   auto remote = raw.remote_endpoint(ec);
   if (ec) co_return;
-  auto conn = std::make_shared<Connection>(std::move(raw), st->options);
+  // The options of this connection until it ends, whatever a reload changes meanwhile.
+  const std::shared_ptr<const ServerOptions> opts = st->options;
+  ++st->stats.connections;
+  auto conn = std::make_shared<Connection>(std::move(raw), opts);
   const IpAddress peer = to_ip(remote.address());
   IpAddress ip = peer;
   std::uint16_t port = remote.port();
@@ -268,15 +295,17 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
   if (listener.proxy_protocol) {
     // Only a trusted load balancer may say who the client is; anyone else is closed without a
     // word, since a greeting would tell a scanner it found an SMTP server.
-    if (!trusted_proxy(st->options.trusted_proxies, peer)) {
+    if (!trusted_proxy(opts->trusted_proxies, peer)) {
+      st->stats.ended(SessionEnd::proxy_refused);
       log_event("proxy-refused",
                 {{"session", sid}, {"peer", peer.to_string()}, {"reason", "untrusted peer"}});
       conn->close();
       co_return;
     }
-    ProxyParse p = co_await read_proxy_header(*conn, in, st->options.max_proxy_header);
+    ProxyParse p = co_await read_proxy_header(*conn, in, opts->max_proxy_header);
     conn->timed_out = false;
     if (p.status != ProxyStatus::ok) {
+      st->stats.ended(SessionEnd::proxy_refused);
       log_event("proxy-refused",
                 {{"session", sid}, {"peer", peer.to_string()}, {"reason", p.error}});
       conn->close();
@@ -290,15 +319,16 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
     }
   }
   const std::string ip_text = ip.to_string();
-  release.ip = client_key(ip, st->options.ipv6_connection_prefix);
+  release.ip = client_key(ip, opts->ipv6_connection_prefix);
   std::size_t& mine = st->per_ip[release.ip];
   ++mine;
 
-  SessionConfig sc = st->options.session;
-  sc.starttls_available = st->options.tls != nullptr && !listener.implicit_tls;
+  SessionConfig sc = opts->session;
+  sc.starttls_available = opts->tls != nullptr && !listener.implicit_tls;
   Session session(std::move(sc), ip, port);
 
-  if (st->total > st->options.max_connections || mine > st->options.max_connections_per_ip) {
+  if (st->total > opts->max_connections || mine > opts->max_connections_per_ip) {
+    st->stats.ended(SessionEnd::connection_limit);
     log_event("reject", {{"session", sid}, {"ip", ip_text}, {"reason", "connection limit"}});
     // On an implicit TLS listener a plaintext 421 would be noise to the client: just close.
     if (!listener.implicit_tls) co_await conn->write_all(session.busy().format(), ec);
@@ -308,23 +338,26 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
 
   if (listener.implicit_tls) {
     boost::system::error_code hec;
-    co_await conn->handshake(*st->options.tls, hec);
+    co_await conn->handshake(*opts->tls, hec);
     if (hec) {
+      ++st->stats.implicit_tls_failed;
+      st->stats.ended(SessionEnd::tls_failed);
       log_event("tls-failed", {{"session", sid}, {"ip", ip_text}, {"error", hec.message()}});
       conn->close();
       co_return;
     }
+    ++st->stats.implicit_tls_ok;
     SSL* ssl = conn->tls->native_handle();
     session.on_tls_started(TlsInfo{SSL_get_version(ssl), SSL_get_cipher_name(ssl)});
   }
 
   auto handler = st->factory(ConnectionInfo{ip, port, sid, proxied});
   std::string close_reason = "client closed";
+  SessionEnd end = SessionEnd::client_closed;
   std::string out = session.greeting().format();
-  SessionPump pump(
-      session,
-      SessionPump::Limits{st->options.max_line, st->options.max_text_line, st->options.max_header},
-      handler.get(), &st->memory);
+  SessionPump pump(session,
+                   SessionPump::Limits{opts->max_line, opts->max_text_line, opts->max_header},
+                   handler.get(), &st->memory);
   bool closing = false;
   bool drain = false;  // we close: let the client's last bytes go before the socket does
 
@@ -363,6 +396,7 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
             break;
           case Action::close:
             closing = true;
+            end = session_end_for_close(step.reply.code);
             close_reason = "closed by us: " +
                            (step.reply.lines.empty() ? std::string("") : step.reply.lines[0]);
             break;
@@ -375,13 +409,16 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
             closing = !flushed;
             if (closing) break;
             boost::system::error_code hec;
-            co_await conn->handshake(*st->options.tls, hec);
+            co_await conn->handshake(*opts->tls, hec);
             if (hec) {
+              ++st->stats.starttls_failed;
               closing = true;
+              end = SessionEnd::tls_failed;
               close_reason = "TLS handshake failed: " + hec.message();
               out.clear();
               break;
             }
+            ++st->stats.starttls_ok;
             SSL* ssl = conn->tls->native_handle();
             session.on_tls_started(TlsInfo{SSL_get_version(ssl), SSL_get_cipher_name(ssl)});
             pump.restart_lines();
@@ -413,14 +450,17 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
           conn->deadline = Clock::now() + std::chrono::seconds(2);
           co_await flush();
           close_reason = "shutdown";
+          end = SessionEnd::shutdown;
         } else if (conn->timed_out) {
           conn->timed_out = false;
           out = session.on_timeout().format();
           conn->deadline = Clock::now() + std::chrono::seconds(10);
           co_await flush();
           close_reason = "timeout";
+          end = SessionEnd::timeout;
         } else if (rec != asio::error::eof) {
           close_reason = "read error: " + rec.message();
+          end = SessionEnd::io_error;
         }
         break;
       }
@@ -428,8 +468,10 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
     }
   } catch (const std::exception& e) {
     close_reason = std::string("internal error: ") + e.what();
+    end = SessionEnd::internal_error;
     log_event("error", {{"session", sid}, {"what", e.what()}});
   }
+  st->stats.ended(end);
   handler->on_close(close_reason);
   if (drain)
     co_await conn->close_after_draining();
@@ -437,22 +479,28 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
     conn->close();
 }
 
-awaitable<void> accept_loop(std::shared_ptr<Server::State> st, tcp::acceptor& acceptor,
-                            Listener listener) {
+awaitable<void> accept_loop(std::shared_ptr<Server::State> st, std::shared_ptr<ListenerSlot> slot) {
   for (;;) {
     boost::system::error_code ec;
-    tcp::socket s = co_await acceptor.async_accept(redirect_error(use_awaitable, ec));
-    if (st->stopping) co_return;
+    tcp::socket s = co_await slot->acceptor.async_accept(redirect_error(use_awaitable, ec));
+    if (st->stopping || slot->closed) co_return;
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
       // Out of file descriptors or a transient error: pause instead of spinning.
       log_event("accept-error", {{"error", ec.message()}});
-      asio::steady_timer t(acceptor.get_executor(), std::chrono::milliseconds(100));
+      asio::steady_timer t(st->io, std::chrono::milliseconds(100));
       co_await t.async_wait(redirect_error(use_awaitable, ec));
       continue;
     }
-    asio::co_spawn(st->io, serve_connection(st, std::move(s), listener), asio::detached);
+    // The listener's kind as it is now (a reload may have changed it).
+    asio::co_spawn(st->io, serve_connection(st, std::move(s), slot->listener), asio::detached);
   }
+}
+
+std::string endpoint_text(const tcp::endpoint& e) {
+  std::ostringstream out;
+  out << e;
+  return out.str();
 }
 
 }  // namespace
@@ -465,44 +513,95 @@ Server::~Server() {
 }
 
 void Server::start() {
-  auto& o = state_->options;
+  commit(prepare(std::move(state_->initial)));
+}
+
+std::shared_ptr<Server::Change> Server::prepare(ServerOptions o) {
+  auto change = std::make_shared<Change>();
   if (!o.tls && !o.tls_cert.empty()) o.tls = make_tls_context(o.tls_cert, o.tls_key);
   for (const auto& l : o.listeners) {
-    if (l.implicit_tls && !o.tls) {
-      std::ostringstream where;
-      where << l.endpoint;
-      throw std::runtime_error("implicit TLS on " + where.str() + " needs a certificate and key");
+    if (l.implicit_tls && !o.tls)
+      throw std::runtime_error("implicit TLS on " + endpoint_text(l.endpoint) +
+                               " needs a certificate and key");
+    std::shared_ptr<ListenerSlot> slot;
+    for (const auto& s : state_->slots)
+      if (!s->closed && s->listener.endpoint == l.endpoint) slot = s;
+    for (const auto& [s, kind] : change->slots)
+      if (s->listener.endpoint == l.endpoint || kind.endpoint == l.endpoint) slot = s;
+    if (slot) {
+      bool listed = false;
+      for (const auto& entry : change->slots) listed = listed || entry.first == slot;
+      if (!listed) change->slots.emplace_back(slot, l);
+      continue;
     }
-    auto acc = std::make_unique<tcp::acceptor>(state_->io);
+    slot = std::make_shared<ListenerSlot>(state_->io);
+    slot->listener = l;
+    auto& acc = slot->acceptor;
     boost::system::error_code ec;
-    acc->open(l.endpoint.protocol(), ec);
-    if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
+    acc.open(l.endpoint.protocol(), ec);
+    if (!ec) acc.set_option(tcp::acceptor::reuse_address(true), ec);
     // "[::]" alone takes IPv4 too (as IPv4-mapped addresses, reported as IPv4); any other IPv6
     // address is IPv6 only.
     if (!ec && l.endpoint.address().is_v6())
-      acc->set_option(asio::ip::v6_only(!l.endpoint.address().is_unspecified()), ec);
-    if (!ec) acc->bind(l.endpoint, ec);
-    if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      std::ostringstream where;
-      where << l.endpoint;
-      throw std::runtime_error("cannot listen on " + where.str() + ": " + ec.message());
-    }
-    std::ostringstream where;
-    where << acc->local_endpoint();
-    log_event("listen", {{"address", where.str()}});
-    state_->acceptors.push_back(std::move(acc));
+      acc.set_option(asio::ip::v6_only(!l.endpoint.address().is_unspecified()), ec);
+    if (!ec) acc.bind(l.endpoint, ec);
+    if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)  // ~Change closes what this change bound so far
+      throw std::runtime_error("cannot listen on " + endpoint_text(l.endpoint) + ": " +
+                               ec.message());
+    change->added.push_back(slot);
+    change->slots.emplace_back(slot, l);
   }
-  for (std::size_t i = 0; i < state_->acceptors.size(); ++i)
-    asio::co_spawn(state_->io, accept_loop(state_, *state_->acceptors[i], o.listeners[i]),
-                   asio::detached);
+  change->options = std::make_shared<const ServerOptions>(std::move(o));
+  return change;
+}
+
+void Server::commit(std::shared_ptr<Change> change) {
+  auto& st = *state_;
+  if (st.stopping) return;
+  change->committed = true;
+  st.options = change->options;
+  st.memory.set_limit(st.options->max_message_memory);
+  boost::system::error_code ignored;
+  for (auto& old : st.slots) {
+    bool kept = false;
+    for (const auto& entry : change->slots) kept = kept || entry.first == old;
+    if (kept) continue;
+    old->closed = true;
+    old->acceptor.close(ignored);
+    log_event("unlisten", {{"address", endpoint_text(old->listener.endpoint)}});
+  }
+  st.slots.clear();
+  for (auto& [slot, kind] : change->slots) {
+    slot->listener = kind;
+    st.slots.push_back(slot);
+  }
+  for (auto& slot : change->added) {
+    boost::system::error_code ec;
+    log_event("listen", {{"address", endpoint_text(slot->acceptor.local_endpoint(ec))}});
+    asio::co_spawn(st.io, accept_loop(state_, slot), asio::detached);
+  }
+}
+
+bool Server::listening() const {
+  if (state_->stopping) return false;
+  for (const auto& s : state_->slots)
+    if (!s->closed) return true;
+  return false;
+}
+
+const ServerStats& Server::stats() const {
+  return state_->stats;
 }
 
 void Server::stop() {
   if (!state_ || state_->stopping) return;
   state_->stopping = true;
   boost::system::error_code ignored;
-  for (auto& acc : state_->acceptors) acc->close(ignored);
+  for (auto& slot : state_->slots) {
+    slot->closed = true;
+    slot->acceptor.close(ignored);
+  }
   for (auto* s : state_->live) s->cancel(ignored);
 }
 

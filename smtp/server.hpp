@@ -6,6 +6,9 @@
 // listeners behind a load balancer (accepted only from trusted addresses; smtp/proxy_protocol.hpp
 // parses it).
 //
+// Reload: prepare() and commit() change the listeners, the limits and the TLS certificate while
+// the server runs; a connection keeps the options it was accepted under until it ends.
+//
 // What a message means is not decided here: the connection hands the message data to its
 // ConnectionHandler (the responder) as it arrives (smtp/session_pump.hpp: the header, then the
 // body in pieces; the whole message only when the handler asks for it), and at the final dot
@@ -21,6 +24,7 @@
 #include <vector>
 
 #include "core/asio.hpp"
+#include "smtp/server_stats.hpp"
 #include "smtp/session.hpp"
 #include "smtp/session_pump.hpp"
 
@@ -100,6 +104,21 @@ class Server {
   // Stops accepting and closes every connection.
   void stop();
   std::size_t connections() const;
+
+  // A reload in two steps, so that several servers change together or not at all. prepare()
+  // loads the TLS files of `options` (always again: a renewed certificate keeps its path) and
+  // binds the listeners it adds (an address already listened on is kept, with the listener
+  // kind `options` gives it). It throws std::runtime_error naming the file or address, having
+  // closed what it bound: nothing changes. commit() makes the change live: new connections get
+  // `options` (limits, TLS context, trusted proxies), added listeners accept, and the ones
+  // `options` does not name close. Connections already open keep their options.
+  struct Change;
+  std::shared_ptr<Change> prepare(ServerOptions options);
+  void commit(std::shared_ptr<Change> change);
+
+  // True while at least one listener accepts (for /healthz).
+  bool listening() const;
+  const ServerStats& stats() const;
 
   struct State;  // shared with the connection coroutines (server.cpp)
 

@@ -7,6 +7,7 @@
 #   responder/queue/      core/ smtp/ config/ responder/dns/
 #   responder/analysis/   core/ mime/ config/ responder/dns/
 #   responder/reply/      core/ mime/ config/ responder/dns/ responder/analysis/
+#   responder/http/       core/ (a generic HTTP listener; the service adds the routes)
 #   responder/            (service, main) everything
 #
 # A folder may always include its own files. Second rule: pure code (parsers, state machines,
@@ -23,7 +24,8 @@ allowed() { # folder -> folders it may include, besides itself
     responder/queue) echo "core smtp config responder/dns" ;;
     responder/analysis) echo "core mime config responder/dns" ;;
     responder/reply) echo "core mime config responder/dns responder/analysis" ;;
-    responder) echo "core smtp mime config responder/dns responder/queue responder/analysis responder/reply" ;;
+    responder/http) echo "core" ;;
+    responder) echo "core smtp mime config responder/dns responder/queue responder/analysis responder/reply responder/http" ;;
     *) echo "?" ;;
   esac
 }
@@ -32,6 +34,7 @@ io_files='core/asio.hpp smtp/server.cpp smtp/server.hpp smtp/client.cpp smtp/cli
 responder/dns/dns_resolver.cpp responder/dns/dns_resolver.hpp
 responder/analysis/lookups.cpp responder/analysis/lookups.hpp
 responder/queue/delivery.cpp responder/queue/delivery.hpp
+responder/http/http_server.cpp responder/http/http_server.hpp
 responder/service.cpp responder/service.hpp responder/main.cpp'
 
 bad=0

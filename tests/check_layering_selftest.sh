@@ -1,7 +1,8 @@
 #!/bin/sh
 # Shows that tests/check_layering.sh can fail: on a copy of the tree, one include that goes up
 # (core/ -> smtp/), one sideways (smtp/ -> mime/), one from a lower room to a higher one
-# (responder/dns/ -> responder/analysis/) and Asio in a pure file must each be refused, and the
+# (responder/dns/ -> responder/analysis/), responder/http/ reaching into another room, and Asio
+# in a pure file must each be refused, and the
 # untouched copy must pass.
 set -u
 src=${1:?source dir}
@@ -35,6 +36,12 @@ copy
 echo '#include "responder/analysis/report.hpp"' >>"$tmp/t/responder/dns/dns_message.cpp"
 expect 1 "responder/dns/ including responder/analysis/"
 copy
+echo '#include "responder/queue/spool.hpp"' >>"$tmp/t/responder/http/http_router.cpp"
+expect 1 "responder/http/ including responder/queue/"
+copy
 echo '#include "core/asio.hpp"' >>"$tmp/t/responder/analysis/report.cpp"
 expect 1 "a pure file including Asio"
+copy
+echo '#include "core/asio.hpp"' >>"$tmp/t/responder/http/prometheus.cpp"
+expect 1 "the pure Prometheus formatter including Asio"
 exit $fail

@@ -14,6 +14,11 @@ Lookups::Lookups(asio::any_io_executor ex, DnsResolver& resolver)
   signal_.expires_at(std::chrono::steady_clock::time_point::max());
 }
 
+Lookups::Lookups(asio::any_io_executor ex, std::shared_ptr<DnsResolver> resolver)
+    : ex_(ex), keep_(std::move(resolver)), resolver_(*keep_), signal_(ex) {
+  signal_.expires_at(std::chrono::steady_clock::time_point::max());
+}
+
 void Lookups::end() {
   if (--outstanding_ == 0) signal_.cancel();
 }

@@ -20,6 +20,9 @@ namespace ipconfirm::responder {
 class Lookups : public std::enable_shared_from_this<Lookups> {
  public:
   Lookups(asio::any_io_executor ex, DnsResolver& resolver);
+  // The same, keeping `resolver` alive while lookups run (a reload may replace the service's
+  // resolver while a session's lookups are in flight).
+  Lookups(asio::any_io_executor ex, std::shared_ptr<DnsResolver> resolver);
 
   void start_ip(const IpAddress& ip, const std::vector<std::string>& dnsbl_zones);
   void start_helo(const std::string& helo);
@@ -36,6 +39,7 @@ class Lookups : public std::enable_shared_from_this<Lookups> {
   void end();
 
   asio::any_io_executor ex_;
+  std::shared_ptr<DnsResolver> keep_;  // may be empty
   DnsResolver& resolver_;
   asio::steady_timer signal_;
   int outstanding_ = 0;

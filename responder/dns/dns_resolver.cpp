@@ -477,6 +477,7 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
     // From here c-ares owns `pending` and hands it back to on_answer exactly once (possibly
     // from inside ares_send, which is why it is in `inflight` first).
     inflight.emplace(pending->key, pending.get());
+    if (opts.counters) ++opts.counters->queries;
     ares_send(channel, query, length, &Impl::on_answer, pending.release());
     ares_free_string(query);
     update_timer();
@@ -503,6 +504,7 @@ struct DnsResolver::Impl : std::enable_shared_from_this<DnsResolver::Impl> {
       result = from_ares_status(status);
     }
     Impl& impl = *pending->impl;
+    if (status == ARES_ETIMEOUT && impl.opts.counters) ++impl.opts.counters->timeouts;
     if (auto it = impl.inflight.find(pending->key);
         it != impl.inflight.end() && it->second == pending.get())
       impl.inflight.erase(it);
@@ -705,7 +707,10 @@ asio::awaitable<DnsResult> DnsResolver::query(std::string name, RrType type, Cac
   auto qname = normalise_query_name(name);
   if (!qname) co_return error_result(DnsStatus::permerror, "invalid query name");
   std::string key = *qname + '/' + std::to_string(static_cast<unsigned>(type));
-  if (auto cached = impl_->cache_get(key)) co_return std::move(*cached);
+  if (auto cached = impl_->cache_get(key)) {
+    if (impl_->opts.counters) ++impl_->opts.counters->cache_hits;
+    co_return std::move(*cached);
+  }
 
   // A named initiation object rather than a lambda inside the co_await expression: GCC 12
   // destroys some temporaries of a co_await full-expression twice.

@@ -29,6 +29,14 @@
 
 namespace ipconfirm::responder {
 
+// What resolvers count, for the metrics. Several resolvers (one per reload that changes [dns])
+// may count into one; all run on the same event loop, so plain integers do.
+struct DnsCounters {
+  std::uint64_t queries = 0;     // sent to a server (not answered from the cache or shared)
+  std::uint64_t cache_hits = 0;  // answered from the cache
+  std::uint64_t timeouts = 0;    // queries that got no answer in all their tries
+};
+
 class DnsResolver {
  public:
   struct Options {
@@ -44,7 +52,8 @@ class DnsResolver {
     // the oldest entries go first when a new one does not fit. 0: no cache. An answer larger
     // than a sixteenth of the budget (at most 64 KiB) is never cached.
     std::size_t cache_bytes = 16 * 1024 * 1024;
-    std::uint32_t max_ttl = 3600;  // seconds; caps every cached answer
+    std::uint32_t max_ttl = 3600;           // seconds; caps every cached answer
+    std::shared_ptr<DnsCounters> counters;  // optional
   };
 
   // Whether an answer may be kept for other lookups. no_store is for names a client chose

@@ -231,6 +231,17 @@ void Deliverer::remove_entry(const std::string& id) {
   disk_.unlink(id);
 }
 
+void Deliverer::take_over(std::shared_ptr<Deliverer> previous) {
+  for (auto& [id, entry] : previous->submitted_) {
+    if (previous->in_flight_.count(id)) continue;
+    submitted_bytes_ += entry.data.size();
+    submitted_.emplace(id, std::move(entry));
+  }
+  previous->submitted_.clear();
+  previous->submitted_bytes_ = 0;
+  previous_ = std::move(previous);
+}
+
 void Deliverer::stop() {
   stopping_ = true;
   signal_.cancel();
@@ -248,10 +259,14 @@ asio::awaitable<void> Deliverer::run() {
       requests_checked_ = now;
       apply_requests(now);
     }
+    if (previous_ && previous_->in_flight_.empty()) previous_.reset();
+    const std::size_t theirs = previous_ ? previous_->in_flight_.size() : 0;
     const auto started = std::chrono::steady_clock::now();
-    for (const auto& id : spool_.due(now, in_flight_.size() + parked_ids_.size() + max_parallel_)) {
+    for (const auto& id :
+         spool_.due(now, in_flight_.size() + theirs + parked_ids_.size() + max_parallel_)) {
       if (!slot_free(started)) break;
       if (in_flight_.count(id) || parked_ids_.count(id)) continue;
+      if (previous_ && previous_->in_flight_.count(id)) continue;
       in_flight_.emplace(id, started);
       asio::co_spawn(
           ex_, [self, id]() { return self->deliver_entry(id); }, asio::detached);
@@ -374,17 +389,20 @@ asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
                                {"to", entry->recipient},
                                {"attempts", attempts},
                                {"detail", out.detail}});
+    if (observer_) observer_(*entry, Result::delivered);
   } else if (out.kind == Kind::permanent) {
     remove_entry(id);
     log_with_tls("bounced", {{"queue_id", id},
                              {"to", entry->recipient},
                              {"detail", out.detail},
                              {"note", "dropped: the reply has a null sender"}});
+    if (observer_) observer_(*entry, Result::bounced);
   } else {
     auto delay = next_retry(retry_, entry->attempts, entry->created, now, random01());
     if (!delay) {
       remove_entry(id);
       log_event("expired", {{"queue_id", id}, {"to", entry->recipient}, {"detail", out.detail}});
+      if (observer_) observer_(*entry, Result::expired);
     } else {
       entry->next_attempt = now + *delay;
       entry->last_error = out.detail;
@@ -399,6 +417,7 @@ asio::awaitable<void> Deliverer::deliver_entry(std::string id) {
                                 {"attempts", attempts},
                                 {"retry_in", retry_in},
                                 {"detail", out.detail}});
+      if (observer_) observer_(*entry, Result::deferred);
     }
   }
   in_flight_.erase(id);

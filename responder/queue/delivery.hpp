@@ -69,6 +69,17 @@ class Deliverer : public std::enable_shared_from_this<Deliverer> {
   void stop();
   std::size_t in_flight() const { return in_flight_.size(); }
 
+  // How an attempt ended, for the metrics: told on the event loop after the entry's log line.
+  enum class Result { delivered, deferred, bounced, expired };
+  using Observer = std::function<void(const QueueEntry& entry, Result result)>;
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
+
+  // A reload that changes the delivery settings replaces the deliverer; the new one takes over
+  // from `previous` (call before start(), after previous->stop()): the replies it held in
+  // memory and its retry holds. The entries `previous` is still attempting stay with it: this
+  // one leaves them alone until previous has finished them.
+  void take_over(std::shared_ptr<Deliverer> previous);
+
  private:
   asio::awaitable<void> run();
   // Applies the requests `ipconfirm queue flush|delete` left in the spool's control/ folder.
@@ -115,6 +126,8 @@ class Deliverer : public std::enable_shared_from_this<Deliverer> {
   std::int64_t requests_checked_ = -1;  // the second control/ was last read
   bool stopping_ = false;
   std::size_t max_parallel_ = 20;
+  Observer observer_;
+  std::shared_ptr<Deliverer> previous_;  // see take_over()
 };
 
 }  // namespace ipconfirm::responder

@@ -133,3 +133,32 @@ TEST_CASE("config: TLS, implicit TLS, PROXY protocol and postmaster keys") {
   CHECK(!parse_network("10.0.0.1/"));
   CHECK(parse_network("::1")->prefix == 128);
 }
+
+TEST_CASE("config: [http] is off by default and takes its keys") {
+  LoadResult off = parse(kMinimal);
+  REQUIRE(off.config);
+  CHECK(off.config->http.listen.empty());
+  CHECK(off.config->http.max_connections == 64);
+  CHECK(off.config->http.request_timeout == std::chrono::seconds(10));
+  LoadResult r = parse(std::string(kMinimal) +
+                       "[http]\nlisten = [\"127.0.0.1:8025\", \"[::1]:8025\"]\n"
+                       "max_connections = 5\nrequest_timeout = 3\nmax_request_size = 4096\n"
+                       "max_header_fields = 20\n");
+  REQUIRE_MESSAGE(r.config, r.error);
+  REQUIRE(r.config->http.listen.size() == 2);
+  CHECK(r.config->http.listen[1].to_string() == "[::1]:8025");
+  CHECK(r.config->http.max_connections == 5);
+  CHECK(r.config->http.request_timeout == std::chrono::seconds(3));
+  CHECK(r.config->http.max_request_size == 4096);
+  CHECK(r.config->http.max_header_fields == 20);
+}
+
+TEST_CASE("config: [http] mistakes name the key and line") {
+  LoadResult r = parse(std::string(kMinimal) + "[http]\nlisten = [\"localhost:8025\"]\n");
+  CHECK(!r.config);
+  CHECK(r.error.find("t.toml:6: key 'http.listen'") != std::string::npos);
+  r = parse(std::string(kMinimal) + "[http]\nport = 8025\n");
+  CHECK(r.error.find("t.toml:6: key 'http.port': unknown key") != std::string::npos);
+  r = parse(std::string(kMinimal) + "[http]\nmax_request_size = 10\n");
+  CHECK(r.error.find("key 'http.max_request_size': must be between") != std::string::npos);
+}
