@@ -12,14 +12,16 @@
 //   in.dkim = &dkim_results;        // DkimCheck::verify
 //   in.dmarc = &dmarc_verdict;      // check_dmarc
 //   in.arc = &arc_result;           // DkimCheck::verify_arc
-//   in.iprev = parse_iprev(report.json["rdns"]["status"]);   // or the RdnsVerdict it comes from
+//   in.iprev = parse_iprev(report.json["rdns"]["status"].get<std::string>());  // RFC 8601 iprev
 //   in.ptr_names = ...rdns.ptr...;  in.ip = obs.ip.to_string();
 //   in.tls_version = obs.tls_version;
 //   in.dnsbl_zones = config.dns.dnsbl;   // the configured lists count as "the major lists"
 //   in.dnsbl = {DnsblResult per zone, as report.cpp builds them};
-//   in.raw_header = <the header block exactly as received>;  in.smtputf8 = <MAIL FROM SMTPUTF8>;
+//   in.raw_header = <the header block exactly as received>;
+//   in.smtputf8 = <the session's envelope.smtputf8: MAIL FROM carried SMTPUTF8>;
 //   RequirementsResult r = evaluate_requirements(*rules.table, in);
-//   for (auto& [k, v] : to_json(r).items()) report.json[k] = v;  // requirements, verdicts, ...
+//   nlohmann::ordered_json j = to_json(r);      // requirements, verdicts, ... (see below)
+//   for (auto& [key, value] : j.items()) report.json[key] = std::move(value);
 //   hints += requirements_hints(r);
 //   rows = requirements_summary(r);   // the short table at the top of the text and HTML reply
 //
