@@ -885,22 +885,51 @@ RequirementsResult evaluate_requirements(const RequirementsTable& table,
   return result;
 }
 
+namespace {
+
+// An object with room for `n` members. ordered_json keeps members in a vector whose element,
+// pair<const string, json>, cannot be moved: each time the vector grows, every member already
+// in it is deep-copied. With room reserved it never grows.
+json object_with_room(std::size_t n) {
+  json j = json::object();
+  j.get_ref<json::object_t&>().reserve(n);
+  return j;
+}
+
+}  // namespace
+
 nlohmann::ordered_json to_json(const RequirementsResult& result) {
+  // One entry per rule, with what a reader needs beside the contract's fields (name and
+  // severity). What the provider says and the sources' titles and dates are the same for every
+  // message: the sources are listed once, the rest is in the table and docs/requirements.md
+  // (every JSON value costs allocations, and there are some forty rules).
   json requirements = json::array();
-  for (const auto& r : result.rules)
-    requirements.push_back({{"provider", std::string(to_string(r.rule->provider))},
-                            {"rule", r.rule->id},
-                            {"applies_to", std::string(to_string(r.rule->applies_to))},
-                            {"status", std::string(to_string(r.outcome.status))},
-                            {"evidence", r.outcome.evidence},
-                            {"source", r.source->url},
-                            {"name", r.rule->name},
-                            {"check", std::string(to_string(r.rule->check))},
-                            {"severity", std::string(to_string(r.rule->severity))},
-                            {"says", r.rule->says},
-                            {"source_title", r.source->title},
-                            {"source_read", r.source->read}});
-  json verdicts = json::object(), failing = json::object();
+  requirements.get_ref<json::array_t&>().reserve(result.rules.size());
+  for (const auto& r : result.rules) {
+    json e = object_with_room(8);
+    e["provider"] = to_string(r.rule->provider);
+    e["rule"] = r.rule->id;
+    e["applies_to"] = to_string(r.rule->applies_to);
+    e["status"] = to_string(r.outcome.status);
+    e["evidence"] = r.outcome.evidence;
+    e["source"] = r.source->url;
+    e["name"] = r.rule->name;
+    e["severity"] = to_string(r.rule->severity);
+    requirements.push_back(std::move(e));
+  }
+  json sources = json::array();
+  std::vector<const RequirementSource*> listed;
+  for (const auto& r : result.rules) {
+    if (std::find(listed.begin(), listed.end(), r.source) != listed.end()) continue;
+    listed.push_back(r.source);
+    json s = json::object();
+    s["url"] = r.source->url;
+    s["title"] = r.source->title;
+    s["read"] = r.source->read;
+    sources.push_back(std::move(s));
+  }
+  json verdicts = object_with_room(kMailboxProviders.size());
+  json failing = object_with_room(kMailboxProviders.size());
   for (const auto& pv : result.verdicts) {
     const std::string key(to_string(pv.provider));
     verdicts[key] = {{"all", std::string(to_string(pv.all.verdict))},
@@ -926,8 +955,9 @@ nlohmann::ordered_json to_json(const RequirementsResult& result) {
                        {"all", std::string(to_string(row.all))},
                        {"bulk", std::string(to_string(row.bulk))},
                        {"text", row.text}});
-  json j;
+  json j = object_with_room(10);
   j["requirements"] = std::move(requirements);
+  j["requirements_sources"] = std::move(sources);
   j["verdicts"] = std::move(verdicts);
   j["verdicts_failing"] = std::move(failing);
   j["bulk_looking"] = u.bulk_looking;

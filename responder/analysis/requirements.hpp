@@ -21,7 +21,9 @@
 //   in.smtputf8 = <the session's envelope.smtputf8: MAIL FROM carried SMTPUTF8>;
 //   RequirementsResult r = evaluate_requirements(*rules.table, in);
 //   nlohmann::ordered_json j = to_json(r);      // requirements, verdicts, ... (see below)
-//   for (auto& [key, value] : j.items()) report.json[key] = std::move(value);
+//   report.json.get_ref<nlohmann::ordered_json::object_t&>().reserve(report.json.size() +
+//   j.size()); for (auto& [key, value] : j.items()) report.json[key] = std::move(value);
+//   (ordered_json deep-copies its members each time its member vector grows: reserve first.)
 //   hints += requirements_hints(r);
 //   rows = requirements_summary(r);   // the short table at the top of the text and HTML reply
 //
@@ -179,7 +181,8 @@ RequirementsResult evaluate_requirements(const RequirementsTable& table,
 
 // The report's JSON, top-level keys to merge into the report:
 //   requirements: [{provider, rule, applies_to, status, evidence, source,          (contract)
-//                   name, check, severity, says, source_title, source_read}]
+//                   name, severity}]
+//   requirements_sources: [{url, title, read}]   (each source once: the page and the date read)
 //   verdicts: {gmail: {all, bulk}, yahoo: {all, bulk}, microsoft: {all, bulk}}     (contract)
 //   verdicts_failing: {gmail: {all: [{rule, applies_to, severity, name}], bulk: [...]}, ...}
 //   bulk_looking: bool, bulk_looking_reason: "List-Unsubscribe" | "Precedence: bulk" | ...
