@@ -153,8 +153,8 @@ MessageFormat check_message_format(std::string_view raw_header, bool smtputf8) {
       std::string why;
       if (ascii::is_wsp(l.content.front()))
         why =
-            "starts with white space, so it would continue a field, but no field comes "
-            "before it";
+            "starts with white space, so it would continue a field, but the line before it is "
+            "no field line";
       else if (l.content.find(':') == std::string_view::npos)
         why =
             "is not a field: it has no colon (a missing empty line between header and body, "

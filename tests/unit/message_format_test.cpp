@@ -219,6 +219,10 @@ TEST_CASE("format: lines that are no field") {
   CHECK(find(m, "malformed-line")->line == 8);
   CHECK(find(m, "malformed-line")->text.find("no colon") != std::string::npos);
 
+  // The continuation of a line that is no field is no field either.
+  m = check_message_format(with("no colon\r\n continued"), false);
+  CHECK(count(m, "malformed-line") == 2);
+
   m = check_message_format(with("Bad Name: x"), false);
   REQUIRE(find(m, "malformed-line"));
   CHECK(find(m, "malformed-line")->text.find("name") != std::string::npos);
