@@ -94,10 +94,14 @@ std::size_t MessageFormat::error_count() const {
   return n;
 }
 
-MessageFormat check_message_format(std::string_view raw_header, bool smtputf8) {
+MessageFormat check_message_format(std::string_view raw_header, bool smtputf8, bool header_cut) {
   MessageFormat out;
   const RawHeader raw = split_raw_header(raw_header);
-  out.truncated = raw.truncated;
+  out.truncated = raw.truncated || header_cut;
+  // The value of the last field read may be incomplete when the header was cut: not judged.
+  auto complete = [&](std::size_t field_index) {
+    return !(out.truncated && field_index + 1 == raw.fields.size());
+  };
   out.fields = raw.fields.size();
   std::string_view h = raw_header.substr(0, std::min(raw_header.size(), kDkimMaxHeaderBytes));
   auto offset_of = [&](std::string_view v) {
@@ -234,11 +238,11 @@ MessageFormat check_message_format(std::string_view raw_header, bool smtputf8) {
   }
   const Single& from = single[kFrom];
   out.from_fields = from.count;
-  if (from.count == 0) {
+  if (from.count == 0 && !out.truncated) {
     add_field("missing-from", "From", 0, true,
               "The message has no From field; RFC 5322 requires exactly one. Add "
               "From: with the author's address.");
-  } else {
+  } else if (from.count > 0 && complete(from.first_field)) {
     const mime::AddressList list = mime::parse_address_list(raw.fields[from.first_field].value);
     out.from_well_formed = list.well_formed;
     out.from_mailboxes = list.mailboxes.size();
@@ -256,10 +260,12 @@ MessageFormat check_message_format(std::string_view raw_header, bool smtputf8) {
   }
   const Single& date = single[kDate];
   if (date.count == 0) {
-    add_field("missing-date", "Date", 0, true,
-              "The message has no Date field; RFC 5322 requires exactly one. Let the mail "
-              "program or the first server add it.");
-  } else if (!mime::parse_rfc5322_date(raw.fields[date.first_field].value)) {
+    if (!out.truncated)
+      add_field("missing-date", "Date", 0, true,
+                "The message has no Date field; RFC 5322 requires exactly one. Let the mail "
+                "program or the first server add it.");
+  } else if (complete(date.first_field) &&
+             !mime::parse_rfc5322_date(raw.fields[date.first_field].value)) {
     add_field("malformed-date", date.name, date.lines[0], true,
               "The " + date.name + " field '" +
                   printable(trim_fws(raw.fields[date.first_field].value), 60) +
@@ -268,11 +274,12 @@ MessageFormat check_message_format(std::string_view raw_header, bool smtputf8) {
   const Single& mid = single[kMessageId];
   out.message_id_fields = mid.count;
   if (mid.count == 0) {
-    add_field("missing-message-id", "Message-ID", 0, false,
-              "The message has no Message-ID field. RFC 5322 says every message should have "
-              "one, and Gmail refuses messages without a valid one: let the mail program or "
-              "the first server add Message-ID: <unique@your-domain>.");
-  } else {
+    if (!out.truncated)
+      add_field("missing-message-id", "Message-ID", 0, false,
+                "The message has no Message-ID field. RFC 5322 says every message should have "
+                "one, and Gmail refuses messages without a valid one: let the mail program or "
+                "the first server add Message-ID: <unique@your-domain>.");
+  } else if (complete(mid.first_field)) {
     const std::string_view v = trim_fws(raw.fields[mid.first_field].value);
     out.message_id = printable(v);
     const bool valid = mime::is_msg_id(v);
@@ -282,12 +289,13 @@ MessageFormat check_message_format(std::string_view raw_header, bool smtputf8) {
                 "The " + mid.name + " field '" + printable(v, 80) +
                     "' is not one msg-id of the form <unique@domain> (RFC 5322 §3.6.4).");
   }
-  if (raw.truncated)
+  if (out.truncated)
     add_field("header-truncated", "", 0, false,
               "The header is longer than " + std::to_string(kDkimMaxHeaderBytes / 1024) +
                   " KiB or " + std::to_string(kDkimMaxHeaderFields) +
-                  " fields; what follows was not checked. Receivers refuse headers far "
-                  "smaller than that (Gmail: see its message header limits).");
+                  " fields; what follows was not checked (nor whether From, Date and Message-ID "
+                  "come later). Receivers refuse headers far smaller than that (Gmail: see its "
+                  "message header limits).");
 
   // One list in header order; findings without a line (missing fields) last.
   out.findings = std::move(line_findings);

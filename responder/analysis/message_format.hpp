@@ -21,7 +21,8 @@
 //   bare-cr, bare-lf (error)   a CR not followed by LF, or an LF without CR (§2.2: CRLF only)
 //   malformed-line (error)     a line that is neither a field (name ":" value, name of printable
 //                              ASCII) nor the continuation of one
-//   header-truncated           the header is longer than the bounds: later lines were not read
+//   header-truncated           the header is longer than the bounds (or was cut before it came
+//                              here): later lines were not read
 //
 // What it does not do: judge field values other than From, Date and Message-ID (To, Cc and
 // Reply-To are the sender's business; Gmail asks that From be one address, which
@@ -81,8 +82,12 @@ struct MessageFormat {
 
 // Checks the header block `raw_header` (the exact bytes; it may go on into the body: reading
 // stops at the empty line that ends the header). `smtputf8`: the client sent the message with
-// SMTPUTF8 (RFC 6531), so UTF-8 in the header is allowed. Never throws.
-MessageFormat check_message_format(std::string_view raw_header, bool smtputf8);
+// SMTPUTF8 (RFC 6531), so UTF-8 in the header is allowed. `header_cut`: the header went on
+// beyond the bytes given (smtp::HeaderSplitter::header_cut). A header cut there or at the
+// bounds is `truncated`: fields that may come later are not reported missing, and the value of
+// the last field read is not judged. Never throws.
+MessageFormat check_message_format(std::string_view raw_header, bool smtputf8,
+                                   bool header_cut = false);
 
 // {findings: [{code, field, line, error, text}], omitted, errors, lines, fields, truncated}.
 nlohmann::ordered_json to_json(const MessageFormat& format);

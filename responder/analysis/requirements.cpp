@@ -73,7 +73,7 @@ struct Facts {
 
   explicit Facts(const RequirementsInput& input) : in(input) {
     header_given = !in.raw_header.empty();
-    format = check_message_format(in.raw_header, in.smtputf8);
+    format = check_message_format(in.raw_header, in.smtputf8, in.header_cut);
     unsub = read_unsubscribe_fields(split_raw_header(in.raw_header));
     spf_known = in.spf && in.spf->complete;
     dkim_known = in.dkim && in.dkim->complete;
@@ -615,6 +615,10 @@ RequirementOutcome check_message_id(const Facts& f) {
   const std::string fix =
       "Let your mail program or the first server add exactly one Message-ID: "
       "<unique-part@your-domain>.";
+  if (m.message_id_fields == 0 && m.truncated)
+    return outcome(Status::unknown,
+                   "The header was too long to read whole; no Message-ID came before the cut.",
+                   "Message-ID (header too long)");
   if (m.message_id_fields == 0)
     return outcome(Status::fail, "The message has no Message-ID field.", "no Message-ID", fix);
   if (m.message_id_fields > 1)
@@ -631,6 +635,10 @@ RequirementOutcome check_single_from(const Facts& f) {
   if (!f.header_given) return not_checked("The header", "header (not checked)");
   const MessageFormat& m = f.format;
   const std::string fix = "Send with one From field that holds exactly one address.";
+  if (m.from_fields == 0 && m.truncated)
+    return outcome(Status::unknown,
+                   "The header was too long to read whole; no From came before the cut.",
+                   "From (header too long)");
   if (m.from_fields == 0)
     return outcome(Status::fail, "The message has no From field.", "no From", fix);
   if (m.from_fields > 1)

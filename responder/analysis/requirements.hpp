@@ -17,7 +17,7 @@
 //   in.tls_version = obs.tls_version;
 //   in.dnsbl_zones = config.dns.dnsbl;   // the configured lists count as "the major lists"
 //   in.dnsbl = {DnsblResult per zone, as report.cpp builds them};
-//   in.raw_header = <the header block exactly as received>;
+//   in.raw_header = <the header block exactly as received>;  in.header_cut = <it was cut>;
 //   in.smtputf8 = <the session's envelope.smtputf8: MAIL FROM carried SMTPUTF8>;
 //   RequirementsResult r = evaluate_requirements(*rules.table, in);
 //   nlohmann::ordered_json j = to_json(r);      // requirements, verdicts, ... (see below)
@@ -127,6 +127,7 @@ struct RequirementsInput {
   // The message: its header block exactly as received (CRLF line ends; it may run on into the
   // body, reading stops at the empty line), and whether MAIL FROM carried SMTPUTF8.
   std::string_view raw_header;
+  bool header_cut = false;  // the header went on beyond raw_header (HeaderSplitter::header_cut)
   bool smtputf8 = false;
 };
 

@@ -1,7 +1,8 @@
 // Fuzz target for the requirement checks on a hostile header: the RFC 5322 form checks
 // (message_format.hpp), the List-Unsubscribe parser (list_unsubscribe.hpp) and the whole
 // evaluation with the built-in rule table. The first byte of the input says whether SMTPUTF8
-// was used (its low bit); the rest is the header block. Every promise of the interfaces is
+// was used (its low bit) and whether the header was cut before it came (bit 1); the rest is the
+// header block. Every promise of the interfaces is
 // checked: bounded findings, bounded URIs, printable URIs, a verdict for every provider, JSON
 // that serialises.
 #include <cstddef>
@@ -26,9 +27,11 @@ void require(bool ok) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   const bool smtputf8 = (data[0] & 1) != 0;
+  const bool cut = (data[0] & 2) != 0;
   const std::string_view header(reinterpret_cast<const char*>(data + 1), size - 1);
 
-  const MessageFormat format = check_message_format(header, smtputf8);
+  const MessageFormat format = check_message_format(header, smtputf8, cut);
+  require(!cut || format.truncated);
   require(format.findings.size() <= kMaxFormatFindings);
   require(format.error_count() >= format.omitted);
   for (const auto& f : format.findings) {
@@ -53,6 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   RequirementsInput in;
   in.raw_header = header;
   in.smtputf8 = smtputf8;
+  in.header_cut = cut;
   const RequirementsResult r = evaluate_requirements(*table.table, in);
   require(r.rules.size() == table.table->rules.size());
   (void)to_json(r).dump();
