@@ -196,6 +196,7 @@ biff = no
         p = subprocess.run(["postfix", "-c", self.conf, "start"], capture_output=True, text=True,
                            timeout=60)
         if p.returncode != 0 or not wait_port(port, None, 20):
+            self.stop()
             raise RuntimeError("Postfix did not start: " + (p.stderr or p.stdout).strip()[-500:]
                                + f" (see {self.log})")
 
@@ -223,6 +224,14 @@ class Peers:
         self.procs = []
         self.cleanup = []  # folders outside `work` to remove at the end
         self.postfix = None
+        try:
+            self.start(binary, messages, postfix)
+        except BaseException:
+            self.stop_all()  # whatever started before the failure
+            raise
+
+    def start(self, binary, messages, postfix):
+        work = self.work
         # DNS.
         self.dns_port = free_port(socket.SOCK_DGRAM)
         with open(os.path.join(messages, "dkim.txt")) as f:
@@ -771,6 +780,7 @@ def main():
     ap.add_argument("--only", action="append", default=[], metavar="SESSIONSxBYTES",
                     help="run only these cells, e.g. --only 50x4096 (repeatable)")
     a = ap.parse_args()
+    a.binary = os.path.abspath(a.binary)  # ipconfirm runs in the work folder
 
     work = tempfile.mkdtemp(prefix="ipconfirm-bench.")
     os.chmod(work, 0o755)
