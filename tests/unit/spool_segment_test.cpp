@@ -1,59 +1,12 @@
-// The spool's segment files: the record format read back after every possible cut, the
-// writer's segments (appends, done marks, moves into files, removal), and a spool that holds
-// both segments and the first format's one file per entry.
+// The spool's segment record format: read back after every possible cut, never a damaged record.
 #include "responder/queue/spool_segment.hpp"
 
 #include <doctest/doctest.h>
-#include <sys/stat.h>
 
-#include <map>
-#include <set>
 #include <string>
 #include <vector>
 
-#include "responder/queue/spool.hpp"
-#include "tests/unit/spool_test_support.hpp"
-
 using namespace ipconfirm::responder;
-using ipconfirm::responder::test::names_in;
-using ipconfirm::responder::test::read_all;
-using ipconfirm::responder::test::TempDir;
-using ipconfirm::responder::test::write_all;
-namespace fs = std::filesystem;
-
-namespace {
-
-QueueEntry reply_to(std::string recipient, std::size_t body = 100) {
-  QueueEntry e;
-  e.recipient = std::move(recipient);
-  e.data = "Subject: report\r\n\r\n" + std::string(body, 'x') + "\r\n";
-  e.origin = "ip 192.0.2.1";
-  return e;
-}
-
-Spool open_ok(const fs::path& dir, SpoolOpenReport& report) {
-  std::string error;
-  auto spool = Spool::open({dir, 100000}, report, error);
-  REQUIRE_MESSAGE(spool.has_value(), error);
-  return std::move(*spool);
-}
-
-Spool open_ok(const fs::path& dir) {
-  SpoolOpenReport report;
-  return open_ok(dir, report);
-}
-
-std::vector<std::string> segment_files(const fs::path& dir) {
-  return names_in(dir / "segments");
-}
-
-// Writes an entry the way the first spool format did: queue/<id>, one file per entry.
-void write_old_entry(const fs::path& dir, const QueueEntry& e) {
-  fs::create_directories(dir / "queue");
-  write_all(dir / "queue" / e.id, serialize_spool_entry(e));
-}
-
-}  // namespace
 
 TEST_CASE("spool segment: records read back, and every cut stops at the last whole record") {
   std::string seg(kSegmentMagic);
@@ -83,8 +36,9 @@ TEST_CASE("spool segment: records read back, and every cut stops at the last who
     }
     const std::size_t whole = n >= after_second ? 2 : n >= after_first ? 1 : 0;
     CHECK(s.records.size() == whole);
-    CHECK(s.good_bytes == (whole == 2 ? after_second : whole == 1 ? after_first
-                                                                   : kSegmentMagic.size()));
+    CHECK(s.good_bytes == (whole == 2   ? after_second
+                           : whole == 1 ? after_first
+                                        : kSegmentMagic.size()));
     CHECK(s.problem.empty() == (s.good_bytes == n));
   }
 }
@@ -128,27 +82,4 @@ TEST_CASE("spool segment: names") {
   CHECK_FALSE(parse_segment_name("000000000000004x").has_value());
   CHECK_FALSE(parse_segment_name("0000000000000000").has_value());
   CHECK_FALSE(parse_segment_name("../0000000000042").has_value());
-}
-
-TEST_CASE("spool segment: a batch goes into one segment with no file per entry") {
-  TempDir tmp;
-  Spool spool = open_ok(tmp.path());
-  std::vector<QueueEntry> batch;
-  for (int i = 0; i < 5; ++i) batch.push_back(reply_to("r" + std::to_string(i) + "@sender.test"));
-  auto results = spool.enqueue_batch(batch, 1000);
-  REQUIRE(results.size() == 5);
-  for (const auto& r : results) REQUIRE_MESSAGE(r.error == SpoolError::none, r.detail);
-  CHECK(names_in(tmp.path() / "queue").empty());
-  CHECK(names_in(tmp.path() / "tmp").empty());
-  CHECK(segment_files(tmp.path()).size() == 1);
-  for (int i = 0; i < 5; ++i) {
-    auto e = spool.load(results[static_cast<std::size_t>(i)].id);
-    REQUIRE(e.has_value());
-    CHECK(e->recipient == "r" + std::to_string(i) + "@sender.test");
-  }
-  // Delivered: done marks, and the segment stays until it is no longer the current one.
-  for (const auto& r : results) REQUIRE(spool.remove(r.id) == SpoolError::none);
-  CHECK(spool.size() == 0);
-  CHECK(Spool::peek(tmp.path()).empty());
-  spool = Spool();  // placeholder assignment is not allowed; see below
 }
