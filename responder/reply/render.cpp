@@ -3,6 +3,7 @@
 #include <fstream>
 #include <kainjow/mustache.hpp>
 #include <sstream>
+#include <vector>
 
 #include "core/embedded_files.hpp"
 
@@ -121,7 +122,10 @@ std::string severity_word(std::string_view severity) {
 }
 
 json build_view(const json& r) {
-  json v;
+  // Room for every member up front: ordered_json's members are a vector whose elements have a
+  // const key, so each growth copies every value added so far instead of moving it.
+  json v = json::object();
+  v.get_ref<json::object_t&>().reserve(24);
   const json& conn = r["connection"];
   const json& rdns = r["rdns"];
   const json& helo = r["helo"];
@@ -188,7 +192,7 @@ json build_view(const json& r) {
       line += st == "not_listed" ? "not listed" : st;
     dnsbl_lines.push_back(wrap(line, 70, 4));
   }
-  v["dnsbl_lines"] = dnsbl_lines;
+  v["dnsbl_lines"] = std::move(dnsbl_lines);
 
   json path_lines = json::array();
   int n = 0;
@@ -220,7 +224,7 @@ json build_view(const json& r) {
   for (const auto& note : r["path"]["notes"])
     if (note.is_string())
       path_lines.push_back(wrap("Our reading: " + note.get<std::string>(), 68, 2));
-  v["path_lines"] = path_lines;
+  v["path_lines"] = std::move(path_lines);
 
   json blocks = json::array();
   std::size_t must = 0, should = 0;
@@ -250,7 +254,7 @@ json build_view(const json& r) {
         {"text", "   " + wrap(str(h, "text"), 69, 3)},
         {"text_flat", str(h, "text")}});
   }
-  v["hint_blocks"] = blocks;
+  v["hint_blocks"] = std::move(blocks);
   // The text template's values in the details column start at column 22: wrap them to end by
   // column 76 (a single long token, like a long host name, still goes on one line).
   for (const char* key : {"ptr_text", "fcrdns_text", "generic_text", "helo_text",
@@ -310,6 +314,80 @@ json single_line_strings(const json& j) {
     default:
       return j;
   }
+}
+
+// True if some string in `j` holds a control character, that is, if single_line_strings(j)
+// would change it. Most reports hold none, and then they are rendered without that copy.
+bool has_control_characters(const json& j) {
+  switch (j.type()) {
+    case json::value_t::object:
+    case json::value_t::array:
+      for (const auto& e : j)
+        if (has_control_characters(e)) return true;
+      return false;
+    case json::value_t::string:
+      for (char c : j.get_ref<const std::string&>())
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) return true;
+      return false;
+    default:
+      return false;
+  }
+}
+
+// kainjow's own context splits every dotted name ({{view.x}}) with a std::stringstream at each
+// lookup, which was the largest single cost of a render; this one looks the parts up in place,
+// with the same result: the innermost section's data first, then the outer ones.
+class Context : public kainjow::mustache::basic_context<std::string> {
+ public:
+  explicit Context(const data* root) { items_.push_back(root); }
+  void push(const data* d) override { items_.push_back(d); }
+  void pop() override { items_.pop_back(); }
+
+  const data* get(const std::string& name) const override {
+    if (name == ".") return items_.back();
+    if (name.find('.') == std::string::npos) return get_partial(name);
+    std::string part;
+    for (auto item = items_.rbegin(); item != items_.rend(); ++item) {
+      const data* var = *item;
+      std::size_t pos = 0;
+      // The parts std::getline would give: a trailing '.' adds no empty last part.
+      while (var && pos < name.size()) {
+        std::size_t dot = name.find('.', pos);
+        if (dot == std::string::npos) dot = name.size();
+        part.assign(name, pos, dot - pos);
+        var = var->get(part);
+        pos = dot + 1;
+      }
+      if (var) return var;
+    }
+    return nullptr;
+  }
+
+  const data* get_partial(const std::string& name) const override {
+    for (auto item = items_.rbegin(); item != items_.rend(); ++item)
+      if (const data* var = (*item)->get(name)) return var;
+    return nullptr;
+  }
+
+ private:
+  std::vector<const data*> items_;  // the innermost last
+};
+
+// What the library's render(context, stream) writes to: a string, without an ostringstream.
+struct StringSink {
+  std::string out;
+  StringSink& operator<<(const std::string& s) {
+    out += s;
+    return *this;
+  }
+};
+
+std::string render_with(mustache& tmpl, const data& d) {
+  Context ctx(&d);
+  StringSink sink;
+  sink.out.reserve(8192);
+  tmpl.render(ctx, sink);
+  return std::move(sink.out);
 }
 
 // The text template is rendered without HTML escaping, the HTML one with it.
@@ -383,20 +461,30 @@ std::optional<Templates> load_templates(const std::string& dir, std::string& err
 }
 
 Rendered render_report(const Templates& templates, const nlohmann::ordered_json& report) {
-  json model = single_line_strings(report);
-  model["view"] = build_view(model);
-  data d = to_data(model);
+  // The report as the templates see it: without control characters in its strings (a copy
+  // only when there are any), plus the view.
+  json cleaned;
+  const json* model = &report;
+  if (has_control_characters(report)) {
+    cleaned = single_line_strings(report);
+    model = &cleaned;
+  }
+  data d = to_data(*model);
+  if (d.is_object()) {
+    d.set("view", data{data::type::object});
+    fill_data(const_cast<data&>(*d.get("view")), build_view(*model));
+  }
   auto parsed = templates.parsed;
   if (!parsed)  // built by hand rather than by load_templates
     parsed = std::make_shared<Templates::Parsed>(Templates::Parsed{parse(templates.subject, false),
                                                                    parse(templates.text, false),
                                                                    parse(templates.html, true)});
   Rendered out;
-  out.subject = parsed->subject.render(d);
+  out.subject = render_with(parsed->subject, d);
   while (!out.subject.empty() && (out.subject.back() == '\n' || out.subject.back() == '\r'))
     out.subject.pop_back();
-  out.text = parsed->text.render(d);
-  out.html = parsed->html.render(d);
+  out.text = render_with(parsed->text, d);
+  out.html = render_with(parsed->html, d);
   return out;
 }
 
