@@ -107,6 +107,17 @@ def cpu_seconds(pid):
         return None
 
 
+def cpu_split(pid):
+    """(user, system) CPU seconds a process has used so far, or (None, None)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        tck = os.sysconf("SC_CLK_TCK")
+        return int(fields[11]) / tck, int(fields[12]) / tck
+    except (OSError, IndexError, ValueError):
+        return None, None
+
+
 def rss_kib(pid, field="VmRSS"):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -634,11 +645,13 @@ def generator_check(peers, messages, quick):
     return out
 
 
-def callgrind_stage(peers, binary, messages, sizes, quick):
+def callgrind_stage(peers, binary, messages, sizes, quick, runs=1):
     """ipconfirm under valgrind's callgrind (a second instance, its own spool): a warm-up,
-    then the counters zeroed, a fixed load of 10 sessions, the queue drained, a dump. Returns
-    {size: (instructions per message, top functions)}. Instructions do not depend on the
-    machine's load, so this is the figure to compare between two versions of the code."""
+    then the counters zeroed, a fixed load of 10 sessions, the queue drained, a dump; `runs`
+    times in the one process. Returns {size: (instructions per message, top functions, error,
+    stages, instructions per message of each run)}. Instructions do not depend on the
+    machine's load, so this is the figure to compare between two versions of the code, and,
+    run after run in one process, whether a message costs more the longer the server runs."""
     results = {}
     for size in sizes:
         name = f"callgrind-{size}"
@@ -652,21 +665,24 @@ def callgrind_stage(peers, binary, messages, sizes, quick):
         count = 30 if size >= 1 << 20 else 300
         if quick:
             count //= 3
+        err = None
         try:
             smtp_source(port, 10, size, 20, 600, lf)  # warm-up: first-use costs, caches
             wait_until(lambda: peers.queued(spool) == 0, 120)
-            subprocess.run(["callgrind_control", "--zero", str(proc.pid)], capture_output=True,
-                           timeout=120)
-            ld = smtp_source(port, 10, size, count, 1800, lf)
-            wait_until(lambda: peers.queued(spool) == 0, 300)
-            time.sleep(1)  # the last deliveries' unlinks
-            subprocess.run(["callgrind_control", "--dump", str(proc.pid)], capture_output=True,
-                           timeout=120)
+            for _ in range(runs):
+                subprocess.run(["callgrind_control", "--zero", str(proc.pid)],
+                               capture_output=True, timeout=120)
+                ld = smtp_source(port, 10, size, count, 1800, lf)
+                err = err or ld.err
+                wait_until(lambda: peers.queued(spool) == 0, 300)
+                time.sleep(1)  # the last deliveries' unlinks
+                subprocess.run(["callgrind_control", "--dump", str(proc.pid)],
+                               capture_output=True, timeout=120)
         finally:
             stop(proc, 60)
         dumps = sorted((f for f in os.listdir(peers.work) if f.startswith(name + ".out")),
                        key=lambda f: os.path.getmtime(os.path.join(peers.work, f)))
-        total, top = None, []
+        totals, top, stages = [], [], []
         for d in dumps:
             path = os.path.join(peers.work, d)
             with open(path) as f:
@@ -674,50 +690,101 @@ def callgrind_stage(peers, binary, messages, sizes, quick):
             mt = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
             if not mt:
                 continue
-            # The dump requested after the load (the zeroed counters): the one with "Trigger:
-            # Client Request" or "Dump through", not the final one at exit.
+            # The dumps requested after each load (the zeroed counters), not the final one at
+            # exit nor the empty one that zeroing writes.
             trig = re.search(r"^desc: Trigger: (.*)$", text, re.M)
             if trig and "Program termination" in trig.group(1):
                 continue
-            total = int(mt.group(1))
-            ann = subprocess.run(["callgrind_annotate", "--threshold=99", path],
-                                 capture_output=True, text=True, timeout=300).stdout
+            if int(mt.group(1)) < 1000 * count:
+                continue
+            totals.append(int(mt.group(1)))
+            if len(totals) > 1:
+                continue  # the profile of the first run only
+            ann = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100",
+                                  path], capture_output=True, text=True, timeout=300).stdout
             for line in ann.splitlines():
                 m = re.match(r"\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+(\S.*)$", line)
-                if m and "PROGRAM TOTALS" not in line:
-                    top.append((float(m.group(2)), m.group(3)[:110]))
+                # The frames that were on the stacks when the counters were zeroed are charged
+                # everything below them: they are no function's own cost.
+                if m and "PROGRAM TOTALS" not in line and not THREAD_FRAMES.search(line):
+                    top.append((float(m.group(2)), shorten(m.group(3))))
                 if len(top) >= 15:
                     break
-        per = None if total is None or ld.err else total / count
-        results[size] = (per, top, ld.err)
-        log(f"   callgrind {size} bytes: {num(per)} instructions per message")
+            inc = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100",
+                                  path], capture_output=True, text=True, timeout=300).stdout
+            for label, pattern in STAGES:
+                for line in inc.splitlines():
+                    m = re.match(r"\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+(\S.*)$", line)
+                    if m and re.search(pattern, m.group(3)):
+                        stages.append((label, float(m.group(2))))
+                        break
+        per_run = [t / count for t in totals]
+        per = None if not per_run or err else per_run[0]
+        results[size] = (per, top, err, stages, per_run)
+        log(f"   callgrind {size} bytes: {', '.join(num(x) for x in per_run)} instructions per "
+            "message")
         shutil.rmtree(spool, ignore_errors=True)
     return results
 
 
+# Stages of a message, by the share of instructions spent in them and below (inclusive).
+STAGES = (
+    ("report (build_report)", r"ipconfirm::responder::build_report\("),
+    ("render (render_report)", r"ipconfirm::responder::render_report\("),
+    ("reply mail (build_reply_mail)", r"ipconfirm::responder::build_reply_mail\("),
+    ("spool write (Spool::write_batch)", r"ipconfirm::responder::Spool::write_batch\("),
+    ("delivery to the smarthost (smtp client)", r"ipconfirm::smtp::.*transaction\("),
+    ("DKIM body hashes (DkimBodyHashers)", r"ipconfirm::responder::DkimBodyHashers::"),
+    ("DKIM verification (DkimCheck::verify)", r"ipconfirm::responder::DkimCheck::verify\("),
+    ("DKIM key loading (DkimPublicKey::load)", r"DkimPublicKey::load\("),
+    ("SPF (check_spf)", r"ipconfirm::responder::check_spf\("),
+    ("DMARC (check_dmarc)", r"ipconfirm::responder::check_dmarc\("),
+)
+
+THREAD_FRAMES = re.compile(r"clone\.S:clone|:start_thread|posix_thread|libc_start|\(below main\)|"
+                           r"io_context::run|::serve\(|\?\?\?:main |ld-linux")
+
+
+def shorten(fn):
+    """A callgrind function name without its standard-library noise, at most 120 characters."""
+    fn = fn.replace("std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >",
+                    "std::string")
+    fn = re.sub(r"nlohmann::json_abi_v[\d_]+::basic_json<[^ ]*?> >", "json", fn)
+    fn = re.sub(r"std::basic_string_view<char, std::char_traits<char> >", "std::string_view", fn)
+    return fn[:120]
+
+
 def series(peers, messages, runs, count, timeout=600):
     """`runs` consecutive runs of 50 sessions x 4 KiB in the one ipconfirm process, each
-    followed by a bare-sink run for comparison; RSS and the spool folder sampled."""
+    followed by a bare-sink run for comparison; RSS, user and system CPU, the log's growth and
+    the spool folder sampled."""
     lf = os.path.join(messages, "msg-4096.lf")
     out = []
     pid = peers.ipc.pid
+    log_path = os.path.join(peers.work, "ipconfirm.log")
     for i in range(runs):
-        cpu0 = cpu_seconds(pid)
+        u0, s0 = cpu_split(pid)
+        log0 = os.path.getsize(log_path)
         ld = smtp_source(peers.port, 50, 4096, count, timeout, lf)
         drained = wait_until(lambda: peers.queued() == 0, 300)
-        cpu1 = cpu_seconds(pid)
+        u1, s1 = cpu_split(pid)
+        log1 = os.path.getsize(log_path)
         sink = smtp_source(peers.bare_port, 50, 4096, count, timeout, lf)
         try:
             queue_dir_bytes = os.stat(os.path.join(peers.spool, "queue")).st_size
         except OSError:
             queue_dir_bytes = None
-        cpu_us = None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) * 1e6 / count
+        ok = None not in (u0, s0, u1, s1)
+        user_us = (u1 - u0) * 1e6 / count if ok else None
+        sys_us = (s1 - s0) * 1e6 / count if ok else None
+        cpu_us = user_us + sys_us if ok else None
         out.append(dict(rate=ld.rate, sink=sink.rate, err=ld.err, rss=rss_kib(pid),
-                        cpu_us=cpu_us, drained=drained, queue_dir=queue_dir_bytes,
+                        cpu_us=cpu_us, user_us=user_us, sys_us=sys_us, drained=drained,
+                        queue_dir=queue_dir_bytes, log_bytes=(log1 - log0) / count,
                         load=load_average()))
         log(f"   run {i + 1}/{runs}: ipconfirm {num(ld.rate)} msg/s, bare sink {num(sink.rate)}"
-            f" msg/s, RSS {rss_kib(pid)} KiB, CPU {num(cpu_us)} us/msg, queue/ directory "
-            f"{queue_dir_bytes} bytes (load {load_average()})")
+            f" msg/s, RSS {rss_kib(pid)} KiB, CPU {num(user_us)} user + {num(sys_us)} system "
+            f"us/msg, queue/ directory {queue_dir_bytes} bytes (load {load_average()})")
     return out
 
 
@@ -774,6 +841,9 @@ def main():
     ap.add_argument("--no-postfix", action="store_true", help="leave out the Postfix column")
     ap.add_argument("--callgrind", action="store_true",
                     help="only the instructions per message (valgrind's callgrind)")
+    ap.add_argument("--callgrind-runs", type=int, default=1, metavar="N",
+                    help="callgrind: N measured runs in one process (does a message cost more "
+                    "the longer the server runs?)")
     ap.add_argument("--no-callgrind", action="store_true",
                     help="leave out the callgrind stage of the default run")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -820,8 +890,8 @@ def main():
             peak = rss_kib(peers.ipc.pid, "VmHWM")
         if (a.callgrind or not a.no_callgrind) and shutil.which("valgrind"):
             log("-- callgrind")
-            callgrind = callgrind_stage(peers, a.binary, messages,
-                                        sizes if not a.callgrind else sizes, a.quick)
+            callgrind = callgrind_stage(peers, a.binary, messages, sizes, a.quick,
+                                        a.callgrind_runs)
         elif not a.no_callgrind:
             print("note: valgrind is not installed: no instruction counts")
     finally:
@@ -838,10 +908,16 @@ def main():
     if callgrind:
         print()
         print("callgrind (10 sessions, after a warm-up; user space of all threads):")
-        for size, (per, top, err) in sorted(callgrind.items()):
-            print(f"  {size} bytes: {num(per)} instructions per message{'; ' + str(err) if err else ''}")
-        for size, (per, top, err) in sorted(callgrind.items()):
+        for size, (per, top, err, stages, per_run) in sorted(callgrind.items()):
+            runs = (f" (runs in one process: {', '.join(num(x) for x in per_run)})"
+                    if len(per_run) > 1 else "")
+            print(f"  {size} bytes: {num(per)} instructions per message{runs}"
+                  f"{'; ' + str(err) if err else ''}")
+        for size, (per, top, err, stages, per_run) in sorted(callgrind.items()):
             if size == 4096 or len(callgrind) == 1:
+                print(f"  stages, {size} bytes (instructions in them and below):")
+                for label, share in stages:
+                    print(f"    {share:5.1f}%  {label}")
                 print(f"  top functions by own instructions, {size} bytes:")
                 for share, fn in top:
                     print(f"    {share:5.1f}%  {fn}")
@@ -854,13 +930,14 @@ def main():
     if series_result:
         print(f"consecutive runs in one process ({a.series_count} messages each, 50 sessions x "
               "4 KiB; each followed by a bare-sink run):")
-        print("| run | ipconfirm msg/s | bare sink msg/s | ratio | CPU µs/msg | RSS KiB "
-              "| queue/ directory bytes | load |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---|")
+        print("| run | ipconfirm msg/s | bare sink msg/s | ratio | CPU µs/msg (user + system) "
+              "| RSS KiB | log bytes/msg | queue/ directory bytes | load |")
+        print("|---:|---:|---:|---:|---|---:|---:|---:|---|")
         for i, s in enumerate(series_result, 1):
             ratio = f"{s['rate'] / s['sink']:.2f}" if s["rate"] and s["sink"] else "-"
-            print(f"| {i} | {num(s['rate'])} | {num(s['sink'])} | {ratio} | {num(s['cpu_us'])} | "
-                  f"{s['rss']} | {s['queue_dir']} | {s['load']} |")
+            print(f"| {i} | {num(s['rate'])} | {num(s['sink'])} | {ratio} | {num(s['cpu_us'])} "
+                  f"({num(s['user_us'])} + {num(s['sys_us'])}) | {s['rss']} | "
+                  f"{num(s['log_bytes'])} | {s['queue_dir']} | {s['load']} |")
     print(f"load at the end: {load_average()}")
     if a.keep:
         print(f"work folder kept: {work}")
