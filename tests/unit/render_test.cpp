@@ -261,22 +261,22 @@ TEST_CASE("render: dotted names resolve from the innermost section out; no contr
   fs::create_directories(dir);
   write_file(dir / "subject.mustache", "{{connection.ip}} {{extra.inner.word}}\n");
   write_file(dir / "report.txt.mustache",
-             "{{#connection}}{{ip}} {{connection.ip}} {{helo.name}} {{extra.inner.word}}"
-             "{{/connection}}|{{missing.x}}|{{connection.missing}}|{{#helo}}{{name}}{{/helo}}|"
+             "{{#connection}}{{ip}} {{connection.ip}} {{extra.ctl}} {{extra.inner.word}}"
+             "{{/connection}}|{{missing.x}}|{{connection.missing}}|{{#extra}}{{ctl}}{{/extra}}|"
              "{{#extra.list}}{{.}},{{/extra.list}}\n");
-  write_file(dir / "report.html.mustache", "<p>{{helo.name}}</p>\n");
+  write_file(dir / "report.html.mustache", "<p>{{extra.ctl}}</p>\n");
   std::string error;
   auto t = load_templates(dir.string(), error);
   REQUIRE_MESSAGE(t, error);
   Observation o = observation();
-  o.helo = "a\r\nb\tc";
   Report report = build_report(o, ReportOptions{"mx.example.test"});
-  report.json["extra"] = {{"inner", {{"word", "deep"}}}, {"list", {"x", "y"}}};
+  report.json["extra"] = {
+      {"inner", {{"word", "deep"}}}, {"list", {"x", "y"}}, {"ctl", "a\r\nb\tc\x7f"}};
   const nlohmann::ordered_json before = report.json;
   Rendered r = render_report(*t, report.json);
   CHECK(r.subject == "192.0.2.10 deep");
-  CHECK(r.text == "192.0.2.10 192.0.2.10 a  b c deep|||a  b c|x,y,\n");
-  CHECK(r.html == "<p>a  b c</p>\n");
+  CHECK(r.text == "192.0.2.10 192.0.2.10 a  b c  deep|||a  b c |x,y,\n");
+  CHECK(r.html == "<p>a  b c </p>\n");
   CHECK(report.json == before);  // the caller's report is left as it was
   fs::remove_all(dir);
 }
