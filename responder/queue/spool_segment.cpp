@@ -15,8 +15,11 @@ namespace {
 constexpr std::uint64_t kMaxPayload = 64u << 20;
 constexpr std::size_t kSegmentNameLength = 16;
 
-std::uint32_t crc32_of(std::string_view bytes) {
-  uLong c = ::crc32(0L, Z_NULL, 0);
+// The CRC-32 of the record's type byte followed by its payload: a flipped type (E and D differ
+// in one bit) must fail the check as much as a flipped payload byte.
+std::uint32_t crc32_of(char type, std::string_view bytes) {
+  const auto t = static_cast<Bytef>(type);
+  uLong c = ::crc32(::crc32(0L, Z_NULL, 0), &t, 1);
   const auto* p = reinterpret_cast<const Bytef*>(bytes.data());
   std::size_t left = bytes.size();
   while (left > 0) {  // zlib takes a uInt length
@@ -41,7 +44,7 @@ bool parse_hex8(std::string_view text, std::uint32_t& out) {
 void append_segment_record(std::string& out, char type, std::string_view payload) {
   char head[48];
   const int n = std::snprintf(head, sizeof head, "%c %zu %08x\n", type, payload.size(),
-                              static_cast<unsigned>(crc32_of(payload)));
+                              static_cast<unsigned>(crc32_of(type, payload)));
   out.append(head, static_cast<std::size_t>(n));
   out.append(payload);
   out.push_back('\n');
@@ -90,7 +93,7 @@ SegmentScan scan_segment(std::string_view in) {
       return scan;
     }
     const std::string_view payload = in.substr(start, static_cast<std::size_t>(length));
-    if (in[start + payload.size()] != '\n' || crc32_of(payload) != crc) {
+    if (in[start + payload.size()] != '\n' || crc32_of(head[0], payload) != crc) {
       scan.problem = "a record whose checksum does not match";
       return scan;
     }

@@ -4,7 +4,8 @@
 //
 // A segment is segments/<16-digit sequence number>: the line "ipconfirm-segment 1\n", then
 // records, each
-//   "<type> <payload length> <CRC-32 of the payload, 8 lower-case hex digits>\n" <payload> "\n"
+//   "<type> <payload length> <CRC-32 of type and payload, 8 lower-case hex digits>\n" <payload>
+//   "\n"
 // with the types
 //   E  an entry: the payload is the entry in the spool's file format (serialize_spool_entry);
 //   D  done: the payload is the id of an entry of this same segment that was delivered,
