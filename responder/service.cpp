@@ -523,8 +523,8 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const 
                           asio::any_io_executor(worker->get_executor()));
     obs.auth = auth->verdicts();
   }
-  obs.dns_log = merge_dns_logs({&lookups->log(), auth ? &auth->log() : nullptr},
-                               SteadyClock::now());
+  obs.dns_log =
+      merge_dns_logs({&lookups->log(), auth ? &auth->log() : nullptr}, SteadyClock::now());
   const auto t_dns = SteadyClock::now();
 
   // RFC 3834 first (what the message says about itself), then the transcript-only mode, then

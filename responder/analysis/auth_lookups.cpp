@@ -48,9 +48,9 @@ asio::awaitable<void> AuthLookups::drive(Run run, DnsResolver::Caching caching) 
     const auto now = Clock::now();
     if (cancelled_ || expired_ || round >= kMaxAuthRounds) {
       dns_.time_out(*needs,
-                    cancelled_  ? kCancelled
-                    : expired_  ? kAfterDeadline
-                                : kTooManyRounds,
+                    cancelled_ ? kCancelled
+                    : expired_ ? kAfterDeadline
+                               : kTooManyRounds,
                     now);
       continue;
     }

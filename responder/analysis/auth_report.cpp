@@ -117,10 +117,10 @@ std::vector<Hint> auth_hints(const AuthVerdicts& v, bool local_test, const std::
   if (v.spf_helo) append(spf_hints(*v.spf_helo));
   if (local_test && v.spf && v.spf->complete) {
     // These tell what to add to a record for the test's address, which is never the one the
-    // sender's mail leaves from.
-    static constexpr std::string_view kAboutThisAddress[] = {
-        "spf-none",     "spf-fail",          "spf-softfail",
-        "spf-neutral",  "spf-helo-fail",     "spf-helo-softfail"};
+    // sender's servers send from.
+    static constexpr std::string_view kAboutThisAddress[] = {"spf-none",      "spf-fail",
+                                                             "spf-softfail",  "spf-neutral",
+                                                             "spf-helo-fail", "spf-helo-softfail"};
     std::erase_if(hints, [](const Hint& h) {
       return std::find(std::begin(kAboutThisAddress), std::end(kAboutThisAddress), h.code) !=
              std::end(kAboutThisAddress);
@@ -128,24 +128,24 @@ std::vector<Hint> auth_hints(const AuthVerdicts& v, bool local_test, const std::
     const SpfVerdict& s = *v.spf;
     const std::string result(to_string(s.result));
     std::string text = "SPF was checked for the address of this local test, " + ip +
-                       ", which is never the address your mail leaves from on the internet, so "
-                       "its result here (" +
+                       ", which no receiver on the internet ever sees, so its result here "
+                       "(" +
                        result + " for " + s.domain + ") says nothing about your real mail. ";
     std::string severity = "info";
     if (s.result == SpfResult::none && !s.domain_invalid) {
       severity = "warning";
-      text += s.domain +
-              " publishes no SPF record at all: publish a TXT record at " + s.domain +
-              " that lists the public addresses your mail leaves from (`v=spf1 ip4:<address> "
-              "~all`, or `include:` your mail provider's record).";
+      text += s.domain + " publishes no SPF record at all: publish a TXT record at " + s.domain +
+              " that lists the public addresses of the servers that send your mail (`v=spf1 "
+              "ip4:<address> ~all`, or `include:` your mail provider's record).";
     } else if (s.result == SpfResult::pass) {
       text += "The record of " + s.domain + " lets " + ip +
-              " send, which no receiver on the internet will see; check that it lists the "
-              "public addresses your mail leaves from.";
+              " send, which no receiver on the internet will see; check that it also lists "
+              "the public addresses of the servers that send your mail.";
     } else {
-      text += "Send the test from the server that sends your mail out to see whether the "
-              "record of " +
-              s.domain + " lists its public address.";
+      text +=
+          "Send the test from the server that sends your mail out to see whether the "
+          "record of " +
+          s.domain + " lists its public address.";
     }
     hints.push_back(Hint{"spf-local-test", severity, std::move(text)});
   }

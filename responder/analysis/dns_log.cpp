@@ -107,8 +107,7 @@ void DnsLog::note(std::string_view name, RrType type, std::string_view rcode,
   if (auto ticket = start(name, type, now)) close(*ticket, rcode, now);
 }
 
-MergedDnsLog merge_dns_logs(const std::vector<const DnsLog*>& logs,
-                            DnsLog::Clock::time_point now) {
+MergedDnsLog merge_dns_logs(const std::vector<const DnsLog*>& logs, DnsLog::Clock::time_point now) {
   std::vector<const DnsLog::Timed*> all;
   MergedDnsLog out;
   for (const DnsLog* log : logs) {

@@ -191,8 +191,10 @@ std::string number(const json& v) {
 // the value wrapped to end by column 76), the HTML one label and value.
 json row(const std::string& label, const std::string& value) {
   std::string padded = "  " + label + ":";
-  if (padded.size() < 22) padded += std::string(22 - padded.size(), ' ');
-  else padded += "\n" + std::string(22, ' ');
+  if (padded.size() < 22)
+    padded += std::string(22 - padded.size(), ' ');
+  else
+    padded += "\n" + std::string(22, ' ');
   std::string wrapped = wrap(value, 54);
   std::string text = padded;
   for (char c : wrapped) {
@@ -253,8 +255,8 @@ json spf_section(const json& r, const json& spf, bool helo) {
   for (const auto& step : member(spf, "chain")) {
     const std::string via = str(step, "via");
     if (via.empty()) continue;  // the identity's own record, shown above
-    rows.push_back(row("Then read", str(step, "domain") + " (" + via + "): " +
-                                        str(step, "record")));
+    rows.push_back(
+        row("Then read", str(step, "domain") + " (" + via + "): " + str(step, "record")));
   }
   rows.push_back(row("DNS lookups", number(member(spf, "dns_lookups")) +
                                         " of 10 allowed; lookups that found nothing: " +
@@ -306,10 +308,10 @@ void dkim_sections(const json& r, const json& dkim, json& sections) {
     const std::string computed = str(s, "body_hash_computed");
     if (!expected.empty()) sig.push_back(row("Body hash (bh=)", expected));
     if (!computed.empty())
-      sig.push_back(row("Body hash computed",
-                        computed + (computed == expected
-                                        ? " (the same: the body is as signed)"
-                                        : " (DIFFERENT: the body was changed after signing)")));
+      sig.push_back(row(
+          "Body hash computed",
+          computed + (computed == expected ? " (the same: the body is as signed)"
+                                           : " (DIFFERENT: the body was changed after signing)")));
     if (member(s, "length").is_number())
       sig.push_back(row("Body length (l=)", number(member(s, "length")) + " of " +
                                                 number(member(s, "body_length")) + " bytes"));
@@ -351,8 +353,9 @@ json dmarc_section(const json& r, const json& d) {
   else if (result == "fail" && disposition == "quarantine")
     action = "put it in the spam folder (quarantine)";
   else if (result == "fail")
-    action = "deliver it anyway: the policy asks for no action, but the message counts as "
-             "unauthenticated";
+    action =
+        "deliver it anyway: the policy asks for no action, but the message counts as "
+        "unauthenticated";
   else if (result == "none")
     action = "apply no DMARC policy: there is none to apply";
   else if (result == "temperror")
@@ -425,8 +428,8 @@ void auth_view(const json& r, json& v) {
       answers += (answers.empty() ? "" : " ") + more;
       short_answers += (short_answers.empty() ? "" : " ") + more;
     }
-    const std::string head = str(e, "type") + " " + str(e, "name") + ": " + str(e, "rcode") +
-                             ", " + number(member(e, "ms")) + " ms";
+    const std::string head = str(e, "type") + " " + str(e, "name") + ": " + str(e, "rcode") + ", " +
+                             number(member(e, "ms")) + " ms";
     lines.push_back(wrap(head + (short_answers.empty() ? "" : ": " + short_answers), 72, 6));
     rows.push_back(json{{"type", str(e, "type")},
                         {"name", str(e, "name")},

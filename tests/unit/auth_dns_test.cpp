@@ -43,8 +43,8 @@ const Clock::time_point t0 = Clock::time_point{} + std::chrono::hours(1);
 
 TEST_CASE("auth dns: each question is sent once, whoever needs it") {
   AuthDns dns;
-  auto first = dns.take_new(needs({{"example.org", RrType::txt}, {"_dmarc.example.org", RrType::txt}}),
-                            t0);
+  auto first =
+      dns.take_new(needs({{"example.org", RrType::txt}, {"_dmarc.example.org", RrType::txt}}), t0);
   REQUIRE(first.size() == 2);
   CHECK(dns.in_flight() == 2);
   // Another check needs one of them and a new one: only the new one goes out.
@@ -202,8 +202,8 @@ TEST_CASE("dns log: logs merge in the order their queries went out; open ones ar
   REQUIRE((ptr && spf && a));
   connection.finish(*ptr, status(DnsStatus::nxdomain, "NXDOMAIN"), t0);
   auth.finish(*spf, txt({"v=spf1 -all"}), t0 + std::chrono::milliseconds(4));
-  const MergedDnsLog m = merge_dns_logs({&connection, &auth, nullptr},
-                                        t0 + std::chrono::milliseconds(30));
+  const MergedDnsLog m =
+      merge_dns_logs({&connection, &auth, nullptr}, t0 + std::chrono::milliseconds(30));
   REQUIRE(m.entries.size() == 3);
   CHECK(m.entries[0].type == RrType::ptr);
   CHECK(m.entries[1].name == "example.org");

@@ -61,12 +61,10 @@ AuthVerdicts evaluate(const Signed& s, const std::string& body_override = "",
                       const std::string& mail_from = "alice@example.org") {
   AuthVerdicts v;
   const SpfInput in = spf_input(mail_from);
-  v.spf = test::drive(s.zone, [&](const DnsSource& d) {
-    return check_spf(in, SpfIdentity::mail_from, d);
-  });
-  v.spf_helo = test::drive(s.zone, [&](const DnsSource& d) {
-    return check_spf(in, SpfIdentity::helo, d);
-  });
+  v.spf = test::drive(s.zone,
+                      [&](const DnsSource& d) { return check_spf(in, SpfIdentity::mail_from, d); });
+  v.spf_helo =
+      test::drive(s.zone, [&](const DnsSource& d) { return check_spf(in, SpfIdentity::helo, d); });
   const MessageParts parts = split_message(s.message);
   DkimCheck check(parts.header);
   const std::string body = body_override.empty() ? std::string(parts.body) : body_override;
@@ -79,7 +77,8 @@ AuthVerdicts evaluate(const Signed& s, const std::string& body_override = "",
   return v;
 }
 
-AuthResultsContext context(std::string iprev = "pass", std::string mail_from = "alice@example.org") {
+AuthResultsContext context(std::string iprev = "pass",
+                           std::string mail_from = "alice@example.org") {
   return AuthResultsContext{"mx.example.test", "203.0.113.7", std::move(iprev),
                             std::move(mail_from)};
 }
@@ -120,7 +119,8 @@ TEST_CASE("auth: a signed message from an allowed address passes all three") {
 
 TEST_CASE("auth: a body changed after signing fails DKIM with both hashes, DMARC rests on SPF") {
   const Signed s = signed_message();
-  const AuthVerdicts v = evaluate(s, "Hello.\r\n.a line that starts with a dot\r\n--\r\nfooter\r\n");
+  const AuthVerdicts v =
+      evaluate(s, "Hello.\r\n.a line that starts with a dot\r\n--\r\nfooter\r\n");
   REQUIRE(v.dkim->signatures.size() == 1);
   const auto& sig = v.dkim->signatures[0];
   CHECK(sig.result == DkimResultCode::fail);
@@ -128,9 +128,10 @@ TEST_CASE("auth: a body changed after signing fails DKIM with both hashes, DMARC
   CHECK(sig.body_hash_computed != sig.body_hash_expected);
   CHECK(sig.header_signature_ok);
   CHECK(v.dmarc->result == DmarcResult::pass);  // SPF is aligned
-  CHECK(authentication_results(v, context()).find(
-            "dkim=fail reason=\"body hash did not verify\" header.d=example.org header.s=s1") !=
-        std::string::npos);
+  CHECK(
+      authentication_results(v, context())
+          .find("dkim=fail reason=\"body hash did not verify\" header.d=example.org header.s=s1") !=
+      std::string::npos);
   const auto hints = auth_hints(v, false, "203.0.113.7");
   REQUIRE(has(hints, "dkim-fail"));
   for (const auto& h : hints)
@@ -256,7 +257,8 @@ TEST_CASE("auth: DMARC's input, and the prefetch input that asks everything it m
   TestZone zone;
   zone.txt("_dmarc.example.org", "v=DMARC1; p=none");
   test::DriveLog pre_log;
-  (void)test::drive(zone, [&](const DnsSource& d) { return check_dmarc(pre, d); }, &pre_log);
+  (void)test::drive(
+      zone, [&](const DnsSource& d) { return check_dmarc(pre, d); }, &pre_log);
   DnsAnswers answers;
   for (const auto& round : pre_log.rounds)
     for (const auto& q : round) answers.put(q.name, q.type, zone.answer(q.name, q.type));
