@@ -39,9 +39,12 @@ void fill_data(data& d, const json& j) {
   };
   if (j.is_object()) {
     for (auto it = j.begin(); it != j.end(); ++it) {
-      d.set(it.key(), child(it.value()));
-      if (it->is_object() || it->is_array())
-        fill_data(const_cast<data&>(*d.get(it.key())), it.value());
+      // set() copies its argument: a placeholder that costs nothing to copy goes in, and the
+      // value is moved over it.
+      d.set(it.key(), data{false});
+      auto& slot = const_cast<data&>(*d.get(it.key()));
+      slot = child(it.value());
+      if (it->is_object() || it->is_array()) fill_data(slot, it.value());
     }
   } else if (j.is_array()) {
     for (const auto& e : j) {
@@ -273,7 +276,7 @@ json spf_section(const json& r, const json& spf, bool helo) {
             }));
   std::string title = helo ? "SPF for the HELO name " : "SPF for the MAIL FROM domain ";
   title += domain.empty() ? "(none)" : domain;
-  return titled(title + " (RFC 7208)", rows);
+  return titled(title + " (RFC 7208)", std::move(rows));
 }
 
 void dkim_sections(const json& r, const json& dkim, json& sections) {
@@ -289,7 +292,7 @@ void dkim_sections(const json& r, const json& dkim, json& sections) {
     rows.push_back(row("Signatures", std::to_string(n) + ", of which " + std::to_string(passed) +
                                          " verif" + (passed == 1 ? "ies" : "y")));
   add_fixes(rows, hint_texts(r, [](const std::string& c) { return c.rfind("dkim-", 0) == 0; }));
-  sections.push_back(titled("DKIM signatures (RFC 6376)", rows));
+  sections.push_back(titled("DKIM signatures (RFC 6376)", std::move(rows)));
   std::size_t i = 0;
   for (const auto& s : dkim) {
     ++i;
@@ -318,7 +321,7 @@ void dkim_sections(const json& r, const json& dkim, json& sections) {
                                                 number(member(s, "body_length")) + " bytes"));
     sections.push_back(titled("DKIM signature " + std::to_string(i) + " of " + std::to_string(n) +
                                   ": d=" + str(s, "domain") + ", s=" + str(s, "selector"),
-                              sig));
+                              std::move(sig)));
   }
 }
 
@@ -373,7 +376,7 @@ json dmarc_section(const json& r, const json& d) {
   if (!str(d, "problem").empty()) rows.push_back(row("Problem", str(d, "problem")));
   add_fixes(rows, hint_texts(r, [](const std::string& c) { return c.rfind("dmarc-", 0) == 0; }));
   return titled("DMARC for the From domain " + (from.empty() ? "(none)" : from) + " (RFC 9989)",
-                rows);
+                std::move(rows));
 }
 
 json arc_section(const json& r, const json& a) {
@@ -388,7 +391,7 @@ json arc_section(const json& r, const json& a) {
     text += ": " + str(a, "reason");
   rows.push_back(row("Result", text));
   add_fixes(rows, hint_texts(r, [](const std::string& c) { return c.rfind("arc-", 0) == 0; }));
-  return titled("ARC (RFC 8617)", rows);
+  return titled("ARC (RFC 8617)", std::move(rows));
 }
 
 // The sections of the authentication part, and the DNS log, for both templates.
@@ -403,7 +406,7 @@ void auth_view(const json& r, json& v) {
   if (member(auth, "dmarc").is_object())
     sections.push_back(dmarc_section(r, member(auth, "dmarc")));
   if (member(auth, "arc").is_object()) sections.push_back(arc_section(r, member(auth, "arc")));
-  v["auth_sections"] = sections;
+  v["auth_sections"] = std::move(sections);
   v["auth_results"] = str(auth, "authentication_results");
   v["auth_results_text"] = "  " + wrap(str(auth, "authentication_results"), 72, 4);
 
@@ -439,8 +442,8 @@ void auth_view(const json& r, json& v) {
                         {"answers", answers}});
   }
   v["has_dns_log"] = !lines.empty();
-  v["dns_log_lines"] = lines;
-  v["dns_log_rows"] = rows;
+  v["dns_log_lines"] = std::move(lines);
+  v["dns_log_rows"] = std::move(rows);
   std::string count = std::to_string(lines.size());
   if (member(r, "dns_log_omitted").is_number() && member(r, "dns_log_omitted") != 0)
     count += ", and " + number(member(r, "dns_log_omitted")) + " more not listed";
@@ -451,7 +454,7 @@ json build_view(const json& r) {
   // Room for every member up front: ordered_json's members are a vector whose elements have a
   // const key, so each growth copies every value added so far instead of moving it.
   json v = json::object();
-  v.get_ref<json::object_t&>().reserve(24);
+  v.get_ref<json::object_t&>().reserve(48);
   const json& conn = r["connection"];
   const json& rdns = r["rdns"];
   const json& helo = r["helo"];
