@@ -2,7 +2,9 @@
 
 #include <fstream>
 #include <kainjow/mustache.hpp>
+#include <memory>
 #include <sstream>
+#include <unordered_map>
 #include <vector>
 
 #include "core/embedded_files.hpp"
@@ -664,28 +666,73 @@ bool has_control_characters(const json& j) {
   }
 }
 
+// What the templates see: the report plus its view under "view", turned into mustache data
+// only where a template looks. A member of the top level is converted the first time a name
+// reaches it (the built-in templates use six of the report's fifteen), the whole only for a
+// bare {{.}} at the top.
+class Model {
+ public:
+  Model(const json& report, json view) : report_(report), view_(std::move(view)) {}
+
+  // The top-level member `name`, or nullptr: what to_data(report) with the view set would hold.
+  const data* member(const std::string& name) {
+    if (!report_.is_object()) return nullptr;
+    auto it = converted_.find(name);
+    if (it != converted_.end()) return it->second.get();
+    const json* j = nullptr;
+    if (name == "view") {
+      j = &view_;
+    } else if (auto f = report_.find(name); f != report_.end()) {
+      j = &*f;
+    }
+    auto& slot = converted_[name];  // a name that is not there is remembered too
+    if (j) slot = std::make_unique<data>(to_data(*j));
+    return slot.get();
+  }
+
+  const data* whole() {
+    if (!whole_) {
+      whole_ = std::make_unique<data>(to_data(report_));
+      if (whole_->is_object()) {
+        whole_->set("view", data{data::type::object});
+        fill_data(const_cast<data&>(*whole_->get("view")), view_);
+      }
+    }
+    return whole_.get();
+  }
+
+ private:
+  const json& report_;
+  json view_;
+  std::unordered_map<std::string, std::unique_ptr<data>> converted_;
+  std::unique_ptr<data> whole_;
+};
+
 // kainjow's own context splits every dotted name ({{view.x}}) with a std::stringstream at each
 // lookup, which was the largest single cost of a render; this one looks the parts up in place,
-// with the same result: the innermost section's data first, then the outer ones.
+// with the same result: the innermost section's data first, then the outer ones, then the
+// model's top level (nullptr in items_).
 class Context : public kainjow::mustache::basic_context<std::string> {
  public:
-  explicit Context(const data* root) { items_.push_back(root); }
+  explicit Context(Model& model) : model_(model) { items_.push_back(nullptr); }
   void push(const data* d) override { items_.push_back(d); }
   void pop() override { items_.pop_back(); }
 
   const data* get(const std::string& name) const override {
-    if (name == ".") return items_.back();
+    if (name == ".") return items_.back() ? items_.back() : model_.whole();
     if (name.find('.') == std::string::npos) return get_partial(name);
     std::string part;
     for (auto item = items_.rbegin(); item != items_.rend(); ++item) {
       const data* var = *item;
       std::size_t pos = 0;
       // The parts std::getline would give: a trailing '.' adds no empty last part.
-      while (var && pos < name.size()) {
+      bool top = var == nullptr;
+      while ((var || top) && pos < name.size()) {
         std::size_t dot = name.find('.', pos);
         if (dot == std::string::npos) dot = name.size();
         part.assign(name, pos, dot - pos);
-        var = var->get(part);
+        var = top ? model_.member(part) : var->get(part);
+        top = false;
         pos = dot + 1;
       }
       if (var) return var;
@@ -695,11 +742,12 @@ class Context : public kainjow::mustache::basic_context<std::string> {
 
   const data* get_partial(const std::string& name) const override {
     for (auto item = items_.rbegin(); item != items_.rend(); ++item)
-      if (const data* var = (*item)->get(name)) return var;
+      if (const data* var = *item ? (*item)->get(name) : model_.member(name)) return var;
     return nullptr;
   }
 
  private:
+  Model& model_;
   std::vector<const data*> items_;  // the innermost last
 };
 
@@ -712,8 +760,8 @@ struct StringSink {
   }
 };
 
-std::string render_with(mustache& tmpl, const data& d) {
-  Context ctx(&d);
+std::string render_with(mustache& tmpl, Model& model) {
+  Context ctx(model);
   StringSink sink;
   sink.out.reserve(8192);
   tmpl.render(ctx, sink);
@@ -836,11 +884,7 @@ Rendered render_report(const Templates& templates, const nlohmann::ordered_json&
     cleaned = single_line_strings(report);
     model = &cleaned;
   }
-  data d = to_data(*model);
-  if (d.is_object()) {
-    d.set("view", data{data::type::object});
-    fill_data(const_cast<data&>(*d.get("view")), build_view(*model));
-  }
+  Model d(*model, model->is_object() ? build_view(*model) : json());
   auto parsed = templates.parsed;
   if (!parsed)  // built by hand rather than by load_templates
     parsed = std::make_shared<Templates::Parsed>(Templates::Parsed{parse(templates.subject, false),
