@@ -444,9 +444,9 @@ void auth_view(const json& r, json& v) {
                         {"answers", answers}});
   }
   v["has_dns_log"] = !lines.empty();
+  std::string count = std::to_string(lines.size());
   v["dns_log_lines"] = std::move(lines);
   v["dns_log_rows"] = std::move(rows);
-  std::string count = std::to_string(lines.size());
   if (member(r, "dns_log_omitted").is_number() && member(r, "dns_log_omitted") != 0)
     count += ", and " + number(member(r, "dns_log_omitted")) + " more not listed";
   v["dns_log_count"] = count;
