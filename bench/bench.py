@@ -204,9 +204,14 @@ biff = no
 """)
         with open(os.path.join(self.conf, "master.cf"), "w") as f:
             f.write(self.SERVICES.format(listen=f"127.0.0.1:{port}"))
-        p = subprocess.run(["postfix", "-c", self.conf, "start"], capture_output=True, text=True,
-                           timeout=60)
-        if p.returncode != 0 or not wait_port(port, None, 20):
+        try:
+            p = subprocess.run(["postfix", "-c", self.conf, "start"], capture_output=True,
+                               text=True, timeout=60)
+            started = p.returncode == 0 and wait_port(port, None, 20)
+        except BaseException:  # interrupted while it starts: it may be running already
+            self.stop()
+            raise
+        if not started:
             self.stop()
             raise RuntimeError("Postfix did not start: " + (p.stderr or p.stdout).strip()[-500:]
                                + f" (see {self.log})")
