@@ -144,19 +144,26 @@ class TlsTest(unittest.TestCase):
 
     def test_tls_1_1_client_is_willing(self):
         port = h.free_port()
-        # s_server stops when its stdin ends: keep a pipe open while it serves.
+        # s_server stops when its stdin ends: keep a pipe open while it serves. It says ACCEPT
+        # when it listens (a probe connection would use up its one accept).
+        log_path = os.path.join(self.work.path, "s_server.log")
+        log = open(log_path, "wb")
         server = subprocess.Popen([self.openssl, "s_server", "-accept", f"127.0.0.1:{port}",
                                    "-cert", self.cert, "-key", self.key, "-naccept", "1",
-                                   *self.TLS11], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   *self.TLS11], stdin=subprocess.PIPE, stdout=log,
                                   stderr=subprocess.STDOUT)
 
         def stop():
             server.stdin.close()
             server.kill()
             server.wait()
-            server.stdout.close()
+            log.close()
         self.addCleanup(stop)
-        h.wait_for(lambda: h.port_open(port) or server.poll() is not None, 10, "s_server")
+
+        def listening():
+            with open(log_path, "rb") as f:
+                return b"ACCEPT" in f.read() or server.poll() is not None
+        h.wait_for(listening, 10, "s_server")
         out = self.s_client_tls11(port)
         self.assertRegex(out, r"Protocol *: TLSv1\.1")
         self.assertRegex(out, r"New, \S+, Cipher is [A-Z0-9]")  # a cipher: it completed
