@@ -195,11 +195,12 @@ class Loader {
     }
 
     if (auto s = table(root, "smtp", "smtp")) {
-      only_known(*s, "smtp.",
-                 {"listen", "max_message_size", "max_message_memory", "max_recipients",
-                  "max_errors", "max_commands", "max_connections", "max_connections_per_ip",
-                  "ipv6_connection_prefix", "command_timeout", "connection_deadline", "tls_cert",
-                  "tls_key", "implicit_tls_listen", "proxy_protocol_listen", "trusted_proxies"});
+      only_known(
+          *s, "smtp.",
+          {"listen", "max_message_size", "max_message_memory", "max_recipients", "max_errors",
+           "max_commands", "max_connections", "max_connections_per_ip", "ipv6_connection_prefix",
+           "command_timeout", "connection_deadline", "tls_cert", "tls_key", "implicit_tls_listen",
+           "proxy_protocol_listen", "trusted_proxies", "proxy_protocol_tls_listen"});
       c.smtp.listen = endpoints(*s, "listen", "smtp.listen");
       set_size(*s, "max_message_size", "smtp.max_message_size", c.smtp.max_message_size, 1024,
                1LL << 30);
@@ -228,6 +229,11 @@ class Loader {
              "needs smtp.tls_cert and smtp.tls_key");
       c.smtp.proxy_protocol_listen =
           endpoints(*s, "proxy_protocol_listen", "smtp.proxy_protocol_listen");
+      c.smtp.proxy_protocol_tls_listen =
+          endpoints(*s, "proxy_protocol_tls_listen", "smtp.proxy_protocol_tls_listen");
+      if (!c.smtp.proxy_protocol_tls_listen.empty() && c.smtp.tls_cert.empty())
+        fail(s->get("proxy_protocol_tls_listen"), "smtp.proxy_protocol_tls_listen",
+             "needs smtp.tls_cert and smtp.tls_key");
       if (auto nets = strings(*s, "trusted_proxies", "smtp.trusted_proxies")) {
         for (const auto& n : *nets) {
           auto net = parse_network(n);
@@ -240,9 +246,12 @@ class Loader {
       if (!c.smtp.proxy_protocol_listen.empty() && c.smtp.trusted_proxies.empty())
         fail(s->get("proxy_protocol_listen"), "smtp.proxy_protocol_listen",
              "needs smtp.trusted_proxies");
+      if (!c.smtp.proxy_protocol_tls_listen.empty() && c.smtp.trusted_proxies.empty())
+        fail(s->get("proxy_protocol_tls_listen"), "smtp.proxy_protocol_tls_listen",
+             "needs smtp.trusted_proxies");
     }
     if (c.smtp.listen.empty() && c.smtp.implicit_tls_listen.empty() &&
-        c.smtp.proxy_protocol_listen.empty())
+        c.smtp.proxy_protocol_listen.empty() && c.smtp.proxy_protocol_tls_listen.empty())
       fail(nullptr, "smtp.listen", "needs at least one address");
 
     if (auto d = table(root, "dns", "dns")) {

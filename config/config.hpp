@@ -54,7 +54,9 @@ struct Smtp {
   std::string tls_key;
   std::vector<Endpoint> implicit_tls_listen;    // TLS from the first byte (RFC 8314)
   std::vector<Endpoint> proxy_protocol_listen;  // a PROXY v1/v2 header must come first
-  std::vector<Network> trusted_proxies;         // who may send that header
+  // A PROXY header, then TLS from the next byte (HAProxy's send-proxy in front of port 465).
+  std::vector<Endpoint> proxy_protocol_tls_listen;
+  std::vector<Network> trusted_proxies;  // who may send that header
   bool operator==(const Smtp&) const = default;
 };
 

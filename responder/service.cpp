@@ -69,6 +69,8 @@ smtp::ServerOptions smtp_options(const config::Config& c) {
     opts.listeners.push_back({to_endpoint(l), true, false});
   for (const auto& l : c.smtp.proxy_protocol_listen)
     opts.listeners.push_back({to_endpoint(l), false, true});
+  for (const auto& l : c.smtp.proxy_protocol_tls_listen)
+    opts.listeners.push_back({to_endpoint(l), true, true});
   for (const auto& n : c.smtp.trusted_proxies)
     opts.trusted_proxies.push_back({n.address, n.prefix});
   opts.tls_cert = c.smtp.tls_cert;
@@ -606,7 +608,8 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const 
     ++counters.messages_report;
     ++counters.suppressed[decision.reason];
     counters.dot_to_250.observe(std::chrono::duration<double>(t_built - t_dot).count());
-    co_return smtp::QueueOutcome{id, report.summary + "; no reply mail: " + decision.reason, ""};
+    co_return smtp::QueueOutcome{id, report.summary + "; no reply mail: " + decision.reason, "",
+                                 std::nullopt, false};
   }
 
   QueueEntry entry;
@@ -981,7 +984,8 @@ bool Service::Impl::reload(const config::LoadResult& loaded) {
   log_event("reloaded", {{"hostname", c.hostname},
                          {"smtp_listeners",
                           std::to_string(c.smtp.listen.size() + c.smtp.implicit_tls_listen.size() +
-                                         c.smtp.proxy_protocol_listen.size())},
+                                         c.smtp.proxy_protocol_listen.size() +
+                                         c.smtp.proxy_protocol_tls_listen.size())},
                          {"http_listeners", std::to_string(c.http.listen.size())},
                          {"tls", c.smtp.tls_cert.empty() ? "off" : "reloaded"},
                          {"dns", plan.new_resolver ? "new" : "unchanged"},

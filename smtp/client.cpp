@@ -488,13 +488,24 @@ asio::awaitable<Transaction> transaction(Session& s, const Capabilities& caps,
   // Without 8BITMIME an 8-bit message goes as it is, as most MTAs do; converting it to 7 bits
   // would mean re-encoding MIME parts, which this client does not do.
   params.body_8bitmime = caps.eightbitmime && has_8bit(message);
-  if (has_8bit(sender) || has_8bit(recipient)) {
+  // RFC 6531 §3.4: an address with UTF-8 needs SMTPUTF8; without it the address cannot be
+  // carried at all (its domain, if it had U-labels, was written as A-labels already: only a
+  // UTF-8 local part is left, which has no ASCII form). A UTF-8 header field (RFC 6532) asks
+  // for it too where the server offers it.
+  const bool sender_utf8 = has_8bit(sender), recipient_utf8 = has_8bit(recipient);
+  if (sender_utf8 || recipient_utf8) {
     if (!caps.smtputf8) {
-      t.outcome = permanent("MAIL FROM: the address needs SMTPUTF8, which the server lacks");
+      t.outcome = permanent(
+          std::string(recipient_utf8 ? "RCPT TO: the recipient's" : "MAIL FROM: the sender's") +
+          " address has non-ASCII characters and the server does not offer "
+          "SMTPUTF8 (RFC 6531)");
       t.after = After::next;
       co_return t;
     }
     params.smtputf8 = true;
+  } else if (caps.smtputf8) {
+    const std::size_t header_end = message.find("\r\n\r\n");
+    params.smtputf8 = has_8bit(std::string_view(message).substr(0, header_end));
   }
 
   t.started = true;
@@ -610,16 +621,22 @@ asio::awaitable<Transaction> transaction(Session& s, const Capabilities& caps,
   co_return t;
 }
 
-// The checks made before any connection.
-std::optional<DeliveryOutcome> check_request(const ClientOptions& opts, const std::string& sender,
-                                             const std::string& recipient) {
+// The checks made before any connection. `sender` and `recipient` become the forms MAIL FROM
+// and RCPT TO carry (a quoted local part quoted as RFC 5321 §4.1.2 wants it).
+std::optional<DeliveryOutcome> check_request(const ClientOptions& opts, std::string& sender,
+                                             std::string& recipient) {
   if (!is_safe_helo_name(opts.helo_name)) {
     return temporary("configuration: helo_name is not a valid host name");
   }
-  if (!is_safe_address(sender)) return permanent("MAIL FROM: invalid sender address");
-  if (recipient.empty() || !is_safe_address(recipient)) {
-    return permanent("RCPT TO: invalid recipient address");
+  SmtpAddressResult from = smtp_address(sender);
+  if (!from.address) return permanent("MAIL FROM: invalid sender address: " + from.error);
+  SmtpAddressResult to = smtp_address(recipient);
+  if (recipient.empty() || !to.address) {
+    return permanent("RCPT TO: invalid recipient address" +
+                     (to.error.empty() ? std::string() : ": " + to.error));
   }
+  sender = std::move(from.address->text);
+  recipient = std::move(to.address->text);
   return std::nullopt;
 }
 

@@ -4,7 +4,10 @@
 //
 // Follows RFC 5321 (the dialogue, §4.5.3.2 timeouts, §4.1.4 a new MAIL after the final 250 or
 // after RSET), RFC 3207 (STARTTLS, EHLO again after the handshake), RFC 4954 (AUTH PLAIN, AUTH
-// LOGIN), RFC 1870 (SIZE), RFC 6152 (8BITMIME), RFC 2920 (PIPELINING).
+// LOGIN), RFC 1870 (SIZE), RFC 6152 (8BITMIME), RFC 2920 (PIPELINING), RFC 6531 (SMTPUTF8: asked
+// for when an address has UTF-8; without the server's SMTPUTF8 such an address fails
+// permanently). Addresses go out in RFC 5321 §4.1.2 form, a local part such as "john doe"
+// quoted (smtp_address() in smtp/client_protocol.hpp).
 // It is strict: CRLF only on the wire, every step under a deadline, replies read with
 // ReplyReader, and any byte the server sends before it was asked (response injection, e.g.
 // commands smuggled after "220 Ready to start TLS") ends the session as a temporary failure.
@@ -12,7 +15,8 @@
 // exactly three replies are expected; EHLO, STARTTLS, AUTH, RSET and QUIT are never pipelined.
 //
 // Not here: MX lookup, retries and the queue (responder/delivery), choosing the endpoint,
-// DSN, several recipients, SMTPUTF8 downgrading. Credentials are sent only on a session whose
+// DSN, several recipients, SMTPUTF8 downgrading (responder/reply writes a U-label domain as
+// A-labels before the reply is queued). Credentials are sent only on a session whose
 // server certificate was verified (ClientOptions: a pinned fingerprint that matches, or a
 // chain to tls_ctx's trusted CAs for tls_server_name), never in clear, unless
 // ClientOptions::auth_without_tls says so (tests).

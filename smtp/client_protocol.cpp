@@ -1,5 +1,6 @@
 #include "smtp/client_protocol.hpp"
 #include "core/ascii.hpp"
+#include "smtp/command_parser.hpp"
 
 #include <cstdint>
 #include <cstring>
@@ -181,13 +182,27 @@ Capabilities parse_ehlo(const Reply& r) {
   return caps;
 }
 
-bool is_safe_address(std::string_view address) {
-  if (address.size() > 256) return false;
-  for (char c : address) {
-    auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f || c == '<' || c == '>') return false;
+SmtpAddressResult smtp_address(std::string_view address) {
+  SmtpAddressResult out;
+  if (address.empty()) {
+    out.address = SmtpAddress{};
+    return out;
   }
-  return true;
+  std::string arg = "TO:<";
+  arg += address;
+  arg += '>';
+  // RCPT's grammar is MAIL's without <>; 8-bit is allowed (the caller then asks for SMTPUTF8).
+  PathResult r = parse_rcpt_to(arg, true);
+  const bool path_ok = r.error == PathError::none || r.error == PathError::address_literal;
+  if (!path_ok || !r.mailbox || !r.params.empty()) {
+    out.error = r.error == PathError::none || r.detail.empty() ? "not a single mailbox" : r.detail;
+    return out;
+  }
+  SmtpAddress a;
+  a.text = r.mailbox->to_string();
+  a.utf8 = has_8bit(a.text);
+  out.address = std::move(a);
+  return out;
 }
 
 bool is_safe_helo_name(std::string_view name) {

@@ -71,10 +71,23 @@ struct Capabilities {
 // "no limit") are ignored.
 Capabilities parse_ehlo(const Reply& r);
 
-// True if `address` can go between the angle brackets of MAIL FROM or RCPT TO: at most 256
-// octets, no space, no control character, no '<' or '>'. (Quoted local parts with spaces are
-// refused; the service does not send to them.) The empty address is allowed (the null sender).
-bool is_safe_address(std::string_view address);
+// An address as MAIL FROM or RCPT TO carry it between the angle brackets.
+struct SmtpAddress {
+  std::string text;   // the mailbox, its local part quoted where the grammar needs it; "" = <>
+  bool utf8 = false;  // it has non-ASCII octets: the transaction needs SMTPUTF8 (RFC 6531)
+};
+struct SmtpAddressResult {
+  std::optional<SmtpAddress> address;  // nullopt: the address cannot be sent
+  std::string error;                   // why, when it cannot
+};
+
+// Reads a mailbox as RFC 5321 §4.1.2 writes it (Mailbox::to_string()'s form: a local part that
+// is not a Dot-string is a Quoted-string, e.g. "\"john doe\"@example.org"), with UTF-8 where
+// RFC 6531 §3.3 allows it, and gives it in its minimally quoted form. The same strict parser
+// that reads the server's MAIL and RCPT (smtp/command_parser.hpp) decides; address literals
+// are accepted, source routes, parameters after the path, control characters, invalid UTF-8,
+// a local part over 64 octets and a domain over 255 are not. "" is the null sender <>.
+SmtpAddressResult smtp_address(std::string_view address);
 
 // True if `name` is usable as the EHLO argument: 1-255 octets of letters, digits, '-', '.',
 // or an address literal in brackets made of those and ':'.
@@ -88,9 +101,9 @@ struct MailParameters {
 };
 
 // "MAIL FROM:<sender> [SIZE=n] [BODY=8BITMIME] [SMTPUTF8]\r\n"; "" gives "MAIL FROM:<>".
-// The caller checks the address with is_safe_address() first.
+// The address is an SmtpAddress::text (smtp_address() checked it).
 std::string mail_from_command(std::string_view sender, const MailParameters& params);
-// "RCPT TO:<recipient>\r\n". The caller checks the address with is_safe_address() first.
+// "RCPT TO:<recipient>\r\n". The address is an SmtpAddress::text (smtp_address() checked it).
 std::string rcpt_to_command(std::string_view recipient);
 
 // Standard base64 (RFC 4648 §4) with padding and no line breaks.

@@ -192,11 +192,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
     timer.cancel();
   }
 
-  awaitable<void> handshake(asio::ssl::context& ctx, boost::system::error_code& ec) {
+  // `already`: bytes of the handshake read before it began (a ClientHello that arrived in the
+  // same read as the PROXY header before it).
+  awaitable<void> handshake(asio::ssl::context& ctx, boost::system::error_code& ec,
+                            std::string_view already = {}) {
     tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket, ctx);
     arm(options->command_timeout);
-    co_await tls->async_handshake(asio::ssl::stream_base::server,
-                                  redirect_error(use_awaitable, ec));
+    if (already.empty()) {
+      co_await tls->async_handshake(asio::ssl::stream_base::server,
+                                    redirect_error(use_awaitable, ec));
+    } else {
+      co_await tls->async_handshake(asio::ssl::stream_base::server,
+                                    asio::buffer(already.data(), already.size()),
+                                    redirect_error(use_awaitable, ec));
+    }
     timer.cancel();
   }
 
@@ -337,8 +346,10 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
   }
 
   if (listener.implicit_tls) {
+    // Behind a PROXY header the client's first TLS bytes may have come with it.
     boost::system::error_code hec;
-    co_await conn->handshake(*opts->tls, hec);
+    co_await conn->handshake(*opts->tls, hec, in);
+    in.clear();
     if (hec) {
       ++st->stats.implicit_tls_failed;
       st->stats.ended(SessionEnd::tls_failed);
@@ -393,7 +404,7 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
           if (!q.queue_id && q.refusal)
             step = session.refuse(std::move(*q.refusal));
           else
-            step = session.on_queued(q.queue_id, q.summary, q.failure);
+            step = session.on_queued(q.queue_id, q.summary, q.failure, q.queued);
         }
         if (!step.reply.empty()) out += step.reply.format();
         switch (step.action) {

@@ -35,6 +35,7 @@ struct QueueOutcome {
   std::string summary;                  // safe text for the 250 line
   std::string failure;
   std::optional<Reply> refusal = std::nullopt;  // without queue_id: say this instead
+  bool queued = true;  // false: accepted, but no reply mail was queued ("accepted as <id>")
 };
 
 // One per connection; created when a client is accepted. As a MessageSink it is told about
@@ -71,6 +72,7 @@ struct Listener {
   asio::ip::tcp::endpoint endpoint;
   bool implicit_tls = false;    // TLS from the first byte (RFC 8314 §3.3), no STARTTLS
   bool proxy_protocol = false;  // a PROXY protocol v1/v2 header must come first
+                                // (with implicit_tls too: the header, then TLS)
 };
 
 // An address or CIDR block a PROXY protocol header is accepted from.

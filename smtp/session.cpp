@@ -341,12 +341,13 @@ Step Session::refuse(Reply r) {
 }
 
 Step Session::on_queued(std::optional<std::string> queue_id, std::string_view summary,
-                        std::string_view failure) {
+                        std::string_view failure, bool queued) {
   reset_transaction();
   if (!queue_id)
     return {reply(451, "4.3.0", "temporary failure, try again later: " + std::string(failure)),
             Action::none};
-  std::string text = "Ok: queued as " + *queue_id + "; your IP is " + peer_ip_.to_string();
+  std::string text = (queued ? "Ok: queued as " : "Ok: accepted as ") + *queue_id +
+                     "; your IP is " + peer_ip_.to_string();
   if (!summary.empty()) text += " (" + std::string(summary) + ")";
   return {reply(250, "2.0.0", std::move(text)), Action::none};
 }

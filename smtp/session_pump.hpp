@@ -63,7 +63,7 @@ struct ReceivedMessage {
   MemoryHold hold;          // what it holds of the budget, given back with it
 };
 
-class SessionPump : private DataDecoder::Sink {
+class SessionPump final : private DataDecoder::Sink {
  public:
   struct Limits {
     std::size_t max_line = 512;           // command lines, CRLF included (RFC 5321: 512)

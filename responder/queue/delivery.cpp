@@ -466,6 +466,10 @@ asio::awaitable<Outcome> Deliverer::via_mx(const QueueEntry& entry, const std::s
   std::string domain = entry.recipient.substr(at + 1);
   if (!domain.empty() && domain.front() == '[')
     co_return Outcome{Kind::permanent, "address literals are not delivered to"};
+  // A domain of valid U-labels was written as A-labels when the reply was made; one that still
+  // has non-ASCII octets is not valid IDNA and has no name in the DNS.
+  if (std::any_of(domain.begin(), domain.end(), [](char c) { return (c & 0x80) != 0; }))
+    co_return Outcome{Kind::permanent, "the recipient's domain is not a valid IDNA name"};
 
   const auto deadline = std::chrono::steady_clock::now() + config_.delivery.attempt_deadline;
   // RFC 5321 §5.1: MX hosts by preference; with no MX, the domain itself.

@@ -1,6 +1,10 @@
 #include "responder/reply/reply_mail.hpp"
 
+#include <optional>
+#include <string_view>
+
 #include "mime/compose.hpp"
+#include "responder/analysis/idna.hpp"
 
 namespace ipconfirm::responder {
 
@@ -42,6 +46,22 @@ std::string cut_text(const std::string& text) {
   return out;
 }
 
+// The address the reply goes to: the envelope sender with a domain of U-labels written as
+// A-labels (RFC 5890; the same domain, the form the DNS holds). An address whose local part is
+// ASCII is then all ASCII and reaches a server without SMTPUTF8 (RFC 6531); one whose local
+// part is UTF-8 still needs it. A domain that is not valid IDNA stays as it is.
+std::string reply_address(const std::string& mail_from) {
+  const std::size_t at = mail_from.rfind('@');
+  if (at == std::string::npos) return mail_from;
+  const std::string_view domain = std::string_view(mail_from).substr(at + 1);
+  bool ascii = true;
+  for (char c : domain) ascii = ascii && static_cast<unsigned char>(c) < 0x80;
+  if (ascii) return mail_from;
+  std::optional<std::string> a_labels = to_a_labels(domain);
+  if (!a_labels) return mail_from;
+  return mail_from.substr(0, at + 1) + *a_labels;
+}
+
 }  // namespace
 
 ReplyMail build_reply_mail(const Observation& obs, const Rendered& rendered,
@@ -50,7 +70,7 @@ ReplyMail build_reply_mail(const Observation& obs, const Rendered& rendered,
   mime::OutgoingMessage m;
   m.from_address = "ipconfirm-response@" + obs.reply_domain;
   m.from_display = "ipconfirm";
-  m.to_address = obs.mail_from;
+  m.to_address = reply_address(obs.mail_from);
   m.subject = rendered.subject;
   m.message_id = mime::make_message_id(hostname);
   m.in_reply_to = obs.message.message_id;
@@ -70,7 +90,7 @@ ReplyMail build_reply_mail(const Observation& obs, const Rendered& rendered,
       mime::Attachment{"application/json", "ipconfirm.json", crlf(report.dump(2))});
   ReplyMail r;
   r.sender = "";
-  r.recipient = obs.mail_from;
+  r.recipient = m.to_address;
   r.message_id = m.message_id;
   r.data = mime::compose(m);
   if (r.data.size() > kMaxReplyBytes) {

@@ -15,7 +15,7 @@ namespace ipconfirm::responder {
 
 struct ReplyMail {
   std::string sender;     // envelope sender of the reply: always "" (<>), RFC 3834 §3.3
-  std::string recipient;  // the original envelope sender
+  std::string recipient;  // the original envelope sender (a U-label domain as A-labels)
   std::string message_id;
   std::string data;  // the whole message, CRLF endings
 };

@@ -70,6 +70,8 @@ class Rfc3834(unittest.TestCase):
         self.assertEqual(rc, 0, out)
         self.assertIn("your IP is 127.0.0.2", out)
         self.assertIn(f"no reply mail: {reason}", out)
+        self.assertIn("250 2.0.0 Ok: accepted as ", out)
+        self.assertNotIn("queued as", out)
         needle = f"reason={reason}"
         h.wait_for(lambda: any(needle in line and "suppressed" in line
                                for line in self.s.svc.read_log().splitlines()),
@@ -196,7 +198,8 @@ class TranscriptMode(unittest.TestCase):
         for i in range(3):
             rc, out = self.s.send(f"t{i}@sender.test")
             self.assertEqual(rc, 0, out)
-            self.assertRegex(out, r"250 2\.0\.0 .*your IP is 127\.0\.0\.2 \(PTR mail\.sender\.test"
+            self.assertRegex(out, r"250 2\.0\.0 Ok: accepted as \S+; your IP is 127\.0\.0\.2 "
+                                  r"\(PTR mail\.sender\.test"
                                   r", forward-confirmed; spf=none dkim=none dmarc=none; "
                                   r"no reply mail: transcript-mode\)")
         h.wait_for(lambda: self.s.svc.read_log().count("reason=transcript-mode") == 3, 5,

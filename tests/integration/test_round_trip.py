@@ -143,6 +143,9 @@ class RoundTrip(unittest.TestCase):
         self.assertEqual(rc, 0, out)
         self.assertIn("your IP is 127.0.0.2", out)
         self.assertIn("no reply mail: null-sender", out)
+        # Nothing was queued, and the 250 does not claim it was.
+        self.assertRegex(out, r"250 2\.0\.0 Ok: accepted as \S+; your IP is 127\.0\.0\.2 \(")
+        self.assertNotIn("queued as", out)
         h.wait_for(lambda: "suppressed" in self.svc.read_log(), 5, "the suppression log line")
 
     def test_check_verb_prints_the_same_report(self):

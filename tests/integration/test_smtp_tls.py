@@ -3,7 +3,8 @@
 A certificate is generated at test time with openssl. swaks --tls and `openssl s_client
 -starttls smtp` are the clients; raw dialogs check that plaintext pipelined after STARTTLS is
 refused (CVE-2011-0411), that the session forgets the plaintext EHLO/MAIL after the handshake,
-that TLS 1.1 is refused, and that the TLS version and cipher reach the report (connection.tls).
+that TLS 1.1 is refused (by us: the same client completes TLS 1.1 with `openssl s_server`), and
+that the TLS version and cipher reach the report (connection.tls).
 """
 
 import os
@@ -130,18 +131,57 @@ class TlsTest(unittest.TestCase):
         tls = self.report_for("tls2@sender.test")["connection"]["tls"]
         self.assertRegex(tls["version"], r"^TLSv1\.[23]$")
 
-    def test_tls_below_1_2_is_refused(self):
-        ctx = self.client_context()
-        ctx.minimum_version = ssl.TLSVersion.TLSv1
-        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
-        try:
-            ctx.set_ciphers("ALL:@SECLEVEL=0")
-        except ssl.SSLError:
-            pass
-        raw = socket.create_connection(("127.0.0.1", self.tls_port), timeout=10)
-        self.addCleanup(raw.close)
-        with self.assertRaises((ssl.SSLError, OSError)):
-            ctx.wrap_socket(raw, server_hostname="mx.example.test").recv(100)
+    # The client must be willing to speak TLS 1.1, or a refusal proves nothing: OpenSSL 3 only
+    # offers it at security level 0. The same s_client command first completes a TLS 1.1
+    # handshake with `openssl s_server -tls1_1`, then fails against ipconfirm, whose log names
+    # the refused protocol.
+    TLS11 = ["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"]
+
+    def s_client_tls11(self, port, *extra):
+        p = subprocess.run([self.openssl, "s_client", "-connect", f"127.0.0.1:{port}",
+                            *self.TLS11, *extra], input=b"", capture_output=True, timeout=30)
+        return p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
+
+    def test_tls_1_1_client_is_willing(self):
+        port = h.free_port()
+        # s_server stops when its stdin ends: keep a pipe open while it serves. It says ACCEPT
+        # when it listens (a probe connection would use up its one accept).
+        log_path = os.path.join(self.work.path, "s_server.log")
+        log = open(log_path, "wb")
+        server = subprocess.Popen([self.openssl, "s_server", "-accept", f"127.0.0.1:{port}",
+                                   "-cert", self.cert, "-key", self.key, "-naccept", "1",
+                                   *self.TLS11], stdin=subprocess.PIPE, stdout=log,
+                                  stderr=subprocess.STDOUT)
+
+        def stop():
+            server.stdin.close()
+            server.kill()
+            server.wait()
+            log.close()
+        self.addCleanup(stop)
+
+        def listening():
+            with open(log_path, "rb") as f:
+                return b"ACCEPT" in f.read() or server.poll() is not None
+        h.wait_for(listening, 10, "s_server")
+        out = self.s_client_tls11(port)
+        self.assertRegex(out, r"Protocol *: TLSv1\.1")
+        self.assertRegex(out, r"New, \S+, Cipher is [A-Z0-9]")  # a cipher: it completed
+        self.assertNotIn("Cipher is (NONE)", out)
+
+    def test_tls_1_1_is_refused_on_both_kinds_of_listener(self):
+        for port, extra in ((self.tls_port, ()), (self.port, ("-starttls", "smtp"))):
+            with self.subTest(port=port):
+                failures = self.svc.read_log().count(" tls-failed ") + \
+                    self.svc.read_log().count("TLS handshake failed")
+                out = self.s_client_tls11(port, *extra)
+                self.assertIn("Cipher is (NONE)", out)
+                # The server said no: its alert, and its log line with the reason.
+                self.assertRegex(out, r"alert protocol version|unsupported protocol")
+                h.wait_for(lambda: self.svc.read_log().count(" tls-failed ") +
+                           self.svc.read_log().count("TLS handshake failed") > failures, 5,
+                           "the server's log line")
+                self.assertRegex(self.svc.read_log(), r"unsupported protocol")
 
     def test_plaintext_on_the_implicit_tls_listener_is_not_answered(self):
         c = Client(self.tls_port)

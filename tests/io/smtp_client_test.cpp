@@ -359,6 +359,84 @@ TEST_CASE("a 7-bit message from a named sender goes without BODY=") {
   CHECK(contains(messages[0], "X-Mail-Args: <bounce@example.test>\n"));
 }
 
+TEST_CASE("a quoted local part reaches smtp-sink quoted; a UTF-8 one fails without SMTPUTF8") {
+  Sink sink;
+  auto outcome =
+      deliver_to(sink.endpoint(), test_options(), "", "\"john doe\"@sender.test", simple_message);
+  CHECK(outcome.kind == Kind::ok);
+  auto messages = sink.messages();
+  REQUIRE(messages.size() == 1);
+  CHECK(contains(messages[0], "X-Rcpt-Args: <\"john doe\"@sender.test>\n"));
+  CHECK(contains(messages[0], "X-Mail-Args: <>\n"));
+
+  // smtp-sink does not announce SMTPUTF8: the address has no form it could take.
+  outcome =
+      deliver_to(sink.endpoint(), test_options(), "", "j\xc3\xb6rg@sender.test", simple_message);
+  CHECK(outcome.kind == Kind::permanent);
+  CHECK(contains(outcome.detail, "RCPT TO: the recipient's address has non-ASCII characters"));
+  CHECK(contains(outcome.detail, "SMTPUTF8"));
+  CHECK(sink.messages(2).size() == 1);
+}
+
+TEST_CASE("SMTPUTF8: asked for when an address needs it and the server offers it") {
+  struct Case {
+    std::string sender, recipient;
+    bool offered;
+    std::vector<std::string> expected;  // what the server received, EHLO to QUIT
+    Kind kind;
+  };
+  const std::string joerg = "j\xc3\xb6rg@sender.test";
+  const Case cases[] = {
+      {"",
+       joerg,
+       true,
+       {"EHLO client.example.test", "MAIL FROM:<> SMTPUTF8", "RCPT TO:<" + joerg + ">", "DATA",
+        "QUIT"},
+       Kind::ok},
+      {joerg,
+       "someone@sender.test",
+       true,
+       {"EHLO client.example.test", "MAIL FROM:<" + joerg + "> SMTPUTF8",
+        "RCPT TO:<someone@sender.test>", "DATA", "QUIT"},
+       Kind::ok},
+      // Offered but not needed: not asked for.
+      {"",
+       "\"john doe\"@sender.test",
+       true,
+       {"EHLO client.example.test", "MAIL FROM:<>", "RCPT TO:<\"john doe\"@sender.test>", "DATA",
+        "QUIT"},
+       Kind::ok},
+      // Needed but not offered: nothing is sent, and the session ends politely.
+      {"", joerg, false, {"EHLO client.example.test", "QUIT"}, Kind::permanent},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.recipient);
+    CAPTURE(c.offered);
+    asio::io_context io;
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    ScriptedServer server(io);
+    std::string ehlo = c.offered ? "250-mx.example.test\r\n250 SMTPUTF8\r\n"
+                                 : "250-mx.example.test\r\n250 8BITMIME\r\n";
+    server.start([ehlo](ScriptedPeer& p) -> asio::awaitable<void> {
+      co_await p.send("220 mx.example.test ESMTP\r\n");
+      co_await answer_commands(p, ehlo);
+    });
+    auto outcome = run_client(io, server.endpoint(), test_options(), ctx, c.sender, c.recipient,
+                              "From: ipconfirm@example.test\r\nTo: <" + c.recipient +
+                                  ">\r\nSubject: report\r\n\r\nhello\r\n");
+    CHECK(outcome.kind == c.kind);
+    REQUIRE(server.peer);
+    std::vector<std::string> commands;
+    bool in_data = false;
+    for (const auto& l : server.peer->received) {
+      if (!in_data) commands.push_back(l);
+      if (l == "DATA") in_data = true;
+      if (in_data && l == ".") in_data = false;
+    }
+    CHECK(commands == c.expected);
+  }
+}
+
 TEST_CASE("4xx at DATA is a temporary failure") {
   Sink sink({"-r", "data"});
   auto outcome =

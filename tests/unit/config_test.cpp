@@ -107,6 +107,7 @@ TEST_CASE("config: TLS, implicit TLS, PROXY protocol and postmaster keys") {
                        "tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n"
                        "implicit_tls_listen = [\"127.0.0.1:4650\"]\n"
                        "proxy_protocol_listen = [\"[::1]:2526\"]\n"
+                       "proxy_protocol_tls_listen = [\"127.0.0.1:4651\"]\n"
                        "trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"2001:db8::/32\"]\n"
                        "[postmaster]\nforward = \"hostmaster@example.org\"\n");
   REQUIRE_MESSAGE(r.config, r.error);
@@ -114,6 +115,7 @@ TEST_CASE("config: TLS, implicit TLS, PROXY protocol and postmaster keys") {
   CHECK(s.tls_cert == "c.pem");
   CHECK(s.implicit_tls_listen.at(0).to_string() == "127.0.0.1:4650");
   CHECK(s.proxy_protocol_listen.at(0).to_string() == "[::1]:2526");
+  CHECK(s.proxy_protocol_tls_listen.at(0).to_string() == "127.0.0.1:4651");
   REQUIRE(s.trusted_proxies.size() == 3);
   CHECK(s.trusted_proxies[0].prefix == 32);
   CHECK(s.trusted_proxies[1].prefix == 8);
@@ -123,7 +125,11 @@ TEST_CASE("config: TLS, implicit TLS, PROXY protocol and postmaster keys") {
   for (const char* bad :
        {"tls_cert = \"c.pem\"\n", "implicit_tls_listen = [\"127.0.0.1:465\"]\n",
         "proxy_protocol_listen = [\"127.0.0.1:26\"]\n", "trusted_proxies = [\"10.0.0.0/33\"]\n",
-        "trusted_proxies = [\"proxy.example\"]\n"}) {
+        "trusted_proxies = [\"proxy.example\"]\n",
+        // PROXY and TLS together need both the certificate and the trusted proxies.
+        "trusted_proxies = [\"127.0.0.1\"]\nproxy_protocol_tls_listen = [\"127.0.0.1:465\"]\n",
+        "tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n"
+        "proxy_protocol_tls_listen = [\"127.0.0.1:465\"]\n"}) {
     CAPTURE(bad);
     LoadResult b = parse(std::string(kMinimal) + bad);
     CHECK(!b.config);

@@ -371,6 +371,30 @@ TEST_CASE("reply: injection attempts cannot add header fields or recipients") {
   }
 }
 
+TEST_CASE(
+    "reply: a U-label domain is written as A-labels, so that an ASCII local part needs no "
+    "SMTPUTF8") {
+  Observation o = observation();
+  o.mail_from =
+      "jorg@b\xC3\xBC"
+      "cher.test";
+  ReplyMail mail = reply_for(o);
+  check_reply(mail, "jorg@xn--bcher-kva.test");  // the whole header is ASCII
+  const mimetic::MimeEntity e(mail.data.begin(), mail.data.end());
+  CHECK(field(e, "To") == "<jorg@xn--bcher-kva.test>");
+
+  // A UTF-8 local part has no ASCII form: it stays (and needs SMTPUTF8); the domain is A-labels.
+  o.mail_from =
+      "j\xC3\xB6rg@b\xC3\xBC"
+      "cher.test";
+  CHECK(reply_for(o).recipient == "j\xC3\xB6rg@xn--bcher-kva.test");
+  // ASCII and invalid IDNA stay as they are.
+  o.mail_from = "Alice@Sender.Test";
+  CHECK(reply_for(o).recipient == "Alice@Sender.Test");
+  o.mail_from = "a@\xE2\x98\x83\xE2\x98\x83--.test";  // disallowed code points
+  CHECK(reply_for(o).recipient == o.mail_from);
+}
+
 TEST_CASE("reply: PTR names and non-ASCII values are encoded, lines stay within 998") {
   Observation o = observation();
   o.ptr.done = true;

@@ -70,6 +70,20 @@ TEST_CASE("session: a full transaction asks to queue, and the 250 tells the IP")
   CHECK(s.on_line("MAIL FROM:<b@example.org>").reply.code == 250);  // ready for the next one
 }
 
+TEST_CASE("session: a message answered with no reply mail is accepted, not queued") {
+  Session s = make();
+  with_rcpt(s);
+  s.on_line("DATA");
+  s.on_data_end(DataFault::none);
+  Step q =
+      s.on_queued(std::string("S1.1"),
+                  "PTR mail.example.org, forward-confirmed; no reply mail: null-sender", "", false);
+  CHECK(first_line(q) ==
+        "250 2.0.0 Ok: accepted as S1.1; your IP is 192.0.2.10 (PTR mail.example.org, "
+        "forward-confirmed; no reply mail: null-sender)");
+  CHECK(s.envelope().rcpt_to.empty());
+}
+
 TEST_CASE("session: a queue failure is a 451 4.3.0, never a 250") {
   Session s = make();
   with_rcpt(s);
