@@ -35,6 +35,7 @@ struct QueueOutcome {
   std::string summary;                  // safe text for the 250 line
   std::string failure;
   std::optional<Reply> refusal = std::nullopt;  // without queue_id: say this instead
+  std::string link = {};                        // ends the 250 line after "; " (Session::on_queued)
 };
 
 // One per connection; created when a client is accepted. As a MessageSink it is told about
