@@ -18,11 +18,14 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import harness as h  # noqa: E402
+from test_reply_injection import HOSTILE  # noqa: E402
 
 RECORDS = ["host-record=mail.sender.test,127.0.0.2"]
 LINE_250 = re.compile(
     r"^<-  250 2\.0\.0 Ok: queued as (\S+); your IP is (\S+) \((.*)\); "
     r"report (http://127\.0\.0\.1:\d+/r/([A-Za-z0-9_-]{22}))$", re.M)
+# A HELO name that is markup: one word, so the session takes it.
+HOSTILE_HELO = "<script>alert(1)</script><img/src=x/onerror=alert(2)>"
 TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
@@ -183,22 +186,29 @@ class ReportWeb(unittest.TestCase):
             self.assertEqual(got[3], reference[3], path)
 
     def test_hostile_values_are_escaped_in_the_page(self):
+        # The hostile message of test_reply_injection.py, sent with a HELO name that is markup
+        # (the session takes any single word as HELO, and the report shows it).
         eml = os.path.join(self.work.path, "hostile.eml")
         with open(eml, "wb") as f:
-            f.write(b"From: Eve <eve@sender.test>\nTo: ipconfirm@example.test\n"
-                    b"Subject: hi\nMessage-ID: <m1@sender.test>\n"
-                    b"Received: from evil.test (<script>alert(1)</script> [10.0.0.9])\n"
-                    b" by mx.evil.test with ESMTP id 1; Mon, 23 Nov 2026 10:00:00 +0000\n"
-                    b"\nbody REFLECT-ME\n")
-        rc, out = send(self.port, "--data", "@" + eml, sender="eve@sender.test")
+            f.write(HOSTILE.encode("latin-1"))  # the \x.. escapes are UTF-8 bytes
+        rc, out = h.swaks("--server", f"127.0.0.1:{self.port}", "--local-interface", "127.0.0.2",
+                          "--helo", HOSTILE_HELO, "--from", "eve@sender.test",
+                          "--to", "ipconfirm@example.test", "--data", "@" + eml)
         self.assertEqual(rc, 0, out)
         token = token_of(self, out).group(5)
         status, _, body, _ = fetch(self.http, f"/r/{token}")
         self.assertEqual(status, 200)
         page = body.decode()
-        self.assertNotIn("<script>", page)
+        self.assertNotIn("<script", page)
+        self.assertNotIn("<img", page)
         self.assertIn("&lt;script&gt;alert(1)&lt;/script&gt;", page)
+        self.assertIn("&lt;img", page)
         self.assertNotIn("REFLECT-ME", page)
+        # The JSON keeps the value as it was (it is JSON, served as application/json).
+        status, headers, body, _ = fetch(self.http, f"/r/{token}.json")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["helo"]["name"], HOSTILE_HELO)
+        self.assertIn("sandbox", headers["content-security-policy"])
 
 
 class ReportExpiry(unittest.TestCase):

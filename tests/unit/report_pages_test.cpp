@@ -179,7 +179,8 @@ TEST_CASE("report page: hostile values are text, never markup, and the CSP holds
   const Rendered mail = render_report(t, hostile());
   CHECK(mail.html.find("<script") == std::string::npos);
   CHECK(mail.html.find("<img") == std::string::npos);
-  CHECK(mail.html.find("&lt;script&gt;alert(&apos;helo&apos;)&lt;/script&gt;") != std::string::npos);
+  CHECK(mail.html.find("&lt;script&gt;alert(&apos;helo&apos;)&lt;/script&gt;") !=
+        std::string::npos);
 }
 
 TEST_CASE("report page: the verdict comes first, then one card per finding") {
