@@ -324,6 +324,10 @@ json build_view(const json& r) {
     const std::string token = url.substr(url.rfind('/') + 1);
     v["report_json_link"] = token + ".json";
     v["report_text_link"] = token + ".txt";
+    // The address in two parts, so that the HTML may break the line between them (<wbr>): a
+    // URL has no other place to break, and a mail client without styles would scroll sideways.
+    v["report_url_base"] = url.substr(0, url.size() - token.size());
+    v["report_url_token"] = token;
   }
   return v;
 }
