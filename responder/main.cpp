@@ -19,6 +19,7 @@
 #include "core/log.hpp"
 #include "mime/incoming.hpp"
 #include "mime/saved_reply.hpp"
+#include "responder/analysis/auth_lookups.hpp"
 #include "responder/analysis/lookups.hpp"
 #include "responder/analysis/report.hpp"
 #include "responder/dns/dns_resolver.hpp"
@@ -189,29 +190,48 @@ int check(const CheckArgs& a) {
   obs.mail_from = a.mail_from;
   obs.rcpt_to = {"ipconfirm@" + cfg->domains.front()};
   obs.reply_domain = cfg->domains.front();
-  // The header is cut off the message as the server does it at DATA (smtp/header_splitter),
-  // so that check and the server read the same bytes; the body is not needed (a consumer of
-  // the body, as in the server's on_body, would get HeaderSplitter::feed's result here).
-  smtp::HeaderSplitter splitter(mime::IncomingLimits{}.max_header_bytes);
-  splitter.feed(to_crlf(message));
-  obs.message = mime::read_incoming(splitter.header(), {}, splitter.header_cut());
-
+  // The message goes in as the server reads it at DATA: the same HeaderSplitter cuts off the
+  // header (so that check and the server read the same bytes), the end of the header starts
+  // the DKIM, ARC and DMARC lookups, and the body goes to the body hashes piece by piece.
   asio::io_context io(1);
   responder::DnsResolver::Options dns;
   dns.servers = cfg->dns.servers;
   dns.timeout = cfg->dns.timeout;
   dns.tries = cfg->dns.tries;
   try {
-    responder::DnsResolver resolver(io.get_executor(), dns);
+    auto resolver = std::make_shared<responder::DnsResolver>(io.get_executor(), dns);
     auto lookups = std::make_shared<responder::Lookups>(io.get_executor(), resolver);
     lookups->start_ip(obs.ip, cfg->dns.dnsbl);
     if (!obs.helo.empty()) lookups->start_helo(obs.helo);
+    auto auth = std::make_shared<responder::AuthLookups>(
+        io.get_executor(), resolver, responder::AuthLookups::Options{cfg->hostname, {}});
+    auth->start_spf(obs.ip, obs.mail_from, obs.helo, obs.arrival);
+    smtp::HeaderSplitter splitter(mime::IncomingLimits{}.max_header_bytes);
+    const std::string data = to_crlf(message);
+    constexpr std::size_t kPiece = 16 * 1024;  // as reads from a socket come
+    bool header_told = false;
+    for (std::size_t at = 0; at < data.size(); at += kPiece) {
+      const std::string_view body =
+          splitter.feed(std::string_view(data).substr(at, std::min(kPiece, data.size() - at)));
+      if (!header_told && splitter.header_done()) {
+        header_told = true;
+        auth->start_header(splitter.header(), obs.arrival);
+      }
+      if (!body.empty()) auth->body(body);
+    }
+    if (!header_told) auth->start_header(splitter.header(), obs.arrival);  // all header
+    obs.message = mime::read_incoming(splitter.header(), {}, splitter.header_cut());
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
-          co_await lookups->wait(std::chrono::steady_clock::now() + cfg->dns.report_deadline);
+          const auto deadline = std::chrono::steady_clock::now() + cfg->dns.report_deadline;
+          co_await lookups->wait(deadline);
           lookups->fill(obs);
-          resolver.cancel_all();
+          co_await auth->finish(deadline, obs.arrival, std::nullopt);
+          obs.auth = auth->verdicts();
+          obs.dns_log = responder::merge_dns_logs({&lookups->log(), &auth->log()},
+                                                  std::chrono::steady_clock::now());
+          resolver->cancel_all();
         },
         asio::detached);
     io.run();

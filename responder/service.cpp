@@ -15,6 +15,7 @@
 #include "core/log.hpp"
 #include "mime/date.hpp"
 #include "mime/incoming.hpp"
+#include "responder/analysis/auth_lookups.hpp"
 #include "responder/analysis/lookups.hpp"
 #include "responder/analysis/report.hpp"
 #include "responder/dns/dns_resolver.hpp"
@@ -185,6 +186,7 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   asio::awaitable<smtp::QueueOutcome> handle(std::shared_ptr<const Settings> settings,
                                              const smtp::ConnectionInfo& info,
                                              std::shared_ptr<Lookups> lookups,
+                                             std::shared_ptr<AuthLookups> auth,
                                              const smtp::Session& session,
                                              smtp::ReceivedMessage message);
 
@@ -470,6 +472,21 @@ class Handler : public smtp::ConnectionHandler {
     log_event("helo", {{"session", info_.session_id}, {"helo", helo}});
   }
 
+  // SPF for the MAIL FROM and HELO identities starts now, so that it runs while the client
+  // sends RCPT and DATA (responder/analysis/auth_lookups.hpp); an earlier transaction's
+  // lookups stop asking.
+  void on_mail_from(const smtp::Envelope& envelope) override {
+    if (auth_) auth_->cancel();
+    auth_ = std::make_shared<AuthLookups>(svc_->io.get_executor(), settings_->resolver,
+                                          AuthLookups::Options{settings_->config.hostname, {}});
+    auth_->start_spf(info_.ip, envelope.mail_from, envelope.helo,
+                     static_cast<std::int64_t>(std::time(nullptr)));
+  }
+  void on_transaction_reset() override {
+    if (auth_) auth_->cancel();
+    auth_.reset();
+  }
+
   // DATA was accepted; the 354 has not gone out yet. A consumer of the body starts afresh here.
   smtp::DataStart on_data_start(const smtp::Session& session) override {
     const auto& rcpts = session.envelope().rcpt_to;
@@ -489,23 +506,31 @@ class Handler : public smtp::ConnectionHandler {
     return {true, std::nullopt};
   }
 
-  // The header comes again, whole, with on_message; nothing needs it earlier.
-  void on_header(std::string_view /*header*/, bool /*cut*/) override {}
+  // The end of the header: its DKIM signatures and ARC sets are read and their key lookups and
+  // DMARC's policy walk start (the header comes again, whole, with on_message).
+  void on_header(std::string_view header, bool /*cut*/) override {
+    if (auth_) auth_->start_header(header, static_cast<std::int64_t>(std::time(nullptr)));
+  }
 
   // The body of the message being received, piece by piece as it arrives: unstuffed, CRLF
-  // line ends, in order, cut anywhere (a consumer must not depend on where). This is where a
-  // running computation over the body attaches, one call per piece (a DKIM body hash:
-  // DkimBodyHasher::feed(piece)), so that the body never has to be held; it starts afresh in
-  // on_data_start. Nothing uses the body yet.
-  void on_body(std::string_view /*piece*/) override {}
+  // line ends, in order, cut anywhere (a consumer must not depend on where). The DKIM and ARC
+  // body hashes run over it here, so that the body never has to be held. A message refused
+  // before its end (552, 451) ends its transaction: on_transaction_reset drops what was
+  // computed.
+  void on_body(std::string_view piece) override {
+    if (auth_) auth_->body(piece);
+  }
 
   asio::awaitable<smtp::QueueOutcome> on_message(const smtp::Session& session,
                                                  smtp::ReceivedMessage message) override {
-    smtp::QueueOutcome out =
-        co_await svc_->handle(settings_, info_, lookups_, session, std::move(message));
+    std::shared_ptr<AuthLookups> auth = std::move(auth_);
+    smtp::QueueOutcome out = co_await svc_->handle(settings_, info_, lookups_, std::move(auth),
+                                                   session, std::move(message));
     co_return out;
   }
   void on_close(std::string_view reason) override {
+    if (auth_) auth_->cancel();
+    auth_.reset();
     log_event("disconnect", {{"session", info_.session_id}, {"reason", reason}});
   }
 
@@ -514,6 +539,7 @@ class Handler : public smtp::ConnectionHandler {
   std::shared_ptr<const Settings> settings_;  // the session's, even after a reload
   smtp::ConnectionInfo info_;
   std::shared_ptr<Lookups> lookups_;
+  std::shared_ptr<AuthLookups> auth_;  // the current transaction's
 };
 
 }  // namespace
@@ -521,6 +547,7 @@ class Handler : public smtp::ConnectionHandler {
 asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const Settings> settings,
                                                           const smtp::ConnectionInfo& info,
                                                           std::shared_ptr<Lookups> lookups,
+                                                          std::shared_ptr<AuthLookups> auth,
                                                           const smtp::Session& session,
                                                           smtp::ReceivedMessage message) {
   auto self = shared_from_this();
@@ -539,7 +566,10 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const 
       ++counters.tempfailed[pm.failure == "queue write failed"        ? "queue_write_failed"
                             : pm.failure == "postmaster mailbox full" ? "mailbox_full"
                                                                       : "mailbox_write_failed"];
-    if (only || !pm.queue_id) co_return pm;
+    if (only || !pm.queue_id) {
+      if (auth) auth->cancel();  // no report: nothing waits for these lookups
+      co_return pm;
+    }
   }
   Observation obs;
   obs.ip = info.ip;
@@ -564,6 +594,15 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const 
   const auto t_dot = SteadyClock::now();
   co_await lookups->wait(t_dot + config.dns.report_deadline);
   lookups->fill(obs);
+  // The authentication checks: their lookups started at MAIL FROM and at the end of the
+  // header; the signatures are verified on the worker, off the event loop.
+  if (auth) {
+    co_await auth->finish(t_dot + config.dns.report_deadline, obs.arrival,
+                          asio::any_io_executor(worker->get_executor()));
+    obs.auth = auth->verdicts();
+  }
+  obs.dns_log =
+      merge_dns_logs({&lookups->log(), auth ? &auth->log() : nullptr}, SteadyClock::now());
   const auto t_dns = SteadyClock::now();
 
   // RFC 3834 first (what the message says about itself), then the transcript-only mode, then
@@ -704,6 +743,9 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const 
                        {"ip", obs.ip.to_string()},
                        {"to", entry.recipient},
                        {"rdns", report.json["rdns"]["status"].get<std::string>()},
+                       {"spf", obs.auth.spf ? to_string(obs.auth.spf->result) : "-"},
+                       {"dkim", obs.auth.dkim ? to_string(obs.auth.dkim->overall()) : "-"},
+                       {"dmarc", obs.auth.dmarc ? to_string(obs.auth.dmarc->result) : "-"},
                        {"hints", std::to_string(report.hints.size())},
                        {"delays", ms(t_dns - t_dot) + "/" + ms(t_built - t_dns) + "/" +
                                       ms(t_queued - t_built)}});

@@ -375,6 +375,8 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
       bool need_read = false;
       while (!closing && !need_read) {
         const bool was_fresh = session.envelope().helo.empty();
+        const std::uint64_t transactions = session.transactions();
+        const bool in_transaction = session.in_transaction();
         Step step = pump.next(in);
         if (pump.need_more()) {
           need_read = true;
@@ -382,6 +384,10 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
         }
         if (was_fresh && !session.envelope().helo.empty())
           handler->on_helo(session.envelope().helo);
+        if (session.transactions() != transactions)
+          handler->on_mail_from(session.envelope());
+        else if (in_transaction && !session.in_transaction())
+          handler->on_transaction_reset();
         if (step.action == Action::queue) {
           QueueOutcome q = co_await handler->on_message(session, pump.take_message());
           if (!q.queue_id && q.refusal)

@@ -45,6 +45,13 @@ class ConnectionHandler : public MessageSink {
  public:
   virtual ~ConnectionHandler() = default;
   virtual void on_helo(const std::string& helo) = 0;
+  // MAIL FROM was accepted: a transaction begins (`envelope` holds the HELO name and the
+  // sender), so that work on the sender (SPF) can start while the client goes on. A handler
+  // drops what an earlier transaction started.
+  virtual void on_mail_from(const Envelope& /*envelope*/) {}
+  // The transaction ended without a message to answer (RSET, EHLO, a refused DATA or message):
+  // what on_mail_from started is no longer needed.
+  virtual void on_transaction_reset() {}
   // The message is complete: its header (and, if asked for at DATA, the whole message).
   // Never throws.
   virtual asio::awaitable<QueueOutcome> on_message(const Session& session,

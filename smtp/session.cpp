@@ -256,6 +256,7 @@ Step Session::do_mail(std::string_view arg) {
   envelope_.smtputf8 = smtputf8;
   envelope_.eightbit = eightbit;
   state_ = State::mail;
+  ++transactions_;
   return {reply(250, "2.1.0", "Ok"), Action::none};
 }
 

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -112,6 +113,14 @@ class Session {
   const IpAddress& peer_ip() const { return peer_ip_; }
   std::uint16_t peer_port() const { return peer_port_; }
   bool in_data() const { return state_ == State::data; }
+  // Transactions begun so far: one more each time a MAIL is accepted.
+  std::uint64_t transactions() const { return transactions_; }
+  // Between an accepted MAIL and the end of its transaction (a reply to the message, RSET,
+  // EHLO, a refused DATA).
+  bool in_transaction() const {
+    return state_ == State::mail || state_ == State::rcpt || state_ == State::data ||
+           state_ == State::queueing;
+  }
   std::size_t message_limit() const { return config_.max_message_size; }
 
  private:
@@ -133,6 +142,7 @@ class Session {
   std::optional<TlsInfo> tls_;
   std::size_t errors_ = 0;
   std::size_t commands_ = 0;
+  std::uint64_t transactions_ = 0;
 };
 
 }  // namespace ipconfirm::smtp

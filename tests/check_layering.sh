@@ -33,6 +33,7 @@ allowed() { # folder -> folders it may include, besides itself
 io_files='core/asio.hpp smtp/server.cpp smtp/server.hpp smtp/client.cpp smtp/client.hpp
 responder/dns/dns_resolver.cpp responder/dns/dns_resolver.hpp
 responder/analysis/lookups.cpp responder/analysis/lookups.hpp
+responder/analysis/auth_lookups.cpp responder/analysis/auth_lookups.hpp
 responder/queue/delivery.cpp responder/queue/delivery.hpp
 responder/http/http_server.cpp responder/http/http_server.hpp
 responder/service.cpp responder/service.hpp responder/main.cpp'

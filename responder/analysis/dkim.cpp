@@ -310,8 +310,8 @@ std::vector<Hint> dkim_hints(const DkimResults& results, std::string_view from_d
         if (!r.body_hash_ok) {
           add("dkim-fail", any_pass ? "warning" : "error",
               who +
-                  " fails: the body was changed after signing — a footer added by a list or "
-                  "a gateway? Body hash computed: " +
+                  " fails: the body was changed after signing (a footer added by a list or "
+                  "a gateway?). Body hash computed: " +
                   r.body_hash_computed + "; in the signature (bh=): " + r.body_hash_expected + "." +
                   (r.header_signature_ok ? " The signed header fields are intact." : ""));
         } else {

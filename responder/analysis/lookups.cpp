@@ -63,14 +63,18 @@ void Lookups::start_helo(const std::string& helo) {
 
 asio::awaitable<void> Lookups::run_one(Lookup* slot, std::string name, RrType type,
                                        DnsResolver::Caching caching) {
+  const auto ticket = log_.start(name, type, DnsLog::Clock::now());
   DnsResult r = co_await resolver_.query(std::move(name), type, caching);
+  if (ticket) log_.finish(*ticket, r, DnsLog::Clock::now());
   static_cast<DnsResult&>(*slot) = std::move(r);
   slot->done = true;
   end();
 }
 
 asio::awaitable<void> Lookups::run_ptr(IpAddress ip) {
+  const auto ticket = log_.start(ip.reverse_name(), RrType::ptr, DnsLog::Clock::now());
   DnsResult r = co_await resolver_.ptr(ip);
+  if (ticket) log_.finish(*ticket, r, DnsLog::Clock::now());
   static_cast<DnsResult&>(ptr_) = r;
   ptr_.done = true;
   if (r.status == DnsStatus::ok) {

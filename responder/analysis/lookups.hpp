@@ -3,7 +3,7 @@
 // and A/AAAA of the HELO name. The IP lookups start when the client connects and the HELO
 // lookups when it says HELO, so they are usually finished by the final dot. wait() returns when
 // all are done or the report deadline passes; unfinished lookups stay marked not done and the
-// report calls them temperror.
+// report calls them temperror. Every query goes into log() (the report's dns_log).
 #pragma once
 
 #include <chrono>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/asio.hpp"
+#include "responder/analysis/dns_log.hpp"
 #include "responder/analysis/observation.hpp"
 #include "responder/dns/dns_resolver.hpp"
 
@@ -30,6 +31,8 @@ class Lookups : public std::enable_shared_from_this<Lookups> {
   asio::awaitable<void> wait(std::chrono::steady_clock::time_point deadline);
   // Copies the results (finished or not) into `obs`.
   void fill(Observation& obs) const;
+  // The queries made so far, with their outcomes.
+  const DnsLog& log() const { return log_; }
 
  private:
   asio::awaitable<void> run_ptr(IpAddress ip);
@@ -47,6 +50,7 @@ class Lookups : public std::enable_shared_from_this<Lookups> {
   std::vector<std::unique_ptr<ForwardLookup>> forward_;
   Lookup helo_a_, helo_aaaa_;
   std::vector<std::unique_ptr<DnsblLookup>> dnsbl_;
+  DnsLog log_;
 };
 
 }  // namespace ipconfirm::responder

@@ -12,6 +12,8 @@
 
 #include "core/ip_address.hpp"
 #include "mime/incoming.hpp"
+#include "responder/analysis/auth_verdicts.hpp"
+#include "responder/analysis/dns_log.hpp"
 #include "responder/dns/dns_message.hpp"
 
 namespace ipconfirm::responder {
@@ -55,6 +57,12 @@ struct Observation {
   std::vector<ForwardLookup> forward;  // one per valid PTR name (at most 10)
   Lookup helo_a, helo_aaaa;            // not done when HELO is no FQDN
   std::vector<DnsblLookup> dnsbl;
+
+  // Sender authentication (responder/analysis/auth_lookups.hpp): SPF, DKIM, ARC, DMARC. A
+  // verdict that is absent was not evaluated.
+  AuthVerdicts auth;
+  // Every DNS query made for the report, in the order it went out (the report's dns_log).
+  MergedDnsLog dns_log;
 };
 
 }  // namespace ipconfirm::responder

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "mime/date.hpp"
+#include "responder/analysis/auth_report.hpp"
 #include "responder/analysis/dnsbl.hpp"
 #include "responder/analysis/helo_check.hpp"
 #include "responder/analysis/path_analysis.hpp"
@@ -363,6 +364,8 @@ Report build_report(const Observation& obs, const ReportOptions& options) {
              "name that resolves to " +
              ip + ".");
   }
+  // Sender authentication: SPF, DKIM, DMARC, ARC (responder/analysis/auth_report.hpp).
+  for (auto& h : auth_hints(obs.auth, local_test, ip)) hints.push_back(std::move(h));
   if (rdns.status == 3 || helo_temporary || dnsbl_temporary)
     hint("dns-temperror", "warning",
          "Some DNS lookups failed temporarily or did not finish in time, so parts of this "
@@ -431,7 +434,13 @@ Report build_report(const Observation& obs, const ReportOptions& options) {
   j["received"] = std::move(received);
   j["path"] = std::move(path_json);
   j["dnsbl"] = std::move(dnsbl);
+  const std::string auth_results = authentication_results(
+      obs.auth, AuthResultsContext{options.reporter, ip, std::string(iprev_name(rdns.status)),
+                                   obs.mail_from});
+  j["auth"] = auth_to_json(obs.auth, auth_results);
   j["hints"] = std::move(hints_json);
+  j["dns_log"] = to_json(obs.dns_log.entries, obs.dns_log.answers_omitted);
+  j["dns_log_omitted"] = obs.dns_log.omitted;
 
   // The summary goes into the SMTP 250 line: short and made only of safe characters.
   if (rdns.status == 0)
@@ -440,6 +449,7 @@ Report build_report(const Observation& obs, const ReportOptions& options) {
     rep.summary = "PTR " + rdns.names.front() + ", " + std::string(iprev_name(rdns.status));
   else
     rep.summary = "rDNS " + std::string(iprev_name(rdns.status));
+  if (std::string auth = auth_summary(obs.auth); !auth.empty()) rep.summary += "; " + auth;
   return rep;
 }
 

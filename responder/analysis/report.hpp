@@ -17,6 +17,11 @@
 // the sender's first server but not with us is delivery delay (delivery-delay), not a clock
 // that is wrong (clock-skew).
 //
+// Sender authentication (auth_report.hpp): `auth` holds the SPF, DKIM, DMARC and ARC verdicts
+// the Observation carries, with their hints and the Authentication-Results value; a verdict that
+// was not evaluated is null. `dns_log` lists every DNS query behind the report (the connection's
+// lookups and the authentication checks'), `dns_log_omitted` how many did not fit.
+//
 // The JSON field names and hint codes are a contract: later work adds to them, never renames.
 #pragma once
 

@@ -112,6 +112,60 @@ constexpr HintGuide kGuides[] = {
      "nobody, if your mail is queued on purpose; else whoever runs your mail server"},
     {"no-tls", "Your mail was not encrypted on the way", "whoever runs your mail server"},
     {"open-relay", "Your server relays mail for anyone", "whoever runs your mail server"},
+    {"spf-none", "Your domain does not say which servers may send its mail (no SPF)",
+     "whoever runs the DNS of your domain"},
+    {"spf-fail", "Your domain's SPF record forbids the server that sent this",
+     "whoever runs the DNS of your domain"},
+    {"spf-softfail", "Your domain's SPF record does not list the server that sent this",
+     "whoever runs the DNS of your domain"},
+    {"spf-neutral", "Your domain's SPF record does not vouch for the server that sent this",
+     "whoever runs the DNS of your domain"},
+    {"spf-permerror", "Your domain's SPF record is broken", "whoever runs the DNS of your domain"},
+    {"spf-temperror", "SPF could not be checked just now", "nobody: try again in a few minutes"},
+    {"spf-pass-all", "Your SPF record lets anyone send as your domain",
+     "whoever runs the DNS of your domain"},
+    {"spf-helo-fail", "The SPF record of your server's name forbids it",
+     "whoever runs your mail server or the DNS of its name"},
+    {"spf-helo-softfail", "The SPF record of your server's name does not list it",
+     "whoever runs your mail server or the DNS of its name"},
+    {"spf-helo-permerror", "The SPF record of your server's name is broken",
+     "whoever runs the DNS of your server's name"},
+    {"spf-local-test", "SPF was checked for the address of a local test",
+     "you: send the test from the server that sends your mail out"},
+    {"dkim-none", "Your message is not signed (no DKIM)",
+     "whoever runs your mail server or your mail provider"},
+    {"dkim-fail", "Your message's DKIM signature does not verify",
+     "whoever runs your mail server, or what changes mail after it (a list, a gateway)"},
+    {"dkim-no-key", "The key of your DKIM signature is not in the DNS",
+     "whoever runs the DNS of your domain"},
+    {"dkim-permerror", "Your DKIM signature or its key is broken",
+     "whoever runs your mail server or the DNS of your domain"},
+    {"dkim-temperror", "DKIM could not be checked just now", "nobody: try again in a few minutes"},
+    {"dkim-weak-key", "Your DKIM key is too small", "whoever runs your mail server and your DNS"},
+    {"dkim-sha1", "Your DKIM signature uses an algorithm receivers refuse",
+     "whoever runs your mail server"},
+    {"dkim-expired", "Your DKIM signature is out of date", "whoever runs your mail server"},
+    {"dkim-policy", "Your DKIM signature is not accepted", "whoever runs your mail server"},
+    {"dkim-body-length", "Your DKIM signature covers only part of the message",
+     "whoever runs your mail server"},
+    {"dkim-testing", "Your DKIM key is marked as a test", "whoever runs the DNS of your domain"},
+    {"dmarc-none", "Your domain has no DMARC policy", "whoever runs the DNS of your domain"},
+    {"dmarc-fail", "Your message fails DMARC: its From domain is not authenticated",
+     "whoever runs your mail server and the DNS of your domain"},
+    {"dmarc-policy-none", "Your DMARC policy asks receivers to do nothing",
+     "whoever runs the DNS of your domain"},
+    {"dmarc-testing", "Your DMARC policy is in test mode", "whoever runs the DNS of your domain"},
+    {"dmarc-temperror", "DMARC could not be checked just now",
+     "nobody: try again in a few minutes"},
+    {"dmarc-permerror", "Your message's From address cannot be checked with DMARC",
+     "whoever runs your mail program or server"},
+    {"dmarc-multiple-records", "Your domain has more than one DMARC record",
+     "whoever runs the DNS of your domain"},
+    {"dmarc-invalid-record", "Your DMARC record has errors", "whoever runs the DNS of your domain"},
+    {"dmarc-removed-tag", "Your DMARC record uses a tag that no longer exists",
+     "whoever runs the DNS of your domain"},
+    {"arc-fail", "The message's ARC chain does not verify",
+     "whoever runs the list or forwarder that added it"},
 };
 
 std::string severity_word(std::string_view severity) {
@@ -148,6 +202,278 @@ json tone_json(std::string_view name) {
               {"border", t.border},
               {"badge_fg", t.badge_fg},
               {"badge_bg", t.badge_bg}};
+}
+
+// The member `key` of `j`, or null when `j` is not an object or lacks it (an older report,
+// or a custom one, may have no `auth`).
+const json& member(const json& j, const char* key) {
+  static const json kNull;
+  if (!j.is_object()) return kNull;
+  auto it = j.find(key);
+  return it == j.end() ? kNull : *it;
+}
+
+std::string number(const json& v) {
+  return v.is_number() ? v.dump() : std::string();
+}
+
+// One row of a details section: the text template shows `text` (the label in a column of 20,
+// the value wrapped to end by column 76), the HTML one label and value.
+json row(const std::string& label, const std::string& value) {
+  std::string padded = "  " + label + ":";
+  if (padded.size() < 22)
+    padded += std::string(22 - padded.size(), ' ');
+  else
+    padded += "\n" + std::string(22, ' ');
+  std::string wrapped = wrap(value, 54);
+  std::string text = padded;
+  for (char c : wrapped) {
+    text += c;
+    if (c == '\n') text += std::string(22, ' ');
+  }
+  return json{{"label", label}, {"value", value}, {"text", text}};
+}
+
+json titled(const std::string& title, json rows) {
+  return json{{"title", title}, {"title_text", wrap(title, 74, 2)}, {"rows", std::move(rows)}};
+}
+
+// The texts of the report's hints whose code `wanted` accepts: the change to make, shown again
+// in the section of the protocol it is about.
+template <typename Wanted>
+std::vector<std::string> hint_texts(const json& r, Wanted wanted) {
+  std::vector<std::string> out;
+  for (const auto& h : member(r, "hints"))
+    if (wanted(str(h, "code"))) out.push_back(str(h, "text"));
+  return out;
+}
+
+void add_fixes(json& rows, const std::vector<std::string>& texts) {
+  for (const auto& t : texts) rows.push_back(row("What to change", t));
+}
+
+json spf_section(const json& r, const json& spf, bool helo) {
+  json rows = json::array();
+  const std::string result = str(spf, "result");
+  const std::string domain = str(spf, "domain");
+  std::string result_text = result;
+  const json& matched = member(spf, "matched");
+  const std::string term = str(matched, "term");
+  const std::string ip = str(member(r, "connection"), "ip");
+  if (result == "pass")
+    result_text += ": " + ip + " may send for " + domain;
+  else if (result == "fail" || result == "softfail")
+    result_text += ": " + ip + " is not allowed to send for " + domain;
+  else if (result == "neutral")
+    result_text += ": the record neither allows nor forbids " + ip;
+  else if (result == "none")
+    result_text += domain.empty() ? "" : ": " + domain + " publishes no SPF record";
+  else if (result == "temperror")
+    result_text += ": a DNS lookup failed temporarily, no verdict";
+  else if (result == "permerror")
+    result_text += ": the record cannot be used";
+  if (!term.empty()) {
+    result_text += " (it matched `" + term + "`";
+    const std::string where = str(matched, "domain");
+    if (!where.empty() && where != domain) result_text += " in the record of " + where;
+    result_text += ")";
+  }
+  rows.push_back(row("Domain checked", domain.empty() ? "(none)" : domain));
+  rows.push_back(row("Result", result_text));
+  const std::string record = str(spf, "record");
+  rows.push_back(row("Record", record.empty() ? "(none published)" : record));
+  for (const auto& step : member(spf, "chain")) {
+    const std::string via = str(step, "via");
+    if (via.empty()) continue;  // the identity's own record, shown above
+    rows.push_back(
+        row("Then read", str(step, "domain") + " (" + via + "): " + str(step, "record")));
+  }
+  rows.push_back(row("DNS lookups", number(member(spf, "dns_lookups")) +
+                                        " of 10 allowed; lookups that found nothing: " +
+                                        number(member(spf, "void_lookups")) + " of 2"));
+  if (!str(spf, "explanation").empty())
+    rows.push_back(row("Explanation", "\"" + str(spf, "explanation") + "\""));
+  if (!str(spf, "problem").empty()) rows.push_back(row("Problem", str(spf, "problem")));
+  for (const auto& n : member(spf, "notes"))
+    if (n.is_string()) rows.push_back(row("Note", n.get<std::string>()));
+  add_fixes(rows, hint_texts(r, [&](const std::string& code) {
+              const bool helo_code = code.rfind("spf-helo-", 0) == 0;
+              return code.rfind("spf-", 0) == 0 && helo_code == helo;
+            }));
+  std::string title = helo ? "SPF for the HELO name " : "SPF for the MAIL FROM domain ";
+  title += domain.empty() ? "(none)" : domain;
+  return titled(title + " (RFC 7208)", rows);
+}
+
+void dkim_sections(const json& r, const json& dkim, json& sections) {
+  json rows = json::array();
+  std::size_t n = 0, passed = 0;
+  for (const auto& s : dkim) {
+    ++n;
+    passed += str(s, "result") == "pass";
+  }
+  if (n == 0)
+    rows.push_back(row("Signatures", "none: the message is not signed"));
+  else
+    rows.push_back(row("Signatures", std::to_string(n) + ", of which " + std::to_string(passed) +
+                                         " verif" + (passed == 1 ? "ies" : "y")));
+  add_fixes(rows, hint_texts(r, [](const std::string& c) { return c.rfind("dkim-", 0) == 0; }));
+  sections.push_back(titled("DKIM signatures (RFC 6376)", rows));
+  std::size_t i = 0;
+  for (const auto& s : dkim) {
+    ++i;
+    json sig = json::array();
+    const std::string result = str(s, "result");
+    const std::string error = str(s, "error");
+    sig.push_back(row("Result", error.empty() ? result : result + ": " + error));
+    sig.push_back(row("Signed by", "d=" + str(s, "domain") + ", selector s=" + str(s, "selector") +
+                                       " (key at " + str(s, "key_name") + ")"));
+    std::string algorithm = str(s, "algorithm");
+    if (member(s, "key_bits").is_number())
+      algorithm += ", " + number(member(s, "key_bits")) + "-bit key";
+    sig.push_back(row("Algorithm", algorithm));
+    sig.push_back(row("Canonicalization", str(s, "canonicalization")));
+    sig.push_back(row("Signed headers", join_strings(member(s, "signed_headers"), ", ")));
+    const std::string expected = str(s, "body_hash_expected");
+    const std::string computed = str(s, "body_hash_computed");
+    if (!expected.empty()) sig.push_back(row("Body hash (bh=)", expected));
+    if (!computed.empty())
+      sig.push_back(row(
+          "Body hash computed",
+          computed + (computed == expected ? " (the same: the body is as signed)"
+                                           : " (DIFFERENT: the body was changed after signing)")));
+    if (member(s, "length").is_number())
+      sig.push_back(row("Body length (l=)", number(member(s, "length")) + " of " +
+                                                number(member(s, "body_length")) + " bytes"));
+    sections.push_back(titled("DKIM signature " + std::to_string(i) + " of " + std::to_string(n) +
+                                  ": d=" + str(s, "domain") + ", s=" + str(s, "selector"),
+                              sig));
+  }
+}
+
+json dmarc_section(const json& r, const json& d) {
+  json rows = json::array();
+  const std::string result = str(d, "result");
+  const std::string from = str(d, "from_domain");
+  rows.push_back(row("From domain", from.empty() ? "(none)" : from));
+  std::string result_text = result;
+  if (result == "pass" || result == "fail") {
+    result_text += " (SPF aligned: " + yes_no(member(d, "spf_aligned")) +
+                   ", DKIM aligned: " + yes_no(member(d, "dkim_aligned"));
+    if (!str(d, "aligned_dkim_domain").empty())
+      result_text += " with d=" + str(d, "aligned_dkim_domain");
+    result_text += ")";
+  }
+  rows.push_back(row("Result", result_text));
+  const json& policy = member(d, "policy");
+  const std::string tag = str(d, "policy_tag");
+  if (policy.is_string())
+    rows.push_back(row("Policy", tag + "=" + policy.get<std::string>() + ", published at _dmarc." +
+                                     str(d, "policy_domain") +
+                                     (member(d, "testing") == true ? " (t=y: testing)" : "")));
+  if (!str(d, "org_domain").empty())
+    rows.push_back(row("Organizational domain", str(d, "org_domain")));
+  rows.push_back(row("Record", str(d, "record").empty() ? "(none found)" : str(d, "record")));
+  std::string action;
+  const std::string disposition = str(d, "disposition");
+  if (result == "pass")
+    action = "deliver it: DMARC passes";
+  else if (result == "fail" && disposition == "reject")
+    action = "reject it (" + tag + "=reject)";
+  else if (result == "fail" && disposition == "quarantine")
+    action = "put it in the spam folder (quarantine)";
+  else if (result == "fail")
+    action =
+        "deliver it anyway: the policy asks for no action, but the message counts as "
+        "unauthenticated";
+  else if (result == "none")
+    action = "apply no DMARC policy: there is none to apply";
+  else if (result == "temperror")
+    action = "decide later or on other grounds: DMARC could not be evaluated";
+  else
+    action = "most likely refuse it: DMARC cannot be applied to it";
+  rows.push_back(row("A receiver would", action));
+  std::string walk;
+  for (const auto& step : member(d, "walk")) {
+    if (!walk.empty()) walk += "; ";
+    walk += str(step, "name") + ": " + str(step, "outcome");
+  }
+  if (!walk.empty()) rows.push_back(row("Names looked up", walk));
+  if (!str(d, "problem").empty()) rows.push_back(row("Problem", str(d, "problem")));
+  add_fixes(rows, hint_texts(r, [](const std::string& c) { return c.rfind("dmarc-", 0) == 0; }));
+  return titled("DMARC for the From domain " + (from.empty() ? "(none)" : from) + " (RFC 9989)",
+                rows);
+}
+
+json arc_section(const json& r, const json& a) {
+  json rows = json::array();
+  const std::string result = str(a, "result");
+  std::string text = result;
+  if (result == "none")
+    text += ": the message carries no ARC headers (only lists and forwarders add them)";
+  else if (result == "pass")
+    text += ": " + number(member(a, "instances")) + " set(s) verify";
+  else if (!str(a, "reason").empty())
+    text += ": " + str(a, "reason");
+  rows.push_back(row("Result", text));
+  add_fixes(rows, hint_texts(r, [](const std::string& c) { return c.rfind("arc-", 0) == 0; }));
+  return titled("ARC (RFC 8617)", rows);
+}
+
+// The sections of the authentication part, and the DNS log, for both templates.
+void auth_view(const json& r, json& v) {
+  const json& auth = member(r, "auth");
+  json sections = json::array();
+  if (member(auth, "spf").is_object())
+    sections.push_back(spf_section(r, member(auth, "spf"), false));
+  if (member(auth, "spf_helo").is_object())
+    sections.push_back(spf_section(r, member(auth, "spf_helo"), true));
+  if (auth.is_object()) dkim_sections(r, member(auth, "dkim"), sections);
+  if (member(auth, "dmarc").is_object())
+    sections.push_back(dmarc_section(r, member(auth, "dmarc")));
+  if (member(auth, "arc").is_object()) sections.push_back(arc_section(r, member(auth, "arc")));
+  v["auth_sections"] = sections;
+  v["auth_results"] = str(auth, "authentication_results");
+  v["auth_results_text"] = "  " + wrap(str(auth, "authentication_results"), 72, 4);
+
+  json lines = json::array();
+  json rows = json::array();
+  for (const auto& e : member(r, "dns_log")) {
+    std::string answers = join_strings(member(e, "answers"), " | ");
+    // The text shows the start of each answer (a DKIM key is a 400-byte word); the HTML and
+    // the JSON have them whole.
+    std::string short_answers;
+    for (const auto& a : member(e, "answers")) {
+      if (!a.is_string()) continue;
+      std::string t = a.get<std::string>();
+      if (t.size() > 60) {
+        std::size_t cut = 57;
+        while (cut > 0 && (static_cast<unsigned char>(t[cut]) & 0xC0) == 0x80) --cut;
+        t = t.substr(0, cut) + "...";
+      }
+      short_answers += (short_answers.empty() ? "" : " | ") + t;
+    }
+    if (member(e, "answers_omitted").is_number()) {
+      const std::string more = "(and " + number(member(e, "answers_omitted")) + " more)";
+      answers += (answers.empty() ? "" : " ") + more;
+      short_answers += (short_answers.empty() ? "" : " ") + more;
+    }
+    const std::string head = str(e, "type") + " " + str(e, "name") + ": " + str(e, "rcode") + ", " +
+                             number(member(e, "ms")) + " ms";
+    lines.push_back(wrap(head + (short_answers.empty() ? "" : ": " + short_answers), 72, 6));
+    rows.push_back(json{{"type", str(e, "type")},
+                        {"name", str(e, "name")},
+                        {"rcode", str(e, "rcode")},
+                        {"ms", number(member(e, "ms"))},
+                        {"answers", answers}});
+  }
+  v["has_dns_log"] = !lines.empty();
+  v["dns_log_lines"] = lines;
+  v["dns_log_rows"] = rows;
+  std::string count = std::to_string(lines.size());
+  if (member(r, "dns_log_omitted").is_number() && member(r, "dns_log_omitted") != 0)
+    count += ", and " + number(member(r, "dns_log_omitted")) + " more not listed";
+  v["dns_log_count"] = count;
 }
 
 json build_view(const json& r) {
@@ -317,6 +643,7 @@ json build_view(const json& r) {
       wrap("This is ipconfirm at " + str(r, "reporter") + ", answering the message you sent to " +
                join_strings(r["envelope"]["rcpt_to"], ", ") + " on " + str(r, "arrival") + ".",
            72);
+  auth_view(r, v);
   // The stored report's page (when the server keeps reports: [http] public_url): relative
   // links from the page to its other forms.
   const std::string url = str(r, "report_url");

@@ -7,7 +7,8 @@ in full over TCP. Every query is recorded with the name exactly as it was sent (
 its type, the client's source port and the transport.
 
     def answer(name, qtype):          # name: str as sent, qtype: int
-        return [ptr("h1.evil.test")]  # records, [] for NODATA, None for NXDOMAIN, SILENT
+        return [ptr("h1.evil.test")]  # records, [] for NODATA, None for NXDOMAIN, SILENT,
+                                      # SERVFAIL
     server = ScriptedDns(answer)
     ... "servers = [server.server()]" ...
     server.stop()
@@ -19,6 +20,7 @@ import threading
 
 A, NS, CNAME, PTR, MX, TXT, AAAA = 1, 2, 5, 12, 15, 16, 28
 SILENT = object()  # answer nothing at all
+SERVFAIL = object()  # answer SERVFAIL (RCODE 2), no records
 
 
 def encode_name(name):
@@ -137,6 +139,9 @@ class ScriptedDns:
         records = self.answer(name, qtype)
         if records is SILENT:
             return None
+        if records is SERVFAIL:
+            return struct.pack(">HHHHHH", qid, 0x8002 | (flags & 0x0100), 1, 0, 0, 0) + \
+                query[12:question_end]
         rcode = 3 if records is None else 0
         records = records or []
         # A test returns the same big list for many names: encode it once.

@@ -197,7 +197,8 @@ class TranscriptMode(unittest.TestCase):
             rc, out = self.s.send(f"t{i}@sender.test")
             self.assertEqual(rc, 0, out)
             self.assertRegex(out, r"250 2\.0\.0 .*your IP is 127\.0\.0\.2 \(PTR mail\.sender\.test"
-                                  r", forward-confirmed; no reply mail: transcript-mode\)")
+                                  r", forward-confirmed; spf=none dkim=none dmarc=none; "
+                                  r"no reply mail: transcript-mode\)")
         h.wait_for(lambda: self.s.svc.read_log().count("reason=transcript-mode") == 3, 5,
                    "three log lines")
         self.assertEqual(self.s.sink.files(), [])
