@@ -22,6 +22,7 @@
 #include "responder/analysis/auth_lookups.hpp"
 #include "responder/analysis/lookups.hpp"
 #include "responder/analysis/report.hpp"
+#include "responder/analysis/requirements_table.hpp"
 #include "responder/dns/dns_resolver.hpp"
 #include "responder/privileges.hpp"
 #include "responder/queue/spool.hpp"
@@ -77,6 +78,12 @@ void watchdog(asio::steady_timer& timer, std::chrono::microseconds interval) {
 int serve(const std::string& config_path) {
   auto cfg = load(config_path);
   if (!cfg) return 2;
+  // The providers' rules are compiled in; a table that does not load is a broken build.
+  if (const auto& rules = responder::builtin_requirements_table(); !rules.table) {
+    std::fprintf(stderr, "ipconfirm: the built-in provider rules do not load: %s\n",
+                 rules.error.c_str());
+    return 1;
+  }
   for (const auto& w : config::secret_file_warnings(*cfg, config_path)) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", w.mode);
@@ -221,6 +228,8 @@ int check(const CheckArgs& a) {
     }
     if (!header_told) auth->start_header(splitter.header(), obs.arrival);  // all header
     obs.message = mime::read_incoming(splitter.header(), {}, splitter.header_cut());
+    obs.raw_header = std::string(splitter.header());
+    obs.header_cut = splitter.header_cut();
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {

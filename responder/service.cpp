@@ -588,7 +588,13 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const 
   // The header alone, as the session kept it (at most IncomingLimits::max_header_bytes, the
   // same bound): `ipconfirm check` splits a stored message the same way.
   obs.message = mime::read_incoming(message.header, {}, message.header_cut);
-  message = smtp::ReceivedMessage{};  // the header's memory goes back to the budget
+  // The header block itself is read again by the providers' rules (its form, List-Unsubscribe)
+  // when the report is built: it stays counted in the budget until then.
+  obs.raw_header = std::move(message.header);
+  obs.header_cut = message.header_cut;
+  obs.smtputf8 = env.smtputf8;
+  smtp::MemoryHold header_hold = std::move(message.hold);
+  message = smtp::ReceivedMessage{};  // the rest goes back to the budget
 
   using SteadyClock = std::chrono::steady_clock;
   const auto t_dot = SteadyClock::now();
@@ -686,6 +692,8 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const 
       },
       asio::use_awaitable);
   const auto t_built = SteadyClock::now();
+  obs.raw_header = std::string();
+  header_hold.release();  // the header's memory goes back to the budget
 
   // The 250 line ends with the page's address, when there is one; the PTR name in the summary
   // gives way to it (Session::on_queued keeps the line within 512 bytes).

@@ -51,6 +51,12 @@ struct Observation {
 
   // The message.
   mime::IncomingMessage message;
+  // Its header block exactly as received (at most the 256 KiB the session keeps), whether it
+  // went on beyond that, and whether MAIL FROM carried SMTPUTF8: the providers' rules read
+  // them (requirements.hpp: the message's form, List-Unsubscribe).
+  std::string raw_header;
+  bool header_cut = false;
+  bool smtputf8 = false;
 
   // DNS.
   Lookup ptr;

@@ -9,6 +9,7 @@
 #include "responder/analysis/path_analysis.hpp"
 #include "responder/analysis/rdns_heuristics.hpp"
 #include "responder/analysis/received_parser.hpp"
+#include "responder/analysis/requirements.hpp"
 
 namespace ipconfirm::responder {
 
@@ -201,6 +202,7 @@ Report build_report(const Observation& obs, const ReportOptions& options) {
 
   // --- DNSBL.
   json dnsbl = json::array();
+  std::vector<DnsblResult> dnsbl_results;  // for the providers' rules
   std::vector<std::string> listed_zones, refused_zones;
   bool dnsbl_temporary = false;
   for (const auto& d : obs.dnsbl) {
@@ -227,6 +229,7 @@ Report build_report(const Observation& obs, const ReportOptions& options) {
     json entry = json(to_json(r));
     entry["query"] = obs.ip.dnsbl_name(d.zone);
     dnsbl.push_back(std::move(entry));
+    dnsbl_results.push_back(std::move(r));
   }
 
   // --- Message facts.
@@ -366,6 +369,29 @@ Report build_report(const Observation& obs, const ReportOptions& options) {
   }
   // Sender authentication: SPF, DKIM, DMARC, ARC (responder/analysis/auth_report.hpp).
   for (auto& h : auth_hints(obs.auth, local_test, ip)) hints.push_back(std::move(h));
+  // Would Gmail, Yahoo and Microsoft accept it (requirements.hpp)? On the verdicts above. A
+  // local test cannot show what the internet sees of the sender's connection: its reverse DNS,
+  // TLS and blocklist rules are unknown there, never a pass or a fail for 127.0.0.1.
+  std::optional<RequirementsResult> requirements;
+  if (const RequirementsTableLoad& rules = builtin_requirements_table(); rules.table) {
+    RequirementsInput in;
+    if (obs.auth.spf) in.spf = &*obs.auth.spf;
+    if (obs.auth.dkim) in.dkim = &*obs.auth.dkim;
+    if (obs.auth.dmarc) in.dmarc = &*obs.auth.dmarc;
+    if (obs.auth.arc) in.arc = &*obs.auth.arc;
+    in.iprev = parse_iprev(iprev_name(rdns.status));
+    for (const auto& d : obs.dnsbl) in.dnsbl_zones.push_back(d.zone);
+    in.dnsbl = dnsbl_results;
+    in.local_test = local_test;
+    in.ptr_names = rdns.names;
+    in.ip = ip;
+    in.tls_version = obs.tls_version;
+    in.raw_header = obs.raw_header;
+    in.header_cut = obs.header_cut;
+    in.smtputf8 = obs.smtputf8;
+    requirements = evaluate_requirements(*rules.table, in);
+    for (auto& h : requirements_hints(*requirements)) hints.push_back(std::move(h));
+  }
   if (rdns.status == 3 || helo_temporary || dnsbl_temporary)
     hint("dns-temperror", "warning",
          "Some DNS lookups failed temporarily or did not finish in time, so parts of this "
@@ -441,6 +467,13 @@ Report build_report(const Observation& obs, const ReportOptions& options) {
   j["hints"] = std::move(hints_json);
   j["dns_log"] = to_json(obs.dns_log.entries, obs.dns_log.answers_omitted);
   j["dns_log_omitted"] = obs.dns_log.omitted;
+  if (requirements) {
+    // requirements, verdicts, requirements_summary, ... (requirements.hpp's to_json), merged
+    // into the top level; room first, as ordered_json copies its members when it grows.
+    json req = to_json(*requirements);
+    j.get_ref<json::object_t&>().reserve(j.size() + req.size());
+    for (auto& [key, value] : req.items()) j[key] = std::move(value);
+  }
 
   // The summary goes into the SMTP 250 line: short and made only of safe characters.
   if (rdns.status == 0)

@@ -22,6 +22,13 @@
 // was not evaluated is null. `dns_log` lists every DNS query behind the report (the connection's
 // lookups and the authentication checks'), `dns_log_omitted` how many did not fit.
 //
+// The providers' rules (requirements.hpp) run on the same Observation: `requirements`,
+// `verdicts` (gmail, yahoo, microsoft: all and bulk), `requirements_summary` (the short table at
+// the top of the reply) and the rest of requirements.hpp's to_json are merged into the top
+// level, and its hints (provider-reject, provider-at-risk, no-one-click-unsubscribe,
+// format-error) join the others. On a local test the reverse DNS, TLS and blocklist rules are
+// unknown: the test's connection is not the one the internet sees.
+//
 // The JSON field names and hint codes are a contract: later work adds to them, never renames.
 #pragma once
 

@@ -118,6 +118,10 @@ struct RequirementsInput {
   std::vector<std::string> ptr_names;      // rdns.ptr, for the evidence
   std::string ip;                          // connection.ip, for the evidence
   std::optional<std::string> tls_version;  // "TLSv1.3"; nullopt: the message came in plaintext
+  // The peer is a loopback or private address (report.hpp's local test): what the internet
+  // sees of the sender's connection (reverse DNS, TLS, blocklists) is not shown by this one,
+  // so those rules are unknown ("local test"), never a pass or a fail.
+  bool local_test = false;
 
   // Blocklists: the configured [dns] dnsbl zones are the lists that count, and each one's
   // result (a zone without a result is unknown).

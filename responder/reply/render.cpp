@@ -166,6 +166,14 @@ constexpr HintGuide kGuides[] = {
      "whoever runs the DNS of your domain"},
     {"arc-fail", "The message's ARC chain does not verify",
      "whoever runs the list or forwarder that added it"},
+    {"provider-reject", "A large mailbox provider would refuse this message",
+     "whoever runs your mail server and the DNS of your domain"},
+    {"provider-at-risk", "A large mailbox provider may put this message in spam",
+     "whoever runs your mail server and the DNS of your domain"},
+    {"no-one-click-unsubscribe", "Your bulk mail has no one-click unsubscribe",
+     "whoever runs your mailing software"},
+    {"format-error", "Your message's header is not well-formed",
+     "whoever runs your mail program or server"},
 };
 
 std::string severity_word(std::string_view severity) {
@@ -476,6 +484,74 @@ void auth_view(const json& r, json& v) {
   v["dns_log_count"] = count;
 }
 
+// The providers' rules (responder/analysis/requirements.hpp): the short table at the top of the
+// reply (`requirements_summary`), whether the message looks like bulk mail, and per provider
+// every rule with its status; the evidence is shown for the rules that fail or cannot be told.
+void requirements_view(const json& r, json& v) {
+  json lines = json::array();
+  json rows = json::array();
+  for (const auto& s : member(r, "requirements_summary")) {
+    lines.push_back(wrap(str(s, "name") + ": " + str(s, "text"), 72, 4));
+    rows.push_back(json{{"name", str(s, "name")},
+                        {"all", str(s, "all")},
+                        {"bulk", str(s, "bulk")},
+                        {"text", str(s, "text")}});
+  }
+  v["has_requirements"] = !lines.empty();
+  v["requirements_lines"] = lines;
+  v["requirements_rows"] = rows;
+  std::string bulk;
+  if (member(r, "bulk_looking") == true)
+    bulk = "This message looks like bulk mail (" + str(r, "bulk_looking_reason") +
+           "): the bulk senders' rules apply to it.";
+  else
+    bulk =
+        "Bulk senders send a provider many messages a day (Gmail and Microsoft count 5,000); "
+        "this message does not look like bulk mail (no List-Unsubscribe, no Precedence: bulk), "
+        "but only you know your volume.";
+  v["requirements_bulk"] = bulk;
+  v["requirements_bulk_text"] = wrap(bulk, 72);
+
+  // Below, per provider, the rules that fail (with what the message showed) and those that
+  // cannot be told; the rules that pass or do not apply are counted (the JSON lists them all,
+  // and a reply has to stay small).
+  json providers = json::array();
+  for (const auto& s : member(r, "requirements_summary")) {
+    const std::string provider = str(s, "provider");
+    json text_lines = json::array();
+    json html_rows = json::array();
+    std::size_t passed = 0, not_applicable = 0;
+    for (const auto& q : member(r, "requirements")) {
+      if (str(q, "provider") != provider) continue;
+      const std::string status = str(q, "status");
+      if (status == "pass") ++passed;
+      if (status == "not-applicable") ++not_applicable;
+      if (status != "fail" && status != "unknown") continue;
+      const std::string who = str(q, "applies_to") == "bulk" ? "bulk senders" : "all senders";
+      const std::string evidence = status == "fail" ? str(q, "evidence") : std::string();
+      std::string line = "[" + status + "] " + str(q, "name") + " (" + who + ")";
+      if (!evidence.empty()) line += ": " + evidence;
+      text_lines.push_back(wrap(line, 72, 6));
+      html_rows.push_back(json{{"status", status},
+                               {"name", str(q, "name")},
+                               {"applies_to", who},
+                               {"evidence", evidence},
+                               {"source", str(q, "source")}});
+    }
+    const std::string counted = std::to_string(passed) + " rule" + (passed == 1 ? "" : "s") +
+                                " pass, " + std::to_string(not_applicable) +
+                                " do not apply to this message.";
+    providers.push_back(json{{"name", str(s, "name")},
+                             {"verdict_text", wrap(str(s, "name") + ": " + str(s, "text"), 74, 2)},
+                             {"text", str(s, "text")},
+                             {"lines", text_lines},
+                             {"rows", html_rows},
+                             {"counted", counted},
+                             {"counted_text", wrap(counted, 70, 4)}});
+  }
+  v["requirements_providers"] = providers;
+}
+
 json build_view(const json& r) {
   json v;
   const json& conn = r["connection"];
@@ -644,6 +720,7 @@ json build_view(const json& r) {
                join_strings(r["envelope"]["rcpt_to"], ", ") + " on " + str(r, "arrival") + ".",
            72);
   auth_view(r, v);
+  requirements_view(r, v);
   // The stored report's page (when the server keeps reports: [http] public_url): relative
   // links from the page to its other forms.
   const std::string url = str(r, "report_url");

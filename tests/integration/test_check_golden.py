@@ -35,7 +35,7 @@ def stable(report):
     return report
 
 
-AUTH = ("spf-", "dkim-", "dmarc-", "arc-")
+AUTH = ("spf-", "dkim-", "dmarc-", "arc-", "provider-", "no-one-click-", "format-")
 
 
 class CheckGolden(unittest.TestCase):
@@ -94,9 +94,10 @@ class CheckGolden(unittest.TestCase):
         self.assertIn("clock-skew", codes("10-clock-skew"))
         # Sender authentication: unsigned mail from an allowed server, from one that is not,
         # a signed message, and the same with its body changed after signing.
-        self.assertEqual(all_codes("01-clean") - codes("01-clean"), {"dkim-none"})
+        self.assertEqual(all_codes("01-clean") - codes("01-clean"),
+                         {"dkim-none", "provider-reject"})  # bulk senders must sign
         self.assertIn("spf-softfail", all_codes("02-no-ptr"))
-        self.assertEqual(all_codes("11-signed"), {"no-tls"})
+        self.assertEqual(all_codes("11-signed"), {"no-tls", "provider-reject"})
         self.assertTrue({"dkim-fail"} <= all_codes("12-body-changed"))
         with open(os.path.join(DATA, "12-body-changed.expected.json")) as f:
             auth = json.load(f)["auth"]
@@ -104,6 +105,18 @@ class CheckGolden(unittest.TestCase):
         self.assertNotEqual(auth["dkim"][0]["body_hash_expected"],
                             auth["dkim"][0]["body_hash_computed"])
         self.assertEqual(auth["dmarc"]["result"], "pass")  # on SPF
+        # The providers' verdicts: signed and aligned, only Gmail's TLS rule fails (plain SMTP).
+        with open(os.path.join(DATA, "11-signed.expected.json")) as f:
+            signed = json.load(f)
+        self.assertEqual(signed["verdicts"], {
+            "gmail": {"all": "at-risk", "bulk": "reject"},
+            "yahoo": {"all": "accept", "bulk": "accept"},
+            "microsoft": {"all": "accept", "bulk": "accept"}})
+        with open(os.path.join(DATA, "12-body-changed.expected.json")) as f:
+            changed = json.load(f)
+        self.assertEqual(changed["verdicts"]["yahoo"], {"all": "accept", "bulk": "reject"})
+        self.assertEqual([x["rule"] for x in changed["verdicts_failing"]["yahoo"]["bulk"]],
+                         ["dkim"])
         for case in ("01-clean", "05-dnsbl-listed", "07-ipv6"):
             self.assertNotIn("no-ptr", codes(case))
             self.assertNotIn("behind-nat", codes(case))

@@ -63,7 +63,10 @@ class HostileReverseDns(unittest.TestCase):
         path = self.sink.files()[0]
         size = os.path.getsize(path)
         print(f"\nreply size with {PTR_NAMES} PTR names: {size} bytes", flush=True)
-        self.assertLess(size, 64 * 1024)
+        # The PTR names add little (ten are listed); most of the reply is what every report
+        # has since the providers' rules came in: the rules, their hints and the JSON part with
+        # every rule (about 110 KiB here, where it was under 64 KiB before).
+        self.assertLess(size, 160 * 1024)
         ((_, msg),) = self.sink.messages()
         report = h.report_json(msg)
         self.assertEqual(report["rdns"]["ptr_count"], PTR_NAMES)

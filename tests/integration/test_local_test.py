@@ -57,9 +57,10 @@ class LocalTest(unittest.TestCase):
         r = h.report_json(msg)
         text = h.text_part(msg)
         self.assertEqual(r["connection"]["scope"], "loopback")
-        # The connection gets the local-test advice only; the sender authentication hints
-        # (no DKIM, no reachable SPF or DMARC record for example.org) are about the message.
-        auth = ("spf-", "dkim-", "dmarc-", "arc-")
+        # The connection gets the local-test advice only; the sender authentication and the
+        # providers' hints (no DKIM, no reachable SPF or DMARC record for example.org) are
+        # about the message.
+        auth = ("spf-", "dkim-", "dmarc-", "arc-", "provider-", "no-one-click-", "format-")
         self.assertEqual([x["code"] for x in r["hints"] if not x["code"].startswith(auth)],
                          ["non-public-ip"])
         self.assertIn("spf-local-test", [x["code"] for x in r["hints"]])

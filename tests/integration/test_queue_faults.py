@@ -198,14 +198,15 @@ class Faults(unittest.TestCase):
                                                 queue="retry_first = 3600\n"), name="diskfull")
         spool = os.path.join(self.svc.dir, "spool")
         os.makedirs(spool, exist_ok=True)
-        # The server runs in its own mount namespace with a 64 KiB tmpfs as its spool; exec
+        # The server runs in its own mount namespace with a 256 KiB tmpfs as its spool (a reply
+        # with the providers' rules is some 80 KiB, so a few fit); exec
         # keeps the pid, so the harness stops it as usual.
         wrapper = os.path.join(self.svc.dir, "serve-on-tmpfs")
         with open(wrapper, "w") as f:
             # 8 KiB of ballast that the test removes once the disk is full, as an operator
             # would free space, so that the flush request below finds room whatever size the
             # replies have.
-            f.write("#!/bin/sh\nset -e\nmount -t tmpfs -o size=64k tmpfs ./spool\n"
+            f.write("#!/bin/sh\nset -e\nmount -t tmpfs -o size=256k tmpfs ./spool\n"
                     "head -c 8192 /dev/zero > ./spool/ballast\n"
                     f'exec "{h.binary()}" "$@"\n')
         os.chmod(wrapper, 0o755)
@@ -231,7 +232,7 @@ class Faults(unittest.TestCase):
                 refused.append(n)
                 if len(refused) >= 3:
                     break
-        self.assertTrue(accepted, "nothing fitted in 64 KiB")
+        self.assertTrue(accepted, "nothing fitted in 256 KiB")
         self.assertGreaterEqual(len(refused), 3, f"{len(accepted)} accepted, none refused")
         self.wait_log("queue-error .*no space")
         # Everything acknowledged is in the queue and reaches the smarthost once it is up.

@@ -339,3 +339,136 @@ TEST_CASE("auth: the report carries the verdicts, the hints and the words for th
     start = end + 1;
   }
 }
+
+namespace {
+
+// A sender that does everything right on the connection: TLS, a PTR name that resolves back,
+// not listed; the message and its verdicts from `s`.
+Observation connected(const Signed& s, const AuthVerdicts& v) {
+  Observation o;
+  o.ip = *IpAddress::parse("203.0.113.7");
+  o.arrival = 1795442400;
+  o.tls_version = "TLSv1.3";
+  o.tls_cipher = "TLS_AES_256_GCM_SHA384";
+  o.helo = "mail.example.org";
+  o.esmtp = true;
+  o.mail_from = "alice@example.org";
+  o.rcpt_to = {"ipconfirm@example.test"};
+  o.reply_domain = "example.test";
+  auto record = [](RrType type, const char* text) {
+    DnsRecord r;
+    r.type = type;
+    if (type == RrType::ptr)
+      r.text = text;
+    else
+      r.address = *IpAddress::parse(text);
+    return r;
+  };
+  o.ptr.done = true;
+  o.ptr.status = DnsStatus::ok;
+  o.ptr.records = {record(RrType::ptr, "mail.example.org")};
+  ForwardLookup f;
+  f.name = "mail.example.org";
+  f.a.done = true;
+  f.a.status = DnsStatus::ok;
+  f.a.records = {record(RrType::a, "203.0.113.7")};
+  o.forward.push_back(f);
+  o.helo_a = f.a;
+  o.helo_aaaa.done = true;
+  o.helo_aaaa.status = DnsStatus::nodata;
+  DnsblLookup bl;
+  bl.zone = "bl.example.test";
+  bl.a.done = bl.txt.done = true;
+  bl.a.status = bl.txt.status = DnsStatus::nxdomain;
+  o.dnsbl.push_back(bl);
+  const MessageParts parts = split_message(s.message);
+  o.raw_header = std::string(parts.header);
+  o.message = mime::read_incoming(o.raw_header);
+  o.auth = v;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("requirements: the report judges the providers' rules on the auth verdicts") {
+  const Signed s = signed_message();
+  const Observation good = connected(s, evaluate(s));
+  const Report r = build_report(good, ReportOptions{"mx.example.test"});
+  for (const char* p : {"gmail", "yahoo", "microsoft"}) {
+    CAPTURE(p);
+    CHECK(r.json["verdicts"][p]["all"] == "accept");
+    CHECK(r.json["verdicts"][p]["bulk"] == "accept");
+  }
+  REQUIRE(r.json["requirements"].is_array());
+  for (const auto& q : r.json["requirements"]) {
+    CAPTURE(q.dump());
+    CHECK(q["status"] != "fail");
+    for (const char* key : {"provider", "rule", "applies_to", "status", "evidence", "source"})
+      CHECK(q.contains(key));
+  }
+  CHECK(r.json["requirements_summary"][0]["text"] == "would accept, from small and bulk senders");
+  CHECK(r.json["format"].is_object());
+  CHECK_FALSE(has(r.hints, "provider-reject"));
+  CHECK_FALSE(has(r.hints, "provider-at-risk"));
+  CHECK_FALSE(has(r.hints, "format-error"));
+
+  // The same message unsigned: SPF alone passes for small senders; the bulk rules miss DKIM.
+  Signed unsigned_message = signed_message();
+  unsigned_message.message = kMessage;
+  const Observation plain = connected(unsigned_message, evaluate(unsigned_message));
+  REQUIRE(plain.auth.dkim->signatures.empty());
+  const Report u = build_report(plain, ReportOptions{"mx.example.test"});
+  for (const char* p : {"gmail", "yahoo", "microsoft"}) {
+    CAPTURE(p);
+    CHECK(u.json["verdicts"][p]["all"] == "accept");
+    CHECK(u.json["verdicts"][p]["bulk"] != "accept");
+    bool names_dkim = false;
+    for (const auto& f : u.json["verdicts_failing"][p]["bulk"])
+      names_dkim = names_dkim || f["rule"] == "dkim";
+    CHECK(names_dkim);
+  }
+  CHECK(has(u.hints, "dkim-none"));
+  CHECK((has(u.hints, "provider-reject") || has(u.hints, "provider-at-risk")));
+
+  // Rendered: the short table at the top of the text and the HTML, the rules below.
+  std::string error;
+  auto templates = load_templates("", error);
+  REQUIRE_MESSAGE(templates, error);
+  const Rendered out = render_report(*templates, u.json);
+  const std::string gmail = u.json["requirements_summary"][0]["text"].get<std::string>();
+  CHECK(gmail.find("DKIM") != std::string::npos);
+  const auto flat = [](const std::string& t) {
+    std::string o;
+    for (char c : t) {
+      if (c == '\n' || c == ' ') {
+        if (!o.empty() && o.back() != ' ') o += ' ';
+      } else {
+        o += c;
+      }
+    }
+    return o;
+  };
+  const std::string text = flat(out.text);
+  CHECK(out.text.find("Would Gmail, Yahoo and Microsoft accept it?") <
+        out.text.find("\nWHAT TO DO\n"));
+  CHECK(text.find("Gmail: " + gmail) != std::string::npos);
+  CHECK(text.find("The mailbox providers' rules that fail or cannot be told") != std::string::npos);
+  CHECK(out.html.find("Would Gmail, Yahoo and Microsoft accept it?") != std::string::npos);
+  CHECK(out.html.find("<td>Gmail</td><td>accept</td>") != std::string::npos);
+
+  // A local test cannot show the reverse DNS or blocklist rules of its address: unknown there.
+  Observation local = connected(s, evaluate(s));
+  local.ip = *IpAddress::parse("127.0.0.1");
+  local.tls_version.reset();
+  const Report l = build_report(local, ReportOptions{"mx.example.test"});
+  int connection_rules = 0;
+  for (const auto& q : l.json["requirements"])
+    if (q["rule"] == "fcrdns" || q["rule"] == "tls" || q["rule"] == "reverse-dns") {
+      CAPTURE(q.dump());
+      ++connection_rules;
+      CHECK(q["status"] == "unknown");
+      CHECK(q["evidence"].get<std::string>().find("local test") != std::string::npos);
+    }
+  CHECK(connection_rules >= 3);
+  CHECK(l.json["verdicts"]["gmail"]["all"] == "accept");
+}
