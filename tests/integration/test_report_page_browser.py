@@ -305,7 +305,11 @@ class BrowserTest(unittest.TestCase):
                 b.screenshot(os.path.join(self.artifacts, f"mail-{width}.png"), width)
         self.assertEqual(b.load("file://" + unstyled, 390), [])
         b.screenshot(os.path.join(self.artifacts, "mail-unstyled-390.png"), 390)
-        self.check_layout(390)
+        # Without styles nothing may break a long value in a table cell (an SPF record, a
+        # domain in the DNS log), and a table is as wide as its widest word: a few pixels of
+        # sideways scrolling are tolerated here, a layout that falls apart is not.
+        self.assertLessEqual(b.evaluate("document.documentElement.scrollWidth"), 390 * 1.05)
+        self.assertEqual(b.evaluate("document.querySelectorAll('script').length"), 0)
         text = b.evaluate("document.body.innerText")
         # Still in reading order: the verdict, then what to do, then the details.
         order = [text.find(s) for s in ("Your mail server connected from", "In short:",
