@@ -70,6 +70,32 @@ bool is_account_name(std::string_view s) {
   return s != "." && s != "..";
 }
 
+// "" (off), or an http:// or https:// URL with a host, an optional port and path, and no
+// query, fragment, white space, quotes or angle brackets (it goes into the 250 line and into
+// HTML); its trailing slashes are dropped. Sets `why` when the URL is refused.
+std::string normalize_public_url(std::string url, std::string& why) {
+  if (url.empty()) return url;
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  std::string_view rest = url;
+  if (rest.substr(0, 7) == "http://")
+    rest.remove_prefix(7);
+  else if (rest.substr(0, 8) == "https://")
+    rest.remove_prefix(8);
+  else
+    why = "must start with http:// or https://";
+  if (why.empty() && (rest.empty() || rest.front() == '/' || rest.front() == ':'))
+    why = "needs a host name after the scheme";
+  if (why.empty() && url.size() > 200) why = "must be at most 200 characters";
+  for (char ch : url) {
+    const unsigned char u = static_cast<unsigned char>(ch);
+    const bool ok = std::isalnum(u) ||
+                    std::string_view("-._~:/[]%@!$()*+,;=").find(ch) != std::string_view::npos;
+    if (why.empty() && !ok)
+      why = "may hold only letters, digits and -._~:/[]%@!$()*+,;= (no query or fragment)";
+  }
+  return url;
+}
+
 // Thrown inside the loader only; parse_config turns it into a LoadResult.
 struct ConfigError {
   std::string message;
@@ -455,9 +481,10 @@ class Loader {
     }
 
     if (auto h = table(root, "http", "http")) {
-      only_known(*h, "http.",
-                 {"listen", "max_connections", "request_timeout", "max_request_size",
-                  "max_header_fields"});
+      only_known(
+          *h, "http.",
+          {"listen", "max_connections", "request_timeout", "max_request_size", "max_header_fields",
+           "public_url", "report_days", "max_reports", "max_report_requests_per_ip_per_minute"});
       c.http.listen = endpoints(*h, "listen", "http.listen");
       set_size(*h, "max_connections", "http.max_connections", c.http.max_connections, 1, 100000);
       if (auto v = integer(*h, "request_timeout", "http.request_timeout", 1, 3600))
@@ -466,6 +493,28 @@ class Loader {
                1024 * 1024);
       set_size(*h, "max_header_fields", "http.max_header_fields", c.http.max_header_fields, 10,
                1000);
+      if (auto u = string(*h, "public_url", "http.public_url")) {
+        std::string why;
+        c.http.public_url = normalize_public_url(*u, why);
+        if (!why.empty()) fail(h->get("public_url"), "http.public_url", why);
+        if (!c.http.public_url.empty() && c.http.listen.empty())
+          fail(h->get("public_url"), "http.public_url",
+               "needs http.listen: the report pages are served by this listener");
+      }
+      if (const toml::node* n = h->get("report_days")) {
+        // Days, fractions allowed (0.5 = 12 hours), at least a second and at most ten years.
+        std::optional<double> days;
+        if (n->is_integer()) days = static_cast<double>(*n->value<std::int64_t>());
+        if (n->is_floating_point()) days = *n->value<double>();
+        if (!days) fail(n, "http.report_days", "must be a number");
+        if (!(*days * 86400 >= 1) || !(*days <= 3650))
+          fail(n, "http.report_days", "must be between 0.0000116 (one second) and 3650");
+        c.http.report_days = *days;
+      }
+      set_size(*h, "max_reports", "http.max_reports", c.http.max_reports, 1, 10000000);
+      set_size(*h, "max_report_requests_per_ip_per_minute",
+               "http.max_report_requests_per_ip_per_minute",
+               c.http.max_report_requests_per_ip_per_minute, 0, 1000000);
     }
     return c;
   }

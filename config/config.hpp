@@ -154,13 +154,23 @@ struct Analysis {
   std::vector<Network> lab_networks;
 };
 
-// The HTTP listener for /metrics and /healthz (responder/http/): off while `listen` is empty.
+// The HTTP listener for /metrics, /healthz and the report pages (responder/http/): off while
+// `listen` is empty.
 struct Http {
   std::vector<Endpoint> listen;
   std::size_t max_connections = 64;
   std::chrono::seconds request_timeout{10};  // to read one request, and to write one response
   std::size_t max_request_size = 8192;       // request line and header fields, in bytes
   std::size_t max_header_fields = 50;
+  // The report pages (GET /r/TOKEN, responder/report_pages.hpp). With `public_url` set (the
+  // address the listener is reached at from outside, "https://ipconfirm.example.org", no
+  // trailing slash), every report is stored under a private token, and the 250 line and the
+  // reply mail give `<public_url>/r/TOKEN`; "" = no reports are stored and no link is given.
+  std::string public_url;
+  double report_days = 7;           // a stored report is deleted this long after it was written
+  std::size_t max_reports = 10000;  // stored reports at most; past it the oldest go first
+  // GET /r/... per client (an IPv4 address, an IPv6 /64) per minute; over it 429. 0 = no limit.
+  std::size_t max_report_requests_per_ip_per_minute = 60;
   bool operator==(const Http&) const = default;
 };
 

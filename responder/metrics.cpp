@@ -85,8 +85,9 @@ std::string render_metrics(const MetricsSnapshot& m) {
   out.histogram("ipconfirm_reply_delivery_seconds", c.delivery);
 
   out.family("ipconfirm_rate_limit_hits_total", MetricType::counter,
-             "Limits that refused: reply mails per recipient, ip or network; SMTP connections.");
-  for (const char* limit : {"recipient", "ip", "network"}) {
+             "Limits that refused: reply mails per recipient, ip or network; SMTP connections; "
+             "report page requests.");
+  for (const char* limit : {"recipient", "ip", "network", "report_requests"}) {
     auto it = c.rate_limited.find(limit);
     out.sample("ipconfirm_rate_limit_hits_total", it == c.rate_limited.end() ? 0 : it->second,
                {{"limit", limit}});
@@ -100,6 +101,8 @@ std::string render_metrics(const MetricsSnapshot& m) {
             static_cast<double>(m.queue_capacity));
   out.gauge("ipconfirm_queue_oldest_age_seconds",
             "Age of the oldest entry in the spool; 0 when it is empty.", m.queue_oldest_age);
+  out.gauge("ipconfirm_reports_stored", "Reports stored for their web pages (GET /r/TOKEN).",
+            static_cast<double>(m.reports_stored));
 
   out.counter("ipconfirm_dns_queries_total", "DNS queries sent to a server.", m.dns_queries);
   out.counter("ipconfirm_dns_cache_hits_total", "DNS lookups answered from the cache.",

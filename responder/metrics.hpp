@@ -51,7 +51,8 @@ struct ServiceCounters {
   std::map<std::string, std::uint64_t, std::less<>> suppressed;
   // Attempts of the deliverer, over every queue entry (replies and postmaster forwards).
   std::uint64_t delivered = 0, deferred = 0, bounced = 0, expired = 0;
-  // Reply rate limits that refused a reply: recipient, ip, network.
+  // Reply rate limits that refused a reply: recipient, ip, network; and report_requests, the
+  // requests for report pages refused with 429.
   std::map<std::string, std::uint64_t, std::less<>> rate_limited;
   // From the final dot to the 250 (every message answered 250 that went through analysis).
   Histogram dot_to_250{{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
@@ -73,7 +74,8 @@ struct MetricsSnapshot {
   HttpStats http;
   std::size_t http_open = 0;
   std::size_t queue_entries = 0, queue_capacity = 0;
-  double queue_oldest_age = 0;  // seconds; 0 when the queue is empty
+  double queue_oldest_age = 0;     // seconds; 0 when the queue is empty
+  std::size_t reports_stored = 0;  // stored reports behind GET /r/TOKEN
 };
 
 std::string render_metrics(const MetricsSnapshot& snapshot);

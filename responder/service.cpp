@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "core/log.hpp"
+#include "mime/date.hpp"
 #include "mime/incoming.hpp"
 #include "responder/analysis/auth_lookups.hpp"
 #include "responder/analysis/lookups.hpp"
@@ -23,12 +24,14 @@
 #include "responder/metrics.hpp"
 #include "responder/queue/delivery.hpp"
 #include "responder/queue/maildir.hpp"
+#include "responder/queue/report_store.hpp"
 #include "responder/queue/spool.hpp"
 #include "responder/reload.hpp"
 #include "responder/reply/rate_limit.hpp"
 #include "responder/reply/render.hpp"
 #include "responder/reply/reply_mail.hpp"
 #include "responder/reply/reply_policy.hpp"
+#include "responder/report_pages.hpp"
 #include "smtp/server.hpp"
 
 namespace ipconfirm::responder {
@@ -106,6 +109,18 @@ ReplyRateLimits reply_limits(const config::Config& c) {
                          c.reply.rate_limit_entries};
 }
 
+// How long a stored report is kept, in whole seconds (at least one).
+std::int64_t report_lifetime(const config::Config& c) {
+  return std::max<std::int64_t>(1, std::llround(c.http.report_days * 86400.0));
+}
+
+// Requests for report pages are counted per IPv4 address and per IPv6 /64 (one client usually
+// holds a whole /64).
+std::unique_ptr<RateLimiter> report_limiter_for(const config::Config& c) {
+  return std::make_unique<RateLimiter>(c.http.max_report_requests_per_ip_per_minute, 100000,
+                                       std::chrono::seconds(60));
+}
+
 // Postmaster mail is limited like replies, per IP, per network (/24, /64 and /48 alike) and in
 // total; never per recipient or domain (it is always the postmaster).
 ReplyRateLimits postmaster_limits(const config::Config& c) {
@@ -158,6 +173,13 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   // /healthz probes the spool at most once a second.
   std::chrono::steady_clock::time_point last_probe{};
   std::string spool_problem;
+  // The stored reports behind GET /r/TOKEN (responder/queue/report_store.hpp): which exist,
+  // on the event loop; their files are written and unlinked by the committer. Pruned of
+  // expired and surplus reports before each lookup and on a timer.
+  std::optional<ReportIndex> reports;
+  std::optional<asio::steady_timer> report_timer;
+  std::unique_ptr<RateLimiter> report_limiter;  // GET /r/... per client per minute
+  std::size_t report_limit = 0;                 // the limit report_limiter was made for
 
   asio::awaitable<smtp::QueueOutcome> deliver_postmaster(const config::Config& config,
                                                          const smtp::ConnectionInfo& info,
@@ -175,6 +197,10 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   void retire(std::shared_ptr<Deliverer> old, std::shared_ptr<const Settings> used);
   void on_delivery(const QueueEntry& entry, Deliverer::Result result);
   std::shared_ptr<HttpRouter> make_router();
+  HttpResponse report_route(const HttpRequest& request);
+  void add_report(const std::string& name);
+  void prune_reports();
+  void schedule_report_prune();
   std::string metrics_text();
   HttpResponse health();
   bool reload(const config::LoadResult& loaded);
@@ -200,6 +226,10 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   struct PendingEnqueue {
     QueueEntry entry;  // reserved on the event loop; then the committer's until `finished`
     Spool::Enqueued result;
+    bool has_entry = true;  // false: only a stored report (a reply not mailed)
+    // The report to store with it, in the same batch and under the same sync; its failure is
+    // the result's failure (and its entry is then not written).
+    std::optional<StoredReport> report;
     bool finished = false;            // event loop only
     std::unique_ptr<Resumer> waiter;  // event loop only
   };
@@ -224,6 +254,9 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
     // Entries whose new schedule is to be written (their index has it already), taken like
     // the unlinks and on the same thread, so that a rewrite never brings back a removed file.
     std::vector<Spool::Rewrite> rewrites;
+    // Stored reports expired or pushed out (their index has forgotten them), unlinked like the
+    // entries' files.
+    std::vector<std::string> report_unlinks;
     bool draining = false;  // a drain is posted or running on the committer
   };
   std::shared_ptr<CommitQueue> commit_queue = std::make_shared<CommitQueue>();
@@ -245,8 +278,9 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   //  wait_committed (event loop): until the batch is durable and indexed; the entry comes back.
   std::shared_ptr<PendingEnqueue> reserve_entry();
   void hand_to_committer(std::shared_ptr<PendingEnqueue> p);
-  void unlink_later(std::string id);           // any thread
-  void rewrite_later(Spool::Rewrite rewrite);  // any thread
+  void unlink_later(std::string id);                          // any thread
+  void unlink_reports_later(std::vector<std::string> names);  // any thread
+  void rewrite_later(Spool::Rewrite rewrite);                 // any thread
   // Adds to the committer's lists under their lock (`add`), and starts a drain unless one is
   // posted or running. Any thread.
   template <typename Add>
@@ -295,6 +329,14 @@ void Service::Impl::rewrite_later(Spool::Rewrite rewrite) {
   to_committer([&](CommitQueue& q) { q.rewrites.push_back(std::move(rewrite)); });
 }
 
+void Service::Impl::unlink_reports_later(std::vector<std::string> names) {
+  if (names.empty()) return;
+  to_committer([&](CommitQueue& q) {
+    q.report_unlinks.insert(q.report_unlinks.end(), std::make_move_iterator(names.begin()),
+                            std::make_move_iterator(names.end()));
+  });
+}
+
 asio::awaitable<Spool::Enqueued> Service::Impl::wait_committed(std::shared_ptr<PendingEnqueue> p,
                                                                QueueEntry& entry) {
   auto self = shared_from_this();
@@ -329,16 +371,18 @@ void Service::Impl::drain_commits(std::shared_ptr<CommitQueue> commit_queue,
     auto waiters = std::make_shared<std::vector<std::shared_ptr<PendingEnqueue>>>();
     std::vector<std::string> unlinks;
     std::vector<Spool::Rewrite> rewrites;
+    std::vector<std::string> report_unlinks;
     {
       std::lock_guard<std::mutex> lock(commit_queue->mutex);
       if (commit_queue->waiting.empty() && commit_queue->unlinks.empty() &&
-          commit_queue->rewrites.empty()) {
+          commit_queue->rewrites.empty() && commit_queue->report_unlinks.empty()) {
         commit_queue->draining = false;
         return;
       }
       waiters->swap(commit_queue->waiting);
       take_some(commit_queue->rewrites, rewrites);
       take_some(commit_queue->unlinks, unlinks);
+      take_some(commit_queue->report_unlinks, report_unlinks);
     }
     auto unlink_all = [&] {
       // Rewrites first: one queued before an unlink of the same entry finds it still there
@@ -353,26 +397,60 @@ void Service::Impl::drain_commits(std::shared_ptr<CommitQueue> commit_queue,
         // Still on disk: sent again after a restart (at-least-once), never lost.
         if (!detail.empty()) log_event("queue-error", {{"queue_id", id}, {"detail", detail}});
       }
+      for (const auto& name : report_unlinks) {
+        std::string detail = unlink_stored_report(dir, name);
+        // Still on disk: pruned again after a restart; unreachable meanwhile (not indexed).
+        if (!detail.empty()) log_event("report-error", {{"report", name}, {"detail", detail}});
+      }
     };
     if (waiters->empty()) {
       unlink_all();
       continue;
     }
+    // Stored reports first, renamed into reports/ before the batch's one syncfs makes them
+    // durable with the entries (report_store.hpp): a report costs no sync of its own. A report
+    // that cannot be written fails its message, whose entry is then not written either.
     auto batch = std::make_shared<Spool::Batch>();
+    bool reports_written = false;
     for (auto& w : *waiters) {
-      batch->entries.push_back(std::move(w->entry));
-      batch->results.push_back(std::move(w->result));
+      if (w->report && w->result.error == SpoolError::none) {
+        std::string detail = write_report_unsynced(dir, *w->report);
+        if (detail.empty()) {
+          reports_written = true;
+        } else {
+          w->result.error = SpoolError::io;
+          w->result.detail = std::move(detail);
+        }
+      }
+      if (w->has_entry) {
+        batch->entries.push_back(std::move(w->entry));
+        batch->results.push_back(std::move(w->result));
+      }
     }
-    Spool::write_batch(dir, *batch);
+    const std::string sync_error = Spool::write_batch(dir, *batch, reports_written);
+    if (!sync_error.empty()) {
+      for (auto& w : *waiters) {
+        if (!w->has_entry && w->result.error == SpoolError::none) {
+          w->result.error = SpoolError::io;
+          w->result.detail = sync_error;
+        }
+      }
+    }
     asio::post(back, [batch, waiters, weak] {
       auto self = weak.lock();
       if (!self) return;
       std::vector<Spool::Enqueued> results = self->spool->commit(*batch);
-      for (std::size_t i = 0; i < waiters->size(); ++i) {
-        (*waiters)[i]->result = std::move(results[i]);
-        (*waiters)[i]->entry = std::move(batch->entries[i]);
-        (*waiters)[i]->finished = true;
-        if (auto waiter = std::move((*waiters)[i]->waiter)) waiter->resume();
+      std::size_t k = 0;
+      for (auto& w : *waiters) {
+        if (w->has_entry) {
+          w->result = std::move(results[k]);
+          w->entry = std::move(batch->entries[k]);
+          ++k;
+        }
+        if (w->report && w->result.error == SpoolError::none) self->add_report(w->report->name);
+        w->report.reset();
+        w->finished = true;
+        if (auto waiter = std::move(w->waiter)) waiter->resume();
       }
     });
     unlink_all();  // after the batch's results are on their way
@@ -561,6 +639,13 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const 
       co_return smtp::QueueOutcome{std::nullopt, "", "queue full"};
     }
   }
+  // With [http] public_url the report is stored for the web, whether or not a reply is
+  // mailed; a reply not mailed goes through the committer for its report alone.
+  const bool store_report = !config.http.public_url.empty() && reports.has_value();
+  if (store_report && !pending) {
+    pending = std::make_shared<PendingEnqueue>();
+    pending->has_entry = false;
+  }
   // The report and, for a reply, its rendering and MIME composition are pure and the heaviest
   // part of a message: they run on the worker thread, while the event loop goes on serving
   // the other connections, and the worker hands the reply straight to the committer. (Only
@@ -573,7 +658,21 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const 
         try {
           r = build_report(obs, ReportOptions{.reporter = config.hostname,
                                               .lab_networks = config.analysis.lab_networks});
-          if (pending) {
+          if (store_report) {
+            // The page's address goes into the report itself, so the mail (text, HTML and
+            // ipconfirm.json) and the stored JSON name it alike.
+            const std::string token = new_report_token();
+            r.json["report_url"] = config.http.public_url + std::string(kReportPathPrefix) + token;
+            r.json["report_expires"] = mime::format_rfc5322_date(now + report_lifetime(config));
+            const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+            pending->report = StoredReport{
+                report_file_name(static_cast<std::int64_t>(us), report_token_digest(token)),
+                r.json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
+                    "\n"};
+          }
+          if (pending && pending->has_entry) {
             Rendered rendered = render_report(settings->templates, r.json);
             ReplyMail mail = build_reply_mail(obs, rendered, r.json, config.hostname, now);
             QueueEntry& entry = pending->entry;
@@ -598,7 +697,27 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const 
   obs.raw_header = std::string();
   header_hold.release();  // the header's memory goes back to the budget
 
+  // The 250 line ends with the page's address, when there is one; the PTR name in the summary
+  // gives way to it (Session::on_queued keeps the line within 512 bytes).
+  std::string link;
+  if (store_report) {
+    link = "report " + report.json["report_url"].get<std::string>();
+    if (report.summary.size() > 150) report.summary = report.summary.substr(0, 147) + "...";
+  }
+
   if (!decision.send) {
+    if (pending) {  // its report alone, made durable before the 250 that names it
+      QueueEntry none;
+      Spool::Enqueued q = co_await wait_committed(std::move(pending), none);
+      if (q.error != SpoolError::none) {
+        log_event(
+            "report-error",
+            {{"session", info.session_id}, {"error", to_string(q.error)}, {"detail", q.detail}});
+        ++counters.tempfailed["queue_write_failed"];
+        co_return smtp::QueueOutcome{std::nullopt, "", "report write failed"};
+      }
+    }
+    const auto t_stored = SteadyClock::now();
     ++suppressed;
     std::string id = info.session_id + "." + std::to_string(suppressed);
     log_event("suppressed", {{"session", info.session_id},
@@ -607,9 +726,9 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const 
                              {"reason", decision.reason}});
     ++counters.messages_report;
     ++counters.suppressed[decision.reason];
-    counters.dot_to_250.observe(std::chrono::duration<double>(t_built - t_dot).count());
-    co_return smtp::QueueOutcome{id, report.summary + "; no reply mail: " + decision.reason, "",
-                                 std::nullopt, false};
+    counters.dot_to_250.observe(std::chrono::duration<double>(t_stored - t_dot).count());
+    co_return smtp::QueueOutcome{
+        id, report.summary + "; no reply mail: " + decision.reason, "", std::nullopt, false, link};
   }
 
   QueueEntry entry;
@@ -644,7 +763,7 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const 
   ++counters.replies_queued;
   counters.dot_to_250.observe(std::chrono::duration<double>(t_queued - t_dot).count());
   deliverer->submit(std::move(entry));
-  co_return smtp::QueueOutcome{q.id, report.summary, ""};
+  co_return smtp::QueueOutcome{q.id, report.summary, "", std::nullopt, link};
 }
 
 asio::awaitable<smtp::QueueOutcome> Service::Impl::deliver_postmaster(
@@ -779,7 +898,8 @@ void Service::start(const std::function<void()>& after_bind) {
         return std::make_unique<Handler>(svc, info);
       });
   s.server->start();
-  s.http = std::make_unique<HttpServer>(s.io, s.make_router());
+  // Report pages are read and rendered on the worker, like the reports they show.
+  s.http = std::make_unique<HttpServer>(s.io, s.make_router(), s.worker->get_executor());
   s.http->commit(s.http->prepare(http_options(c)));
   // Bound, and the TLS key is read: from here on, as the unprivileged user, so that what the
   // spool and the Maildirs hold belongs to it.
@@ -794,9 +914,19 @@ void Service::start(const std::function<void()>& after_bind) {
                            {"set_aside", std::to_string(report.set_aside)}});
   for (const auto& p : report.problems) log_event("queue-problem", {{"detail", p}});
 
+  std::vector<std::string> report_problems;
+  s.reports = ReportIndex::open(c.queue.dir, report_problems, error);
+  if (!s.reports) throw std::runtime_error("queue " + c.queue.dir + ": " + error);
+  for (const auto& p : report_problems) log_event("queue-problem", {{"detail", p}});
+  s.report_limiter = report_limiter_for(c);
+  s.report_limit = c.http.max_report_requests_per_ip_per_minute;
+  s.report_timer.emplace(s.io);
+
   s.deliverer = s.make_deliverer(settings);
   s.deliverer_settings = settings;
   s.deliverer->start();
+  s.prune_reports();  // those that expired while the server was down
+  s.schedule_report_prune();
   s.counters.start_time = epoch_now();
   s.counters.last_reload_success = s.counters.start_time;
   // Started: from here on log lines are gathered and written once per round of the event loop
@@ -805,7 +935,8 @@ void Service::start(const std::function<void()>& after_bind) {
       [ex = s.io.get_executor()](std::function<void()> f) { asio::post(ex, std::move(f)); });
   log_event("started", {{"hostname", c.hostname},
                         {"version", IPCONFIRM_VERSION},
-                        {"queued", std::to_string(s.spool->size())}});
+                        {"queued", std::to_string(s.spool->size())},
+                        {"reports", std::to_string(s.reports->size())}});
 }
 
 bool Service::reload(const config::LoadResult& loaded) {
@@ -876,7 +1007,78 @@ std::shared_ptr<HttpRouter> Service::Impl::make_router() {
     if (!svc) return http_error(503);
     return svc->health();
   });
+  // Everything under /r/, and /r/ itself: one answer for whatever is not a report.
+  auto reports_route = [weak](const HttpRequest& request) {
+    auto svc = weak.lock();
+    if (!svc) return http_error(503);
+    return svc->report_route(request);
+  };
+  router->add(std::string(kReportPathPrefix), reports_route);
+  router->add_prefix(std::string(kReportPathPrefix), reports_route);
   return router;
+}
+
+// GET /r/TOKEN[.json|.txt], on the event loop: the rate limit, then the lookup; the file is
+// read and the page rendered on the worker (the response's off_loop job).
+HttpResponse Service::Impl::report_route(const HttpRequest& request) {
+  // Every request under /r/ counts, found or not: guessing costs as much as reading.
+  if (report_limiter && !report_limiter->unlimited()) {
+    const std::string key =
+        request.peer.is_v4() ? request.peer.to_string() : network_key(request.peer);
+    const auto t = RateClock::now();
+    if (!report_limiter->has_token(key, t)) {
+      ++counters.rate_limited["report_requests"];
+      const auto per_minute = static_cast<int>(std::max<std::size_t>(1, report_limit));
+      return report_rate_limited(std::max(1, (60 + per_minute - 1) / per_minute));
+    }
+    report_limiter->take(key, t);
+  }
+  const std::optional<ReportRequest> wanted = parse_report_path(request.path);
+  if (!wanted || !reports) return report_not_found();
+  // Expired reports leave the index before the lookup, so that an expired token is looked up
+  // exactly like one never issued.
+  prune_reports();
+  const std::optional<std::string> name = reports->find(wanted->token);
+  if (!name) return report_not_found();
+  HttpResponse r;
+  r.off_loop = [dir = spool->dir(), name = *name, form = wanted->form, settings = current] {
+    const std::optional<std::string> json = read_stored_report(dir, name);
+    if (!json) return report_not_found();  // pushed out meanwhile, or failing its checks
+    if (form == ReportForm::json) return report_found(form, *json);
+    const auto report = nlohmann::ordered_json::parse(*json, nullptr, false);
+    if (report.is_discarded() || !report.is_object()) return report_not_found();
+    return report_found(form, form == ReportForm::page ? render_page(settings->templates, report)
+                                                       : render_text(settings->templates, report));
+  };
+  return r;
+}
+
+void Service::Impl::add_report(const std::string& name) {
+  if (!reports) return;
+  reports->add(name);
+  prune_reports();  // over max_reports: the oldest go
+}
+
+void Service::Impl::prune_reports() {
+  if (!reports) return;
+  const config::Config& c = current->config;
+  unlink_reports_later(reports->prune(static_cast<std::int64_t>(std::time(nullptr)),
+                                      report_lifetime(c), c.http.max_reports));
+}
+
+// Expired reports are deleted even when nobody asks for a page: every minute, or a second
+// time within a report's lifetime when that is shorter.
+void Service::Impl::schedule_report_prune() {
+  if (!report_timer || stopping) return;
+  const auto lifetime = std::chrono::seconds(report_lifetime(current->config));
+  report_timer->expires_after(std::clamp<std::chrono::seconds>(
+      lifetime / 2, std::chrono::seconds(1), std::chrono::seconds(60)));
+  report_timer->async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    auto svc = weak.lock();
+    if (!svc || ec || svc->stopping) return;
+    svc->prune_reports();
+    svc->schedule_report_prune();
+  });
 }
 
 std::string Service::Impl::metrics_text() {
@@ -895,6 +1097,7 @@ std::string Service::Impl::metrics_text() {
     m.http_open = http->connections();
   }
   m.queue_capacity = current->config.queue.max_entries;
+  if (reports) m.reports_stored = reports->size();
   if (spool) {
     m.queue_entries = spool->size();
     // Ids sort by creation: the first one due at the end of time is the oldest.
@@ -968,6 +1171,10 @@ bool Service::Impl::reload(const config::LoadResult& loaded) {
     if (plan.new_limiter) limiter = std::make_unique<ReplyLimiter>(reply_limits(c));
     if (plan.new_postmaster_limiter)
       postmaster_limiter = std::make_unique<ReplyLimiter>(postmaster_limits(c));
+    if (c.http.max_report_requests_per_ip_per_minute != report_limit) {
+      report_limiter = report_limiter_for(c);
+      report_limit = c.http.max_report_requests_per_ip_per_minute;
+    }
     current = settings;
   } catch (const std::exception& e) {
     return failed(e.what());
@@ -1000,6 +1207,7 @@ void Service::stop() {
   s.stopping = true;
   if (s.server) s.server->stop();
   if (s.http) s.http->stop();
+  if (s.report_timer) s.report_timer->cancel();
   if (s.deliverer) s.deliverer->stop();
   if (s.current && s.current->resolver) s.current->resolver->cancel_all();
 }

@@ -404,7 +404,7 @@ awaitable<void> serve_connection(std::shared_ptr<Server::State> st, tcp::socket 
           if (!q.queue_id && q.refusal)
             step = session.refuse(std::move(*q.refusal));
           else
-            step = session.on_queued(q.queue_id, q.summary, q.failure, q.queued);
+            step = session.on_queued(q.queue_id, q.summary, q.failure, q.queued, q.link);
         }
         if (!step.reply.empty()) out += step.reply.format();
         switch (step.action) {

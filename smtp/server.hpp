@@ -35,7 +35,8 @@ struct QueueOutcome {
   std::string summary;                  // safe text for the 250 line
   std::string failure;
   std::optional<Reply> refusal = std::nullopt;  // without queue_id: say this instead
-  bool queued = true;  // false: accepted, but no reply mail was queued ("accepted as <id>")
+  bool queued = true;     // false: accepted, but no reply mail was queued ("accepted as <id>")
+  std::string link = {};  // ends the 250 line after "; " (Session::on_queued)
 };
 
 // One per connection; created when a client is accepted. As a MessageSink it is told about

@@ -341,14 +341,27 @@ Step Session::refuse(Reply r) {
 }
 
 Step Session::on_queued(std::optional<std::string> queue_id, std::string_view summary,
-                        std::string_view failure, bool queued) {
+                        std::string_view failure, bool queued, std::string_view link) {
   reset_transaction();
   if (!queue_id)
     return {reply(451, "4.3.0", "temporary failure, try again later: " + std::string(failure)),
             Action::none};
   std::string text = (queued ? "Ok: queued as " : "Ok: accepted as ") + *queue_id +
                      "; your IP is " + peer_ip_.to_string();
-  if (!summary.empty()) text += " (" + std::string(summary) + ")";
+  const std::string tail = link.empty() ? "" : "; " + std::string(link);
+  // RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets with its CRLF; "250 2.0.0 " and
+  // the CRLF take 12. Only the summary (a PTR name can be 253 octets) gives way.
+  constexpr std::size_t kMaxText = 512 - 12;
+  if (!summary.empty()) {
+    const std::size_t fixed = text.size() + 3 + tail.size();  // " (" and ")"
+    std::string s(summary);
+    if (fixed + s.size() > kMaxText) {
+      const std::size_t room = kMaxText > fixed + 3 ? kMaxText - fixed - 3 : 0;
+      s = s.substr(0, room) + "...";
+    }
+    text += " (" + s + ")";
+  }
+  text += tail;
   return {reply(250, "2.0.0", std::move(text)), Action::none};
 }
 

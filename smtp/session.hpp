@@ -95,9 +95,12 @@ class Session {
   // (disk full, queue full) with its reason. `summary` is a short text for the 250 line
   // (e.g. "PTR mail.example.net, confirmed"); it must be safe (no CR/LF). `queued` false: the
   // message was accepted but nothing went into the queue (no reply mail), so the 250 says
-  // "accepted as <id>" instead of "queued as <id>".
+  // "accepted as <id>" instead of "queued as <id>". `link`, when given, ends the 250 line after
+  // "; " (e.g. "report https://ipconfirm.example.org/r/TOKEN"): the reply line stays within
+  // RFC 5321's 512 bytes by shortening the summary ("...") if it must, never the queue id, the
+  // IP or the link.
   Step on_queued(std::optional<std::string> queue_id, std::string_view summary,
-                 std::string_view failure, bool queued = true);
+                 std::string_view failure, bool queued = true, std::string_view link = {});
   // The responder refused the DATA (instead of the 354) or the message (instead of its 250)
   // with its own reply, e.g. a rate limit or a full mailbox: answer `r`; the transaction is
   // reset.

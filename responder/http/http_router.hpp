@@ -6,7 +6,8 @@
 // What this file does not do: it does not parse requests (Boost.Beast's parser does, in
 // responder/http/http_server.cpp, which also enforces the size, header-count, connection and
 // time limits) and it never decodes percent-escapes: a route matches the path as sent. A
-// handler runs on the event loop and must not block; it returns the whole response.
+// handler runs on the event loop and must not block; it returns the whole response, or one
+// whose `off_loop` job makes it on another thread.
 //
 // Pure: no I/O.
 #pragma once
@@ -38,6 +39,10 @@ struct HttpResponse {
   // Further header fields, written as given (names and values must be valid field syntax).
   std::vector<std::pair<std::string, std::string>> headers;
   bool close = false;  // close the connection after this response
+  // Work that must not run on the event loop (a file read, a render): when set, the listener
+  // runs it on its offload executor (responder/http/http_server.hpp) and sends the response it
+  // returns instead of this one (a job that throws gives 500).
+  std::function<HttpResponse()> off_loop;
 };
 
 // What the listener counts (responder/http/http_server.cpp), on the event loop only.

@@ -67,9 +67,11 @@ struct HttpListenerSlot {
 };
 
 struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
-  State(asio::io_context& i, std::shared_ptr<const HttpRouter> r) : io(i), router(std::move(r)) {}
+  State(asio::io_context& i, std::shared_ptr<const HttpRouter> r, asio::any_io_executor o)
+      : io(i), router(std::move(r)), offload(std::move(o)) {}
   asio::io_context& io;
   std::shared_ptr<const HttpRouter> router;
+  asio::any_io_executor offload;  // where off_loop jobs run; none: on the event loop
   std::shared_ptr<const HttpServerOptions> options = std::make_shared<HttpServerOptions>();
   std::vector<std::shared_ptr<HttpListenerSlot>> slots;
   std::set<beast::tcp_stream*> live;
@@ -98,6 +100,21 @@ awaitable<void> write_response(beast::tcp_stream& stream, const HttpResponse& re
   const std::string bytes = format_http_response(response, head_only, keep_alive, http_date());
   stream.expires_after(timeout);
   co_await asio::async_write(stream, asio::buffer(bytes), redirect_error(use_awaitable, ec));
+}
+
+HttpResponse run_job(const std::function<HttpResponse()>& job) {
+  try {
+    HttpResponse r = job();
+    r.off_loop = nullptr;  // one hop only
+    return r;
+  } catch (const std::exception&) {
+    return http_error(500);
+  }
+}
+
+// Runs on the offload executor; the awaiting coroutine resumes on the event loop.
+awaitable<HttpResponse> run_off_loop(std::function<HttpResponse()> job) {
+  co_return run_job(job);
 }
 
 awaitable<void> serve_http(std::shared_ptr<HttpServer::State> st, tcp::socket socket) {
@@ -170,6 +187,14 @@ awaitable<void> serve_http(std::shared_ptr<HttpServer::State> st, tcp::socket so
         response = http_error(400);  // bodies are never read
       } else {
         response = st->router->respond(request);
+        if (response.off_loop) {
+          std::function<HttpResponse()> job = std::move(response.off_loop);
+          if (st->offload)
+            response =
+                co_await asio::co_spawn(st->offload, run_off_loop(std::move(job)), use_awaitable);
+          else
+            response = run_job(job);
+        }
       }
       // The rest of the request (a body of another method) was not read: the next request
       // cannot be found in the stream.
@@ -206,8 +231,9 @@ awaitable<void> accept_http(std::shared_ptr<HttpServer::State> st,
 
 }  // namespace
 
-HttpServer::HttpServer(asio::io_context& io, std::shared_ptr<const HttpRouter> router)
-    : state_(std::make_shared<State>(io, std::move(router))) {}
+HttpServer::HttpServer(asio::io_context& io, std::shared_ptr<const HttpRouter> router,
+                       asio::any_io_executor offload)
+    : state_(std::make_shared<State>(io, std::move(router), std::move(offload))) {}
 
 HttpServer::~HttpServer() {
   stop();

@@ -39,7 +39,10 @@ struct HttpServerOptions {
 
 class HttpServer {
  public:
-  HttpServer(asio::io_context& io, std::shared_ptr<const HttpRouter> router);
+  // A response with an `off_loop` job (responder/http/http_router.hpp) has it run on
+  // `offload` (a thread of the caller's); without one, on the event loop.
+  HttpServer(asio::io_context& io, std::shared_ptr<const HttpRouter> router,
+             asio::any_io_executor offload = {});
   ~HttpServer();
 
   struct Change;

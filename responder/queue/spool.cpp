@@ -486,7 +486,7 @@ Spool::Batch Spool::reserve(std::vector<QueueEntry> entries, std::int64_t now) {
   return batch;
 }
 
-void Spool::write_batch(const fs::path& dir, Batch& batch) {
+std::string Spool::write_batch(const fs::path& dir, Batch& batch, bool also_durable) {
   // Group commit: one syncfs for the data of the whole batch and one fsync of queue/ for the
   // names, instead of one fsync per file.
   auto& entries = batch.entries;
@@ -516,13 +516,17 @@ void Spool::write_batch(const fs::path& dir, Batch& batch) {
     }
     written.push_back(i);
   }
-  if (written.empty()) return;
+  if (written.empty()) {
+    if (!also_durable) return {};
+    spool_fs::Result r = spool_fs::sync_filesystem(dir / "tmp");
+    return r.ok() ? std::string() : r.detail;
+  }
   if (auto r = spool_fs::sync_filesystem(dir / "tmp"); !r.ok()) {
     for (std::size_t i : written) {
       ::unlink((dir / "tmp" / entries[i].id).c_str());
       fail(i, r.error, r.detail);
     }
-    return;
+    return r.detail;
   }
   std::vector<std::size_t> renamed;
   for (std::size_t i : written) {
@@ -536,7 +540,7 @@ void Spool::write_batch(const fs::path& dir, Batch& batch) {
     }
     renamed.push_back(i);
   }
-  if (renamed.empty()) return;
+  if (renamed.empty()) return {};
   if (auto r = spool_fs::fsync_dir(dir / "queue"); !r.ok()) {
     // The entries may be visible but not durable. The callers are about to answer 4xx and the
     // clients will send again: remove them so that no reply is sent twice.
@@ -546,6 +550,7 @@ void Spool::write_batch(const fs::path& dir, Batch& batch) {
     }
     (void)spool_fs::fsync_dir(dir / "queue");
   }
+  return {};
 }
 
 std::vector<Spool::Enqueued> Spool::commit(Batch& batch) {

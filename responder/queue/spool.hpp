@@ -131,7 +131,12 @@ class Spool {
     std::vector<Enqueued> results;  // error none: reserved, then written
   };
   Batch reserve(std::vector<QueueEntry> entries, std::int64_t now);
-  static void write_batch(const std::filesystem::path& dir, Batch& batch);
+  // `also_durable`: the caller wrote other files under `dir` for this batch (stored reports,
+  // report_store.hpp) that the same syncfs must make durable: it is then made even when no
+  // entry was written. Returns "" when that sync succeeded or none was needed, else its error
+  // (the entries have theirs in the batch).
+  static std::string write_batch(const std::filesystem::path& dir, Batch& batch,
+                                 bool also_durable = false);
   std::vector<Enqueued> commit(Batch& batch);
 
   // Durably rewrites attempts, next_attempt and last_error of the stored entry entry.id; the

@@ -188,6 +188,36 @@ std::string severity_word(std::string_view severity) {
   return "Good to know";
 }
 
+// The colours of the design, one tone per severity and one for "nothing to fix". The mail's
+// HTML takes them as inline styles from the view (mail clients drop most <style> elements);
+// the page's stylesheet (report.page.html.mustache) spells the same values, which a unit test
+// holds to these.
+struct Tone {
+  std::string_view name, fg, bg, border, badge_fg, badge_bg;
+};
+constexpr Tone kTones[] = {
+    {"error", "#7a271a", "#fef3f2", "#d92d20", "#ffffff", "#b42318"},
+    {"warning", "#7a2e0e", "#fffaeb", "#f79009", "#ffffff", "#b54708"},
+    {"info", "#194185", "#eff8ff", "#2e90fa", "#ffffff", "#175cd3"},
+    {"ok", "#054f31", "#ecfdf3", "#12b76a", "#ffffff", "#067647"},
+};
+
+const Tone& tone_of(std::string_view name) {
+  for (const auto& t : kTones)
+    if (t.name == name) return t;
+  return kTones[2];  // info
+}
+
+json tone_json(std::string_view name) {
+  const Tone& t = tone_of(name);
+  return json{{"name", t.name},
+              {"fg", t.fg},
+              {"bg", t.bg},
+              {"border", t.border},
+              {"badge_fg", t.badge_fg},
+              {"badge_bg", t.badge_bg}};
+}
+
 // The member `key` of `j`, or null when `j` is not an object or lacks it (an older report,
 // or a custom one, may have no `auth`).
 const json& member(const json& j, const char* key) {
@@ -651,6 +681,7 @@ json build_view(const json& r) {
     blocks.push_back(json{
         {"code", code},
         {"severity", severity},
+        {"tone", tone_json(severity == "error" || severity == "warning" ? severity : "info")},
         {"severity_text", severity_word(severity)},
         {"number", blocks.size() + 1},
         {"title", title},
@@ -687,6 +718,9 @@ json build_view(const json& r) {
     verdict = std::to_string(must) + " thing" + (must == 1 ? "" : "s") + " to fix, " +
               std::to_string(should) + " worth fixing; see WHAT TO DO below.";
   v["verdict"] = verdict;
+  // The verdict box takes the tone of the worst finding.
+  std::size_t infos = blocks.size() - must - should;
+  v["verdict_tone"] = tone_json(must ? "error" : should ? "warning" : infos ? "info" : "ok");
   v["verdict_html"] = must + should == 0 ? nothing
                                          : std::to_string(must) + " must be fixed, " +
                                                std::to_string(should) + " should be fixed.";
@@ -696,6 +730,18 @@ json build_view(const json& r) {
            72);
   auth_view(r, v);
   requirements_view(r, v);
+  // The stored report's page (when the server keeps reports: [http] public_url): relative
+  // links from the page to its other forms.
+  const std::string url = str(r, "report_url");
+  if (!url.empty()) {
+    const std::string token = url.substr(url.rfind('/') + 1);
+    v["report_json_link"] = token + ".json";
+    v["report_text_link"] = token + ".txt";
+    // The address in two parts, so that the HTML may break the line between them (<wbr>): a
+    // URL has no other place to break, and a mail client without styles would scroll sideways.
+    v["report_url_base"] = url.substr(0, url.size() - token.size());
+    v["report_url_token"] = token;
+  }
   return v;
 }
 
@@ -892,7 +938,7 @@ mustache parse(const std::string& text, bool html) {
 }  // namespace
 
 struct Templates::Parsed {
-  mustache subject, text, html;
+  mustache subject, text, html, page;
 };
 
 std::string wrap(std::string_view text, std::size_t width, std::size_t indent) {
@@ -924,9 +970,12 @@ std::optional<Templates> load_templates(const std::string& dir, std::string& err
     std::string* out;
   } slots[] = {{"subject.mustache", &t.subject},
                {"report.txt.mustache", &t.text},
-               {"report.html.mustache", &t.html}};
+               {"report.html.mustache", &t.html},
+               {"report.page.html.mustache", &t.page}};
   for (auto& slot : slots) {
-    if (dir.empty()) {
+    const bool optional = std::string_view(slot.name) == "report.page.html.mustache";
+    if (dir.empty() ||
+        (optional && !std::ifstream(dir + "/" + slot.name, std::ios::binary).is_open())) {
       *slot.out = embedded_files().at(slot.name);
     } else {
       std::ifstream in(dir + "/" + slot.name, std::ios::binary);
@@ -939,11 +988,11 @@ std::optional<Templates> load_templates(const std::string& dir, std::string& err
       *slot.out = s.str();
     }
   }
-  t.parsed = std::make_shared<Templates::Parsed>(
-      Templates::Parsed{parse(t.subject, false), parse(t.text, false), parse(t.html, true)});
+  t.parsed = std::make_shared<Templates::Parsed>(Templates::Parsed{
+      parse(t.subject, false), parse(t.text, false), parse(t.html, true), parse(t.page, true)});
   for (const auto& [name, tmpl] :
        {std::pair{slots[0].name, &t.parsed->subject}, std::pair{slots[1].name, &t.parsed->text},
-        std::pair{slots[2].name, &t.parsed->html}}) {
+        std::pair{slots[2].name, &t.parsed->html}, std::pair{slots[3].name, &t.parsed->page}}) {
     if (!tmpl->is_valid()) {
       error = std::string(name) + ": " + tmpl->error_message();
       return std::nullopt;
@@ -952,21 +1001,58 @@ std::optional<Templates> load_templates(const std::string& dir, std::string& err
   return t;
 }
 
-Rendered render_report(const Templates& templates, const nlohmann::ordered_json& report) {
-  // The report as the templates see it: without control characters in its strings (a copy
-  // only when there are any), plus the view.
-  json cleaned;
-  const json* model = &report;
-  if (has_control_characters(report)) {
-    cleaned = single_line_strings(report);
-    model = &cleaned;
+namespace {
+
+std::shared_ptr<Templates::Parsed> parsed_of(const Templates& templates) {
+  if (templates.parsed) return templates.parsed;
+  // Built by hand rather than by load_templates (a hand-built set may leave the page empty).
+  return std::make_shared<Templates::Parsed>(Templates::Parsed{
+      parse(templates.subject, false), parse(templates.text, false), parse(templates.html, true),
+      parse(templates.page.empty() ? embedded_files().at("report.page.html.mustache")
+                                   : templates.page,
+            true)});
+}
+
+// The report as the templates see it: without control characters in its strings (a copy only
+// when there are any). Neither copied nor moved: `report` may point at `copy`.
+struct Cleaned {
+  explicit Cleaned(const nlohmann::ordered_json& r) : report(&r) {
+    if (has_control_characters(r)) {
+      copy = single_line_strings(r);
+      report = &copy;
+    }
   }
-  Model d(*model, model->is_object() ? build_view(*model) : json());
-  auto parsed = templates.parsed;
-  if (!parsed)  // built by hand rather than by load_templates
-    parsed = std::make_shared<Templates::Parsed>(Templates::Parsed{parse(templates.subject, false),
-                                                                   parse(templates.text, false),
-                                                                   parse(templates.html, true)});
+  Cleaned(const Cleaned&) = delete;
+  Cleaned& operator=(const Cleaned&) = delete;
+
+  json view() const { return report->is_object() ? build_view(*report) : json(); }
+
+  json copy;
+  const json* report;
+};
+
+}  // namespace
+
+std::string render_text(const Templates& templates, const nlohmann::ordered_json& report) {
+  Cleaned c(report);
+  Model m(*c.report, c.view());
+  return render_with(parsed_of(templates)->text, m);
+}
+
+std::string render_page(const Templates& templates, const nlohmann::ordered_json& report) {
+  Cleaned c(report);
+  json view = c.view();
+  // The whole report, as the .json link gives it (its strings keep their line breaks here: the
+  // page shows them escaped inside a <pre>).
+  view["report_json"] = report.dump(2, ' ', false, json::error_handler_t::replace);
+  Model m(*c.report, std::move(view));
+  return render_with(parsed_of(templates)->page, m);
+}
+
+Rendered render_report(const Templates& templates, const nlohmann::ordered_json& report) {
+  Cleaned c(report);
+  Model d(*c.report, c.view());
+  auto parsed = parsed_of(templates);
   Rendered out;
   out.subject = render_with(parsed->subject, d);
   while (!out.subject.empty() && (out.subject.back() == '\n' || out.subject.back() == '\r'))

@@ -203,7 +203,11 @@ class Faults(unittest.TestCase):
         # keeps the pid, so the harness stops it as usual.
         wrapper = os.path.join(self.svc.dir, "serve-on-tmpfs")
         with open(wrapper, "w") as f:
+            # 8 KiB of ballast that the test removes once the disk is full, as an operator
+            # would free space, so that the flush request below finds room whatever size the
+            # replies have.
             f.write("#!/bin/sh\nset -e\nmount -t tmpfs -o size=256k tmpfs ./spool\n"
+                    "head -c 8192 /dev/zero > ./spool/ballast\n"
                     f'exec "{h.binary()}" "$@"\n')
         os.chmod(wrapper, 0o755)
         self.start_in_namespace(unshare, wrapper)
@@ -234,7 +238,11 @@ class Faults(unittest.TestCase):
         # Everything acknowledged is in the queue and reaches the smarthost once it is up.
         self.assertEqual(sorted(self.queue_ids()), sorted(accepted))
         good = self.sink()
-        self.svc.queue("flush")
+        freed = subprocess.run([nsenter, "-t", pid, "-m", "rm", os.path.join(spool, "ballast")],
+                               capture_output=True, text=True, timeout=30)
+        self.assertEqual(freed.returncode, 0, freed.stderr)
+        flushed = self.svc.queue("flush")
+        self.assertEqual(flushed.returncode, 0, flushed.stderr)
         self.wait_delivered(good, accepted)
 
     def start_in_namespace(self, unshare, wrapper):

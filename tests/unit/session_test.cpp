@@ -84,6 +84,42 @@ TEST_CASE("session: a message answered with no reply mail is accepted, not queue
   CHECK(s.envelope().rcpt_to.empty());
 }
 
+TEST_CASE("session: the 250 ends with the report's link; the line stays within 512 bytes") {
+  Session s = make();
+  with_rcpt(s);
+  s.on_line("DATA");
+  s.on_data_end(DataFault::none);
+  const std::string link = "report https://ipconfirm.example.org/r/AAAAAAAAAAAAAAAAAAAAAA";
+  Step q =
+      s.on_queued(std::string("Q1"), "PTR mail.example.org, forward-confirmed", "", true, link);
+  // Everything before the link as it always was.
+  CHECK(first_line(q) ==
+        "250 2.0.0 Ok: queued as Q1; your IP is 192.0.2.10 (PTR mail.example.org, "
+        "forward-confirmed); " +
+            link);
+
+  // A 253-byte PTR name, a long reason and a 200-byte URL: the summary gives way, the queue
+  // id, the IP and the whole link stay.
+  with_rcpt(s);
+  s.on_line("DATA");
+  s.on_data_end(DataFault::none);
+  const std::string ptr = std::string(63, 'a') + "." + std::string(63, 'b') + "." +
+                          std::string(63, 'c') + "." + std::string(61, 'd');
+  const std::string long_link =
+      "report https://" + std::string(177, 'x') + ".test/r/AAAAAAAAAAAAAAAAAAAAAA";
+  Step q2 = s.on_queued(std::string("001795442103.122703.21799"),
+                        "PTR " + ptr + ", forward-confirmed; no reply mail: rate-limit-recipient",
+                        "", false, long_link);
+  const std::string line = q2.reply.format();
+  CHECK(line.size() <= 512);
+  CHECK(line.find("\r\n") == line.size() - 2);
+  CHECK(line.rfind(
+            "250 2.0.0 Ok: accepted as 001795442103.122703.21799; your IP is 192.0.2.10 (PTR " +
+                std::string(63, 'a'),
+            0) == 0);
+  CHECK(line.find("...); " + long_link + "\r\n") != std::string::npos);
+}
+
 TEST_CASE("session: a queue failure is a 451 4.3.0, never a 250") {
   Session s = make();
   with_rcpt(s);
