@@ -719,7 +719,7 @@ json build_view(const json& r) {
               std::to_string(should) + " worth fixing; see WHAT TO DO below.";
   v["verdict"] = verdict;
   // The verdict box takes the tone of the worst finding.
-  std::size_t infos = blocks.size() - must - should;
+  std::size_t infos = v["hint_blocks"].size() - must - should;  // blocks was moved there
   v["verdict_tone"] = tone_json(must ? "error" : should ? "warning" : infos ? "info" : "ok");
   v["verdict_html"] = must + should == 0 ? nothing
                                          : std::to_string(must) + " must be fixed, " +
