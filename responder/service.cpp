@@ -763,7 +763,7 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const 
   ++counters.replies_queued;
   counters.dot_to_250.observe(std::chrono::duration<double>(t_queued - t_dot).count());
   deliverer->submit(std::move(entry));
-  co_return smtp::QueueOutcome{q.id, report.summary, "", std::nullopt, link};
+  co_return smtp::QueueOutcome{q.id, report.summary, "", std::nullopt, true, link};
 }
 
 asio::awaitable<smtp::QueueOutcome> Service::Impl::deliver_postmaster(

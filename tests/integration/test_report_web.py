@@ -22,7 +22,7 @@ from test_reply_injection import HOSTILE  # noqa: E402
 
 RECORDS = ["host-record=mail.sender.test,127.0.0.2"]
 LINE_250 = re.compile(
-    r"^<-  250 2\.0\.0 Ok: queued as (\S+); your IP is (\S+) \((.*)\); "
+    r"^<-  250 2\.0\.0 Ok: (?:queued|accepted) as (\S+); your IP is (\S+) \((.*)\); "
     r"report (http://127\.0\.0\.1:\d+/r/([A-Za-z0-9_-]{22}))$", re.M)
 # A HELO name that is markup: one word, so the session takes it.
 HOSTILE_HELO = "<script>alert(1)</script><img/src=x/onerror=alert(2)>"
