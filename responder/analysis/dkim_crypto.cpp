@@ -4,6 +4,10 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include <deque>
+#include <mutex>
+#include <unordered_map>
+
 #include "responder/analysis/dkim_canon.hpp"
 
 namespace ipconfirm::responder {
@@ -18,7 +22,71 @@ struct MdCtxFree {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
 };
 
+// The keys loaded last, by key type and p= bytes: OpenSSL 3's decoders take far longer to read
+// a key than to verify a signature with it, and a sender signs every message with the same
+// key. A cached EVP_PKEY is only ever read after it is made (OpenSSL 3 allows that from many
+// threads at once); each DkimPublicKey holds a reference of its own. Refusals are cached too,
+// with their reason. Bounded: the oldest entry goes first.
+class KeyCache {
+ public:
+  static constexpr std::size_t kMaxEntries = 256;
+
+  struct Entry {
+    EVP_PKEY* pkey = nullptr;  // one reference held by the cache; null for a refused key
+    int bits = 0;
+    std::string error;
+  };
+
+  // Copies the entry for `id` into `out` (with a new reference to its key); false if none.
+  bool find(const std::string& id, Entry& out) {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return false;
+    out = it->second;
+    if (out.pkey) EVP_PKEY_up_ref(out.pkey);
+    return true;
+  }
+
+  // Stores a new reference to `entry`'s key under `id`, unless another thread did first.
+  void add(const std::string& id, const Entry& entry) {
+    std::lock_guard lock(mutex_);
+    if (entries_.count(id)) return;
+    while (entries_.size() >= kMaxEntries && !order_.empty()) {
+      auto old = entries_.find(order_.front());
+      if (old != entries_.end()) {
+        EVP_PKEY_free(old->second.pkey);
+        entries_.erase(old);
+      }
+      order_.pop_front();
+    }
+    Entry stored = entry;
+    if (stored.pkey) EVP_PKEY_up_ref(stored.pkey);
+    entries_.emplace(id, std::move(stored));
+    order_.push_back(id);
+  }
+
+  std::size_t size() {
+    std::lock_guard lock(mutex_);
+    return entries_.size();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, Entry> entries_;
+  std::deque<std::string> order_;
+};
+
+// Never destroyed: keys may still be looked up while other statics are torn down at exit.
+KeyCache& key_cache() {
+  static KeyCache* cache = new KeyCache;
+  return *cache;
+}
+
 }  // namespace
+
+std::size_t DkimPublicKey::cached_keys() {
+  return key_cache().size();
+}
 
 DkimPublicKey::DkimPublicKey() = default;
 
@@ -43,6 +111,31 @@ DkimPublicKey& DkimPublicKey::operator=(DkimPublicKey&& other) noexcept {
 }
 
 DkimPublicKey DkimPublicKey::load(std::string_view der, DkimKeyType type, std::string& error) {
+  std::string id;
+  id.reserve(der.size() + 1);
+  id.push_back(static_cast<char>('0' + static_cast<int>(type)));
+  id.append(der);
+  DkimPublicKey key;
+  KeyCache::Entry cached;
+  if (key_cache().find(id, cached)) {
+    if (!cached.pkey) {
+      error = cached.error;
+      return key;
+    }
+    key.pkey_ = cached.pkey;
+    key.type_ = type;
+    key.bits_ = cached.bits;
+    return key;
+  }
+  std::string why;
+  key = load_uncached(der, type, why);
+  key_cache().add(id, KeyCache::Entry{as_pkey(key.pkey_), key.bits_, why});
+  if (!key.ok()) error = why;
+  return key;
+}
+
+DkimPublicKey DkimPublicKey::load_uncached(std::string_view der, DkimKeyType type,
+                                           std::string& error) {
   DkimPublicKey key;
   if (type == DkimKeyType::ed25519) {
     if (der.size() != 32) {

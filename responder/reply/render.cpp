@@ -2,7 +2,10 @@
 
 #include <fstream>
 #include <kainjow/mustache.hpp>
+#include <memory>
 #include <sstream>
+#include <unordered_map>
+#include <vector>
 
 #include "core/embedded_files.hpp"
 
@@ -38,9 +41,12 @@ void fill_data(data& d, const json& j) {
   };
   if (j.is_object()) {
     for (auto it = j.begin(); it != j.end(); ++it) {
-      d.set(it.key(), child(it.value()));
-      if (it->is_object() || it->is_array())
-        fill_data(const_cast<data&>(*d.get(it.key())), it.value());
+      // set() copies its argument: a placeholder that costs nothing to copy goes in, and the
+      // value is moved over it.
+      d.set(it.key(), data{false});
+      auto& slot = const_cast<data&>(*d.get(it.key()));
+      slot = child(it.value());
+      if (it->is_object() || it->is_array()) fill_data(slot, it.value());
     }
   } else if (j.is_array()) {
     for (const auto& e : j) {
@@ -310,7 +316,7 @@ json spf_section(const json& r, const json& spf, bool helo) {
             }));
   std::string title = helo ? "SPF for the HELO name " : "SPF for the MAIL FROM domain ";
   title += domain.empty() ? "(none)" : domain;
-  return titled(title + " (RFC 7208)", rows);
+  return titled(title + " (RFC 7208)", std::move(rows));
 }
 
 void dkim_sections(const json& r, const json& dkim, json& sections) {
@@ -326,7 +332,7 @@ void dkim_sections(const json& r, const json& dkim, json& sections) {
     rows.push_back(row("Signatures", std::to_string(n) + ", of which " + std::to_string(passed) +
                                          " verif" + (passed == 1 ? "ies" : "y")));
   add_fixes(rows, hint_texts(r, [](const std::string& c) { return c.rfind("dkim-", 0) == 0; }));
-  sections.push_back(titled("DKIM signatures (RFC 6376)", rows));
+  sections.push_back(titled("DKIM signatures (RFC 6376)", std::move(rows)));
   std::size_t i = 0;
   for (const auto& s : dkim) {
     ++i;
@@ -355,7 +361,7 @@ void dkim_sections(const json& r, const json& dkim, json& sections) {
                                                 number(member(s, "body_length")) + " bytes"));
     sections.push_back(titled("DKIM signature " + std::to_string(i) + " of " + std::to_string(n) +
                                   ": d=" + str(s, "domain") + ", s=" + str(s, "selector"),
-                              sig));
+                              std::move(sig)));
   }
 }
 
@@ -410,7 +416,7 @@ json dmarc_section(const json& r, const json& d) {
   if (!str(d, "problem").empty()) rows.push_back(row("Problem", str(d, "problem")));
   add_fixes(rows, hint_texts(r, [](const std::string& c) { return c.rfind("dmarc-", 0) == 0; }));
   return titled("DMARC for the From domain " + (from.empty() ? "(none)" : from) + " (RFC 9989)",
-                rows);
+                std::move(rows));
 }
 
 json arc_section(const json& r, const json& a) {
@@ -425,7 +431,7 @@ json arc_section(const json& r, const json& a) {
     text += ": " + str(a, "reason");
   rows.push_back(row("Result", text));
   add_fixes(rows, hint_texts(r, [](const std::string& c) { return c.rfind("arc-", 0) == 0; }));
-  return titled("ARC (RFC 8617)", rows);
+  return titled("ARC (RFC 8617)", std::move(rows));
 }
 
 // The sections of the authentication part, and the DNS log, for both templates.
@@ -440,7 +446,7 @@ void auth_view(const json& r, json& v) {
   if (member(auth, "dmarc").is_object())
     sections.push_back(dmarc_section(r, member(auth, "dmarc")));
   if (member(auth, "arc").is_object()) sections.push_back(arc_section(r, member(auth, "arc")));
-  v["auth_sections"] = sections;
+  v["auth_sections"] = std::move(sections);
   v["auth_results"] = str(auth, "authentication_results");
   v["auth_results_text"] = "  " + wrap(str(auth, "authentication_results"), 72, 4);
 
@@ -476,9 +482,9 @@ void auth_view(const json& r, json& v) {
                         {"answers", answers}});
   }
   v["has_dns_log"] = !lines.empty();
-  v["dns_log_lines"] = lines;
-  v["dns_log_rows"] = rows;
   std::string count = std::to_string(lines.size());
+  v["dns_log_lines"] = std::move(lines);
+  v["dns_log_rows"] = std::move(rows);
   if (member(r, "dns_log_omitted").is_number() && member(r, "dns_log_omitted") != 0)
     count += ", and " + number(member(r, "dns_log_omitted")) + " more not listed";
   v["dns_log_count"] = count;
@@ -553,7 +559,10 @@ void requirements_view(const json& r, json& v) {
 }
 
 json build_view(const json& r) {
-  json v;
+  // Room for every member up front: ordered_json's members are a vector whose elements have a
+  // const key, so each growth copies every value added so far instead of moving it.
+  json v = json::object();
+  v.get_ref<json::object_t&>().reserve(48);
   const json& conn = r["connection"];
   const json& rdns = r["rdns"];
   const json& helo = r["helo"];
@@ -620,7 +629,7 @@ json build_view(const json& r) {
       line += st == "not_listed" ? "not listed" : st;
     dnsbl_lines.push_back(wrap(line, 70, 4));
   }
-  v["dnsbl_lines"] = dnsbl_lines;
+  v["dnsbl_lines"] = std::move(dnsbl_lines);
 
   json path_lines = json::array();
   int n = 0;
@@ -652,7 +661,7 @@ json build_view(const json& r) {
   for (const auto& note : r["path"]["notes"])
     if (note.is_string())
       path_lines.push_back(wrap("Our reading: " + note.get<std::string>(), 68, 2));
-  v["path_lines"] = path_lines;
+  v["path_lines"] = std::move(path_lines);
 
   json blocks = json::array();
   std::size_t must = 0, should = 0;
@@ -683,7 +692,7 @@ json build_view(const json& r) {
         {"text", "   " + wrap(str(h, "text"), 69, 3)},
         {"text_flat", str(h, "text")}});
   }
-  v["hint_blocks"] = blocks;
+  v["hint_blocks"] = std::move(blocks);
   // The text template's values in the details column start at column 22: wrap them to end by
   // column 76 (a single long token, like a long host name, still goes on one line).
   for (const char* key : {"ptr_text", "fcrdns_text", "generic_text", "helo_text",
@@ -710,7 +719,7 @@ json build_view(const json& r) {
               std::to_string(should) + " worth fixing; see WHAT TO DO below.";
   v["verdict"] = verdict;
   // The verdict box takes the tone of the worst finding.
-  std::size_t infos = blocks.size() - must - should;
+  std::size_t infos = v["hint_blocks"].size() - must - should;  // blocks was moved there
   v["verdict_tone"] = tone_json(must ? "error" : should ? "warning" : infos ? "info" : "ok");
   v["verdict_html"] = must + should == 0 ? nothing
                                          : std::to_string(must) + " must be fixed, " +
@@ -762,10 +771,167 @@ json single_line_strings(const json& j) {
   }
 }
 
+// True if some string in `j` holds a control character, that is, if single_line_strings(j)
+// would change it. Most reports hold none, and then they are rendered without that copy.
+bool has_control_characters(const json& j) {
+  switch (j.type()) {
+    case json::value_t::object:
+    case json::value_t::array:
+      for (const auto& e : j)
+        if (has_control_characters(e)) return true;
+      return false;
+    case json::value_t::string:
+      for (char c : j.get_ref<const std::string&>())
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) return true;
+      return false;
+    default:
+      return false;
+  }
+}
+
+// What the templates see: the report plus its view under "view", turned into mustache data
+// only where a template looks. A member of the top level is converted the first time a name
+// reaches it (the built-in templates use six of the report's fifteen), the whole only for a
+// bare {{.}} at the top.
+class Model {
+ public:
+  Model(const json& report, json view) : report_(report), view_(std::move(view)) {}
+
+  // The top-level member `name`, or nullptr: what to_data(report) with the view set would hold.
+  const data* member(const std::string& name) {
+    if (!report_.is_object()) return nullptr;
+    auto it = converted_.find(name);
+    if (it != converted_.end()) return it->second.get();
+    const json* j = nullptr;
+    if (name == "view") {
+      j = &view_;
+    } else if (auto f = report_.find(name); f != report_.end()) {
+      j = &*f;
+    }
+    auto& slot = converted_[name];  // a name that is not there is remembered too
+    if (j) slot = std::make_unique<data>(to_data(*j));
+    return slot.get();
+  }
+
+  const data* whole() {
+    if (!whole_) {
+      whole_ = std::make_unique<data>(to_data(report_));
+      if (whole_->is_object()) {
+        whole_->set("view", data{data::type::object});
+        fill_data(const_cast<data&>(*whole_->get("view")), view_);
+      }
+    }
+    return whole_.get();
+  }
+
+ private:
+  const json& report_;
+  json view_;
+  std::unordered_map<std::string, std::unique_ptr<data>> converted_;
+  std::unique_ptr<data> whole_;
+};
+
+// kainjow's own context splits every dotted name ({{view.x}}) with a std::stringstream at each
+// lookup, which was the largest single cost of a render; this one looks the parts up in place,
+// with the same result: the innermost section's data first, then the outer ones, then the
+// model's top level (nullptr in items_).
+class Context : public kainjow::mustache::basic_context<std::string> {
+ public:
+  explicit Context(Model& model) : model_(model) { items_.push_back(nullptr); }
+  void push(const data* d) override { items_.push_back(d); }
+  void pop() override { items_.pop_back(); }
+
+  const data* get(const std::string& name) const override {
+    if (name == ".") return items_.back() ? items_.back() : model_.whole();
+    if (name.find('.') == std::string::npos) return get_partial(name);
+    std::string part;
+    for (auto item = items_.rbegin(); item != items_.rend(); ++item) {
+      const data* var = *item;
+      std::size_t pos = 0;
+      // The parts std::getline would give: a trailing '.' adds no empty last part.
+      bool top = var == nullptr;
+      while ((var || top) && pos < name.size()) {
+        std::size_t dot = name.find('.', pos);
+        if (dot == std::string::npos) dot = name.size();
+        part.assign(name, pos, dot - pos);
+        var = top ? model_.member(part) : var->get(part);
+        top = false;
+        pos = dot + 1;
+      }
+      if (var) return var;
+    }
+    return nullptr;
+  }
+
+  const data* get_partial(const std::string& name) const override {
+    for (auto item = items_.rbegin(); item != items_.rend(); ++item)
+      if (const data* var = *item ? (*item)->get(name) : model_.member(name)) return var;
+    return nullptr;
+  }
+
+ private:
+  Model& model_;
+  std::vector<const data*> items_;  // the innermost last
+};
+
+// What the library's render(context, stream) writes to: a string, without an ostringstream.
+struct StringSink {
+  std::string out;
+  StringSink& operator<<(const std::string& s) {
+    out += s;
+    return *this;
+  }
+};
+
+std::string render_with(mustache& tmpl, Model& model) {
+  Context ctx(model);
+  StringSink sink;
+  sink.out.reserve(8192);
+  tmpl.render(ctx, sink);
+  return std::move(sink.out);
+}
+
+// kainjow's html_escape, the same five characters and entities, but appending the runs between
+// them whole instead of one character at a time.
+std::string escape_html(const std::string& s) {
+  std::string out;
+  out.reserve(s.size() + s.size() / 8);
+  std::size_t pos = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    std::string_view entity;
+    switch (s[i]) {
+      case '&':
+        entity = "&amp;";
+        break;
+      case '<':
+        entity = "&lt;";
+        break;
+      case '>':
+        entity = "&gt;";
+        break;
+      case '"':
+        entity = "&quot;";
+        break;
+      case '\'':
+        entity = "&apos;";
+        break;
+      default:
+        continue;
+    }
+    out.append(s, pos, i - pos).append(entity);
+    pos = i + 1;
+  }
+  out.append(s, pos, std::string::npos);
+  return out;
+}
+
 // The text template is rendered without HTML escaping, the HTML one with it.
 mustache parse(const std::string& text, bool html) {
   mustache tmpl{text};
-  if (!html) tmpl.set_custom_escape([](const std::string& s) { return s; });
+  if (html)
+    tmpl.set_custom_escape(escape_html);
+  else
+    tmpl.set_custom_escape([](const std::string& s) { return s; });
   return tmpl;
 }
 
@@ -847,39 +1013,52 @@ std::shared_ptr<Templates::Parsed> parsed_of(const Templates& templates) {
             true)});
 }
 
-data model_of(const nlohmann::ordered_json& report) {
-  json model = single_line_strings(report);
-  model["view"] = build_view(model);
-  return to_data(model);
-}
+// The report as the templates see it: without control characters in its strings (a copy only
+// when there are any). Neither copied nor moved: `report` may point at `copy`.
+struct Cleaned {
+  explicit Cleaned(const nlohmann::ordered_json& r) : report(&r) {
+    if (has_control_characters(r)) {
+      copy = single_line_strings(r);
+      report = &copy;
+    }
+  }
+  Cleaned(const Cleaned&) = delete;
+  Cleaned& operator=(const Cleaned&) = delete;
+
+  json view() const { return report->is_object() ? build_view(*report) : json(); }
+
+  json copy;
+  const json* report;
+};
 
 }  // namespace
 
 std::string render_text(const Templates& templates, const nlohmann::ordered_json& report) {
-  data d = model_of(report);
-  return parsed_of(templates)->text.render(d);
+  Cleaned c(report);
+  Model m(*c.report, c.view());
+  return render_with(parsed_of(templates)->text, m);
 }
 
 std::string render_page(const Templates& templates, const nlohmann::ordered_json& report) {
-  json model = single_line_strings(report);
-  json view = build_view(model);
+  Cleaned c(report);
+  json view = c.view();
   // The whole report, as the .json link gives it (its strings keep their line breaks here: the
   // page shows them escaped inside a <pre>).
   view["report_json"] = report.dump(2, ' ', false, json::error_handler_t::replace);
-  model["view"] = std::move(view);
-  data d = to_data(model);
-  return parsed_of(templates)->page.render(d);
+  Model m(*c.report, std::move(view));
+  return render_with(parsed_of(templates)->page, m);
 }
 
 Rendered render_report(const Templates& templates, const nlohmann::ordered_json& report) {
-  data d = model_of(report);
+  Cleaned c(report);
+  Model d(*c.report, c.view());
   auto parsed = parsed_of(templates);
   Rendered out;
-  out.subject = parsed->subject.render(d);
+  out.subject = render_with(parsed->subject, d);
   while (!out.subject.empty() && (out.subject.back() == '\n' || out.subject.back() == '\r'))
     out.subject.pop_back();
-  out.text = parsed->text.render(d);
-  out.html = parsed->html.render(d);
+  out.text = render_with(parsed->text, d);
+  out.html = render_with(parsed->html, d);
   return out;
 }
 

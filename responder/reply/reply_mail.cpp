@@ -15,10 +15,10 @@ namespace {
 std::string crlf(const std::string& text) {
   std::string out;
   out.reserve(text.size() + text.size() / 16 + 2);
-  for (char c : text) {
-    if (c == '\n') out += '\r';
-    out += c;
-  }
+  std::size_t pos = 0;
+  for (std::size_t lf; (lf = text.find('\n', pos)) != std::string::npos; pos = lf + 1)
+    out.append(text, pos, lf - pos).append("\r\n");
+  out.append(text, pos, std::string::npos);
   out += "\r\n";
   return out;
 }

@@ -443,6 +443,24 @@ TEST_CASE("compose: attachments") {
   }
 }
 
+TEST_CASE("compose: base64 bodies of every length modulo 3 decode to the same bytes") {
+  for (std::size_t n = 1; n <= 200; ++n) {
+    INFO("length " << n);
+    OutgoingMessage in = basic();
+    std::string binary;
+    for (std::size_t i = 0; i < n; ++i) binary.push_back(static_cast<char>((i * 37 + 1) & 0xFF));
+    binary[0] = '\0';  // never 7bit
+    in.attachments = {{"application/octet-stream", "data.bin", binary}};
+    const std::string msg = compose(in);
+    check_wire_format(msg, false);
+    const mimetic::MimeEntity e(msg.begin(), msg.end());
+    const auto p = parts(e);
+    REQUIRE(p.size() == 2);
+    CHECK(lower(p[1]->header().contentTransferEncoding().mechanism()) == "base64");
+    CHECK(body_is(*p[1], binary));
+  }
+}
+
 TEST_CASE("compose: boundaries are fresh and absent from the content") {
   std::set<std::string> boundaries;
   for (int i = 0; i < 20; ++i) {

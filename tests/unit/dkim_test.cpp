@@ -9,6 +9,7 @@
 #include <iterator>
 #include <regex>
 
+#include "responder/analysis/dkim_crypto.hpp"
 #include "tests/unit/dkim_test_support.hpp"
 
 using namespace ipconfirm::responder;
@@ -508,6 +509,51 @@ TEST_CASE("RFC 8301: rsa-sha1 and RSA keys under 1024 bits never pass; large key
   DkimResults huge = verify_message(sign(kMessage, rsa, {.s = "huge"}), dns);
   CHECK(huge.signatures[0].result == DkimResultCode::permerror);
   CHECK(huge.signatures[0].error.find("larger than 8192") != std::string::npos);
+}
+
+TEST_CASE("parsed keys are cached: the same result again, a refusal with its reason, bounded") {
+  auto rsa = make_rsa_key(2048);
+  auto ed = make_ed25519_key();
+  const std::string rsa_der = *decode_base64(rsa.p, 4096);
+  const std::string ed_der = *decode_base64(ed.p, 4096);
+  const std::string data = "from:a@example.org\r\n";
+  for (int round = 0; round < 3; ++round) {
+    INFO("round " << round);
+    std::string error;
+    DkimPublicKey k = DkimPublicKey::load(rsa_der, DkimKeyType::rsa, error);
+    REQUIRE(k.ok());
+    CHECK(error.empty());
+    CHECK(k.bits() == 2048);
+    CHECK(k.type() == DkimKeyType::rsa);
+    CHECK(
+        k.verify(DkimAlgorithm::rsa_sha256, data, raw_sign(rsa, DkimAlgorithm::rsa_sha256, data)));
+    CHECK_FALSE(k.verify(DkimAlgorithm::rsa_sha256, data + "x",
+                         raw_sign(rsa, DkimAlgorithm::rsa_sha256, data)));
+    DkimPublicKey e = DkimPublicKey::load(ed_der, DkimKeyType::ed25519, error);
+    REQUIRE(e.ok());
+    CHECK(e.verify(DkimAlgorithm::ed25519_sha256, data,
+                   raw_sign(ed, DkimAlgorithm::ed25519_sha256, data)));
+    // The same bytes as the other type: a different entry, refused with the same reason.
+    DkimPublicKey wrong = DkimPublicKey::load(ed_der, DkimKeyType::rsa, error);
+    CHECK_FALSE(wrong.ok());
+    CHECK(error == "p= is not a valid RSA public key");
+    error.clear();
+    DkimPublicKey short_ed = DkimPublicKey::load(rsa_der, DkimKeyType::ed25519, error);
+    CHECK_FALSE(short_ed.ok());
+    CHECK(error.find("not 32") != std::string::npos);
+  }
+  // Keys outlive the cache's entries: a key still verifies after hundreds of others pushed it
+  // out, and the cache stays at its bound.
+  std::string error;
+  DkimPublicKey held = DkimPublicKey::load(rsa_der, DkimKeyType::rsa, error);
+  for (int i = 0; i < 300; ++i) {
+    std::string junk = "junk key " + std::to_string(i);
+    CHECK_FALSE(DkimPublicKey::load(junk, DkimKeyType::rsa, error).ok());
+  }
+  CHECK(DkimPublicKey::cached_keys() <= 256);
+  CHECK(
+      held.verify(DkimAlgorithm::rsa_sha256, data, raw_sign(rsa, DkimAlgorithm::rsa_sha256, data)));
+  CHECK(DkimPublicKey::load(rsa_der, DkimKeyType::rsa, error).ok());
 }
 
 TEST_CASE("time: x= expired and t= in the future, with the clock skew") {

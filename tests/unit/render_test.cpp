@@ -255,6 +255,36 @@ TEST_CASE("render: templates can be overridden by a folder") {
   fs::remove_all(dir);
 }
 
+TEST_CASE("render: dotted names resolve from the innermost section out; no control character") {
+  const fs::path dir =
+      fs::temp_directory_path() / ("ipconfirm-tpl-dots-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  write_file(dir / "subject.mustache", "{{connection.ip}} {{extra.inner.word}}\n");
+  write_file(dir / "report.txt.mustache",
+             "{{#connection}}{{ip}} {{connection.ip}} {{extra.ctl}} {{extra.inner.word}}"
+             "{{/connection}}|{{missing.x}}|{{connection.missing}}|{{#extra}}{{ctl}}{{/extra}}|"
+             "{{#extra.list}}{{.}},{{/extra.list}}\n");
+  write_file(dir / "report.html.mustache", "<p>{{extra.ctl}}</p>{{extra.html}}{{{extra.html}}}\n");
+  std::string error;
+  auto t = load_templates(dir.string(), error);
+  REQUIRE_MESSAGE(t, error);
+  Observation o = observation();
+  Report report = build_report(o, ReportOptions{"mx.example.test"});
+  report.json["extra"] = {{"inner", {{"word", "deep"}}},
+                          {"list", {"x", "y"}},
+                          {"ctl", "a\r\nb\tc\x7f"},
+                          {"html", "<a href=\"x\">Tom & Jerry's</a>"}};
+  const nlohmann::ordered_json before = report.json;
+  Rendered r = render_report(*t, report.json);
+  CHECK(r.subject == "192.0.2.10 deep");
+  CHECK(r.text == "192.0.2.10 192.0.2.10 a  b c  deep|||a  b c |x,y,\n");
+  CHECK(r.html ==
+        "<p>a  b c </p>&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&apos;s&lt;/a&gt;"
+        "<a href=\"x\">Tom & Jerry's</a>\n");
+  CHECK(report.json == before);  // the caller's report is left as it was
+  fs::remove_all(dir);
+}
+
 TEST_CASE("reply: an ordinary reply parses back with mimetic") {
   Observation o = observation();
   ReplyMail mail = reply_for(o);
