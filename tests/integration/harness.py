@@ -186,7 +186,7 @@ class SmtpSink:
             with open(path, "rb") as f:
                 raw = f.read()
             env, msg = parse_sink_file(raw)
-            if msg is not None:
+            if msg is not None and not cut_short(raw, msg):
                 out.append((env, msg))
         return out
 
@@ -198,6 +198,13 @@ class SmtpSink:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.log.close()
+
+
+def cut_short(raw, msg):
+    """smtp-sink writes a dump as the data arrives: a multipart message whose closing boundary
+    is not there yet is still being written (a reply is some tens of KiB), not finished."""
+    boundary = msg.get_boundary() if msg.is_multipart() else None
+    return boundary is not None and b"--" + boundary.encode("latin-1") + b"--" not in raw
 
 
 def parse_sink_file(raw):

@@ -59,7 +59,7 @@ class HostileReverseDns(unittest.TestCase):
     def test_thousands_of_ptr_names_make_a_small_reply(self):
         code, text = q.send_one(self.port, 1, source="127.0.0.2", sender="victim@sender.test")
         self.assertEqual(code, 250, text)
-        h.wait_for(lambda: self.sink.files(), 30, "the reply")
+        h.wait_for(lambda: self.sink.messages(), 30, "the reply")
         path = self.sink.files()[0]
         size = os.path.getsize(path)
         print(f"\nreply size with {PTR_NAMES} PTR names: {size} bytes", flush=True)

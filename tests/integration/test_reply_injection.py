@@ -74,7 +74,8 @@ class Injection(unittest.TestCase):
                 with open(path, "rb") as f:
                     raw = f.read()
                 env, msg = h.parse_sink_file(raw)
-                if msg is not None and any(recipient in r for r in env["rcpt"]):
+                if (msg is not None and not h.cut_short(raw, msg)
+                        and any(recipient in r for r in env["rcpt"])):
                     return raw, env, msg
             return None
         return h.wait_for(find, 15, f"the reply to {recipient}")
