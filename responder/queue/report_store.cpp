@@ -4,7 +4,6 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -12,6 +11,7 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "core/crc32.hpp"
 #include "responder/queue/spool_fs.hpp"
 
 namespace ipconfirm::responder {
@@ -26,19 +26,6 @@ constexpr std::size_t kMaxReportFileBytes = 8u << 20;
 constexpr std::size_t kDigestLength = 64;
 constexpr std::size_t kSecondsLength = 12;
 constexpr std::size_t kCreatedLength = kSecondsLength + 1 + 6;  // "SSSSSSSSSSSS.UUUUUU"
-
-std::uint32_t crc32_of(std::string_view bytes) {
-  uLong c = ::crc32(0L, Z_NULL, 0);
-  const auto* p = reinterpret_cast<const Bytef*>(bytes.data());
-  std::size_t left = bytes.size();
-  while (left > 0) {  // zlib takes a uInt length
-    const auto n = static_cast<uInt>(std::min<std::size_t>(left, 1u << 30));
-    c = ::crc32(c, p, n);
-    p += n;
-    left -= n;
-  }
-  return static_cast<std::uint32_t>(c);
-}
 
 std::string hex8(std::uint32_t v) {
   char buf[9];
@@ -123,7 +110,7 @@ std::string serialize_stored_report(std::string_view json) {
   out.append(kMagic);
   out.append("json ").append(std::to_string(json.size())).append("\n");
   out.append(json).append("\n");
-  const std::uint32_t crc = crc32_of(out);
+  const std::uint32_t crc = crc32_ieee(out);
   out.append("crc32 ").append(hex8(crc)).append("\n");
   return out;
 }
@@ -161,7 +148,7 @@ std::optional<std::string> parse_stored_report(std::string_view in, std::string&
     why = "bad or missing checksum line";
     return std::nullopt;
   }
-  if (trailer.substr(6, 8) != hex8(crc32_of(in.substr(0, pos)))) {
+  if (trailer.substr(6, 8) != hex8(crc32_ieee(in.substr(0, pos)))) {
     why = "checksum mismatch";
     return std::nullopt;
   }

@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <array>
@@ -17,6 +16,7 @@
 #include <system_error>
 #include <utility>
 
+#include "core/crc32.hpp"
 #include "responder/queue/spool_fs.hpp"
 
 namespace ipconfirm::responder {
@@ -31,21 +31,6 @@ constexpr std::size_t kMaxEntryBytes = 64u << 20;
 constexpr std::size_t kMaxIdLength = 64;
 // Bounds the search for a free name in corrupt/ when the same name was set aside before.
 constexpr int kMaxSetAsideSuffix = 1000;
-
-// CRC-32 of IEEE 802.3 (reflected polynomial 0xEDB88320), computed by zlib, several bytes
-// per step: crc32("123456789") is 0xCBF43926.
-std::uint32_t crc32(std::string_view bytes) {
-  uLong c = ::crc32(0L, Z_NULL, 0);
-  const auto* p = reinterpret_cast<const Bytef*>(bytes.data());
-  std::size_t left = bytes.size();
-  while (left > 0) {  // zlib takes a uInt length
-    const auto n = static_cast<uInt>(std::min<std::size_t>(left, 1u << 30));
-    c = ::crc32(c, p, n);
-    p += n;
-    left -= n;
-  }
-  return static_cast<std::uint32_t>(c);
-}
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
   out.append(name).append(" ").append(std::to_string(value.size())).append("\n");
@@ -190,7 +175,7 @@ std::string serialize_spool_entry(const QueueEntry& e) {
   append_field(out, "attempts", std::to_string(e.attempts));
   append_field(out, "last-error", e.last_error);
   append_field(out, "data", e.data);
-  std::uint32_t crc = crc32(out);
+  std::uint32_t crc = crc32_ieee(out);
   out.append("crc32 ").append(hex8(crc)).append("\n");
   return out;
 }
@@ -244,7 +229,7 @@ std::optional<QueueEntry> parse_spool_entry(std::string_view in, std::string& wh
     why = "bytes after the checksum";
     return std::nullopt;
   }
-  if (trailer.substr(kCrcPrefix.size(), 8) != hex8(crc32(body))) {
+  if (trailer.substr(kCrcPrefix.size(), 8) != hex8(crc32_ieee(body))) {
     why = "checksum mismatch";
     return std::nullopt;
   }

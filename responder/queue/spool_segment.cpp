@@ -1,10 +1,10 @@
 #include "responder/queue/spool_segment.hpp"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+
+#include "core/crc32.hpp"
 
 namespace ipconfirm::responder {
 
@@ -18,17 +18,7 @@ constexpr std::size_t kSegmentNameLength = 16;
 // The CRC-32 of the record's type byte followed by its payload: a flipped type (E and D differ
 // in one bit) must fail the check as much as a flipped payload byte.
 std::uint32_t crc32_of(char type, std::string_view bytes) {
-  const auto t = static_cast<Bytef>(type);
-  uLong c = ::crc32(::crc32(0L, Z_NULL, 0), &t, 1);
-  const auto* p = reinterpret_cast<const Bytef*>(bytes.data());
-  std::size_t left = bytes.size();
-  while (left > 0) {  // zlib takes a uInt length
-    const auto n = static_cast<uInt>(std::min<std::size_t>(left, 1u << 30));
-    c = ::crc32(c, p, n);
-    p += n;
-    left -= n;
-  }
-  return static_cast<std::uint32_t>(c);
+  return crc32_ieee(bytes, crc32_ieee(std::string_view(&type, 1)));
 }
 
 bool parse_hex8(std::string_view text, std::uint32_t& out) {

@@ -1,0 +1,23 @@
+#include "core/crc32.hpp"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstddef>
+
+namespace ipconfirm {
+
+std::uint32_t crc32_ieee(std::string_view bytes, std::uint32_t crc) {
+  uLong c = crc;
+  const auto* p = reinterpret_cast<const Bytef*>(bytes.data());
+  std::size_t left = bytes.size();
+  while (left > 0) {  // zlib takes a uInt length
+    const auto n = static_cast<uInt>(std::min<std::size_t>(left, 1u << 30));
+    c = ::crc32(c, p, n);
+    p += n;
+    left -= n;
+  }
+  return static_cast<std::uint32_t>(c);
+}
+
+}  // namespace ipconfirm

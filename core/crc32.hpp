@@ -1,0 +1,14 @@
+// CRC-32 of IEEE 802.3 (reflected polynomial 0xEDB88320), the checksum of the spool's and the
+// report store's files, computed by zlib several bytes per step.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace ipconfirm {
+
+// crc32_ieee("123456789") is 0xCBF43926. `crc` continues an earlier value over more bytes:
+// crc32_ieee(b, crc32_ieee(a)) == crc32_ieee(a + b); 0 starts afresh.
+std::uint32_t crc32_ieee(std::string_view bytes, std::uint32_t crc = 0);
+
+}  // namespace ipconfirm
