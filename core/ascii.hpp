@@ -21,6 +21,34 @@ inline bool is_alnum(char c) {
 inline bool is_wsp(char c) {
   return c == ' ' || c == '\t';
 }  // RFC 5234 WSP
+// RFC 5322 atext (ASCII only; RFC 6532 adds the 8-bit bytes where a caller allows them).
+inline bool is_atext(char c) {
+  if (is_alnum(c)) return true;
+  switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '/':
+    case '=':
+    case '?':
+    case '^':
+    case '_':
+    case '`':
+    case '{':
+    case '|':
+    case '}':
+    case '~':
+      return true;
+    default:
+      return false;
+  }
+}
 
 // The position of the first CR or LF at or after `pos`, or npos. (The standard find_first_of
 // calls memchr on its set once per byte of the text; a byte loop was the largest cost of dot

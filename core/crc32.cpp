@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdio>
 
 namespace ipconfirm {
 
@@ -18,6 +19,12 @@ std::uint32_t crc32_ieee(std::string_view bytes, std::uint32_t crc) {
     left -= n;
   }
   return static_cast<std::uint32_t>(c);
+}
+
+std::string crc32_hex(std::uint32_t crc) {
+  char buf[9];
+  std::snprintf(buf, sizeof buf, "%08x", crc);
+  return std::string(buf, 8);
 }
 
 }  // namespace ipconfirm

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace ipconfirm {
@@ -10,5 +11,8 @@ namespace ipconfirm {
 // crc32_ieee("123456789") is 0xCBF43926. `crc` continues an earlier value over more bytes:
 // crc32_ieee(b, crc32_ieee(a)) == crc32_ieee(a + b); 0 starts afresh.
 std::uint32_t crc32_ieee(std::string_view bytes, std::uint32_t crc = 0);
+
+// The value as the files write it: 8 lower-case hex digits.
+std::string crc32_hex(std::uint32_t crc);
 
 }  // namespace ipconfirm

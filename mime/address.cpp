@@ -19,32 +19,7 @@ struct Token {
 };
 
 bool is_atext(char c) {
-  if (ascii::is_alnum(c)) return true;
-  if (static_cast<unsigned char>(c) >= 0x80) return true;  // RFC 6532
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '/':
-    case '=':
-    case '?':
-    case '^':
-    case '_':
-    case '`':
-    case '{':
-    case '|':
-    case '}':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
+  return ascii::is_atext(c) || static_cast<unsigned char>(c) >= 0x80;  // RFC 6532
 }
 
 bool is_space(char c) {

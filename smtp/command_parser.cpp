@@ -36,35 +36,6 @@ char to_upper(char c) {
   return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
 }
 
-// RFC 5322 atext, as RFC 5321 §4.1.2 uses it.
-bool is_atext(char c) {
-  if (is_let_dig(c)) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '/':
-    case '=':
-    case '?':
-    case '^':
-    case '_':
-    case '`':
-    case '{':
-    case '|':
-    case '}':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-
 // qtextSMTP: printable ASCII but '"' and '\'.
 bool is_qtext(char c) {
   return byte(c) >= 32 && byte(c) <= 126 && c != '"' && c != '\\';
@@ -123,7 +94,7 @@ bool is_dot_string(std::string_view s, bool utf8) {
   for (char c : s) {
     if (c == '.') {
       if (prev == '.') return false;
-    } else if (!is_atext(c) && !(utf8 && is_8bit(c))) {
+    } else if (!ascii::is_atext(c) && !(utf8 && is_8bit(c))) {
       return false;
     }
     prev = c;
@@ -183,7 +154,7 @@ PathResult parse_mailbox(std::string_view s, std::size_t& pos, bool utf8_allowed
       ++pos;
     }
   } else {
-    while (pos < s.size() && (is_atext(s[pos]) || s[pos] == '.' || is_8bit(s[pos]))) {
+    while (pos < s.size() && (ascii::is_atext(s[pos]) || s[pos] == '.' || is_8bit(s[pos]))) {
       local_8bit = local_8bit || is_8bit(s[pos]);
       ++pos;
     }

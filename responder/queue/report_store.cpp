@@ -27,12 +27,6 @@ constexpr std::size_t kDigestLength = 64;
 constexpr std::size_t kSecondsLength = 12;
 constexpr std::size_t kCreatedLength = kSecondsLength + 1 + 6;  // "SSSSSSSSSSSS.UUUUUU"
 
-std::string hex8(std::uint32_t v) {
-  char buf[9];
-  std::snprintf(buf, sizeof buf, "%08x", v);
-  return std::string(buf, 8);
-}
-
 bool is_lower_hex(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
@@ -111,7 +105,7 @@ std::string serialize_stored_report(std::string_view json) {
   out.append("json ").append(std::to_string(json.size())).append("\n");
   out.append(json).append("\n");
   const std::uint32_t crc = crc32_ieee(out);
-  out.append("crc32 ").append(hex8(crc)).append("\n");
+  out.append("crc32 ").append(crc32_hex(crc)).append("\n");
   return out;
 }
 
@@ -148,7 +142,7 @@ std::optional<std::string> parse_stored_report(std::string_view in, std::string&
     why = "bad or missing checksum line";
     return std::nullopt;
   }
-  if (trailer.substr(6, 8) != hex8(crc32_ieee(in.substr(0, pos)))) {
+  if (trailer.substr(6, 8) != crc32_hex(crc32_ieee(in.substr(0, pos)))) {
     why = "checksum mismatch";
     return std::nullopt;
   }

@@ -80,12 +80,6 @@ bool parse_int(std::string_view text, Int& out) {
   return ec == std::errc{} && end == text.data() + text.size();
 }
 
-std::string hex8(std::uint32_t v) {
-  char buf[9];
-  std::snprintf(buf, sizeof buf, "%08x", v);
-  return std::string(buf, 8);
-}
-
 // Lists the names in a directory (without "." and ".."), sorted.
 spool_fs::Result list_dir(const fs::path& dir, std::vector<std::string>& names) {
   names.clear();
@@ -176,7 +170,7 @@ std::string serialize_spool_entry(const QueueEntry& e) {
   append_field(out, "last-error", e.last_error);
   append_field(out, "data", e.data);
   std::uint32_t crc = crc32_ieee(out);
-  out.append("crc32 ").append(hex8(crc)).append("\n");
+  out.append("crc32 ").append(crc32_hex(crc)).append("\n");
   return out;
 }
 
@@ -229,7 +223,7 @@ std::optional<QueueEntry> parse_spool_entry(std::string_view in, std::string& wh
     why = "bytes after the checksum";
     return std::nullopt;
   }
-  if (trailer.substr(kCrcPrefix.size(), 8) != hex8(crc32_ieee(body))) {
+  if (trailer.substr(kCrcPrefix.size(), 8) != crc32_hex(crc32_ieee(body))) {
     why = "checksum mismatch";
     return std::nullopt;
   }
