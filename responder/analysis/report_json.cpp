@@ -1,5 +1,6 @@
 #include "responder/analysis/report_json.hpp"
 
+#include <array>
 #include <charconv>
 #include <cstdint>
 
@@ -31,6 +32,14 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
   }
   return 0;
 }
+
+// The bytes a JSON string holds as they are: printable ASCII but the quote and the backslash
+// (and DEL, which the library leaves as it is too).
+constexpr std::array<bool, 256> kPlain = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x80; ++c) t[c] = c != '"' && c != '\\';
+  return t;
+}();
 
 class Writer {
  public:
@@ -110,19 +119,18 @@ class Writer {
     const std::size_t start = out_.size();
     out_ += '"';
     std::size_t run = 0;  // the start of the bytes not yet appended
-    for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = s.size();
+    for (std::size_t i = 0; i < n;) {
+      while (i < n && kPlain[static_cast<unsigned char>(s[i])]) ++i;
+      if (i == n) break;
       const auto c = static_cast<unsigned char>(s[i]);
       if (c >= 0x80) {
-        const std::size_t n = utf8_sequence(s, i);
-        if (n == 0) {
+        const std::size_t len = utf8_sequence(s, i);
+        if (len == 0) {
           out_.resize(start);
           return false;
         }
-        i += n;
-        continue;
-      }
-      if (c >= 0x20 && c != '"' && c != '\\') {
-        ++i;
+        i += len;
         continue;
       }
       out_.append(s, run, i - run);
