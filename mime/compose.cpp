@@ -121,14 +121,10 @@ std::size_t utf8_length(unsigned char lead) {
   return 1;
 }
 
-void append_base64(std::string& out, std::string_view in) {
+// Writes the base64 of `in` at `o` ((in.size() + 2) / 3 * 4 characters); returns the end.
+char* base64_to(char* o, std::string_view in) {
   constexpr std::string_view kB64 =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  // Written through a pointer into room made once: a push_back per character was the largest
-  // cost of encoding a reply's JSON attachment.
-  const std::size_t start = out.size();
-  out.resize(start + (in.size() + 2) / 3 * 4);
-  char* o = out.data() + start;
   std::size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
     const std::uint32_t v = static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << 16 |
@@ -148,6 +144,15 @@ void append_base64(std::string& out, std::string_view in) {
     *o++ = i + 1 < in.size() ? kB64[(v >> 6) & 63] : '=';
     *o++ = '=';
   }
+  return o;
+}
+
+void append_base64(std::string& out, std::string_view in) {
+  // Written through a pointer into room made once: a push_back per character was the largest
+  // cost of encoding a reply's JSON attachment.
+  const std::size_t start = out.size();
+  out.resize(start + (in.size() + 2) / 3 * 4);
+  base64_to(out.data() + start, in);
 }
 
 std::size_t q_length(std::string_view bytes) {
@@ -334,38 +339,29 @@ bool is_reserved_field(std::string_view name) {
   return name.size() >= 8 && iequals(name.substr(0, 8), "content-");
 }
 
-// True if `s` is valid UTF-8 as to_valid_utf8 reads it (that is, it would return `s`
-// unchanged): then a body is encoded from the caller's bytes, without a copy.
-bool is_valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  const std::size_t n = s.size();
-  while (i < n) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t len = 0;
-    std::uint32_t cp = 0, min = 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2, cp = c & 0x1Fu, min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3, cp = c & 0x0Fu, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4, cp = c & 0x07u, min = 0x10000;
-    } else {
-      return false;
-    }
-    if (i + len > n) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3Fu);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += len;
+// The length of the UTF-8 sequence at s[i] (a byte >= 0x80) if it is one that to_valid_utf8
+// keeps (RFC 3629: no overlong form, no surrogate, nothing above U+10FFFF), else 0.
+std::size_t valid_utf8_at(std::string_view s, std::size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  std::size_t len = 0;
+  std::uint32_t cp = 0, min = 0;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2, cp = c & 0x1Fu, min = 0x80;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3, cp = c & 0x0Fu, min = 0x800;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4, cp = c & 0x07u, min = 0x10000;
+  } else {
+    return 0;
   }
-  return true;
+  if (i + len > s.size()) return 0;
+  for (std::size_t k = 1; k < len; ++k) {
+    const auto cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (cc & 0x3Fu);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
 }
 
 // The length of the line break at s[i] (a CR or LF): 2 for CRLF, else 1.
@@ -390,24 +386,30 @@ std::string canonical_text(std::string_view valid) {
   return out;
 }
 
+// The bytes a 7bit body may hold within a line: printable ASCII and TAB.
+constexpr std::array<bool, 256> k7bit = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c <= 0x7E; ++c) t[c] = true;
+  t['\t'] = true;
+  return t;
+}();
+
 // True if `body` can go as 7bit unchanged: printable ASCII and TAB, lines of at most 78
 // characters, and line breaks only as CRLF; with `any_break`, a bare CR or LF counts as a line
 // break too (what the body will be once canonical_text made it CRLF).
 bool is_7bit_safe(std::string_view body, bool any_break = false) {
-  std::size_t line = 0;
-  for (std::size_t i = 0; i < body.size(); ++i) {
-    const char c = body[i];
-    if (c == '\r' || (any_break && c == '\n')) {
-      const std::size_t len = break_length(body, i);
-      if (len == 1 && !any_break) return false;
-      i += len - 1;
-      line = 0;
-      continue;
-    }
-    if ((c < 0x20 && c != '\t') || c > 0x7E) return false;
-    if (++line > kBodyLine) return false;
+  const std::size_t n = body.size();
+  std::size_t i = 0, line_start = 0;
+  while (true) {
+    while (i < n && k7bit[static_cast<unsigned char>(body[i])]) ++i;
+    if (i - line_start > kBodyLine) return false;
+    if (i == n) return true;
+    if (body[i] != '\r' && !(any_break && body[i] == '\n')) return false;
+    const std::size_t len = break_length(body, i);
+    if (len == 1 && !any_break) return false;
+    i += len;
+    line_start = i;
   }
-  return true;
 }
 
 // What quoted_printable does with each byte.
@@ -427,7 +429,10 @@ constexpr std::array<QpClass, 256> kQpClasses = [] {
 // printable ASCII (bare CR and LF included) is encoded, lines are at most 76 characters. With
 // `any_break`, a bare CR or LF is a line break too: the encoding of canonical_text(in), written
 // without that copy.
-std::string quoted_printable(std::string_view in, bool any_break = false) {
+//
+// With `valid` set, the bytes above 0x7F are checked on the way to be valid UTF-8 (the way
+// to_valid_utf8 reads them); at the first that is not, *valid becomes false and "" is returned.
+std::string quoted_printable(std::string_view in, bool any_break = false, bool* valid = nullptr) {
   // Written through a pointer into a buffer sized for the worst case (every byte encoded, a
   // soft break every 25 bytes: under 4 bytes out per byte in), then cut to size.
   std::string out(in.size() * 4 + 8, '\0');
@@ -439,6 +444,7 @@ std::string quoted_printable(std::string_view in, bool any_break = false) {
   const auto is_break = [&](std::size_t k) {
     return any_break || (in[k] == '\r' && k + 1 < n && in[k + 1] == '\n');
   };
+  std::size_t continuation = 0;  // bytes of a UTF-8 sequence checked already
   std::size_t i = 0;
   while (i < n) {
     const QpClass k = cls(i);
@@ -452,7 +458,10 @@ std::string quoted_printable(std::string_view in, bool any_break = false) {
       // A run of literal bytes, as much of it as the line takes (75 - line), in one copy.
       const std::size_t limit = std::min(n, i + (75 - line));
       std::size_t j = i + 1;
-      while (j < limit && cls(j) == QpClass::literal) ++j;
+      // A blank is literal too when another byte follows on its line.
+      while (j < limit && (cls(j) == QpClass::literal ||
+                           (cls(j) == QpClass::blank && j + 1 < n && cls(j + 1) <= QpClass::blank)))
+        ++j;
       std::memcpy(o, in.data() + i, j - i);
       o += j - i;
       line += j - i;
@@ -467,6 +476,16 @@ std::string quoted_printable(std::string_view in, bool any_break = false) {
       continue;
     }
     const auto u = static_cast<unsigned char>(in[i]);
+    if (valid && u >= 0x80) {
+      if (continuation > 0) {
+        --continuation;
+      } else if (const std::size_t len = valid_utf8_at(in, i); len != 0) {
+        continuation = len - 1;
+      } else {
+        *valid = false;
+        return {};
+      }
+    }
     bool literal = false;
     if (k == QpClass::blank) {
       const bool at_line_end =
@@ -495,15 +514,18 @@ std::string quoted_printable(std::string_view in, bool any_break = false) {
   return out;
 }
 
-// Base64 in lines of 76 characters, CRLF between them, in one pass.
+// Base64 in lines of 76 characters, CRLF between them, in one pass into a buffer sized once.
 std::string base64_lines(std::string_view in) {
   constexpr std::size_t kLineBytes = 57;  // 76 characters of base64
-  std::string out;
   const std::size_t lines = (in.size() + kLineBytes - 1) / kLineBytes;
-  out.reserve((in.size() + 2) / 3 * 4 + (lines ? lines - 1 : 0) * 2);
+  std::string out((in.size() + 2) / 3 * 4 + (lines ? lines - 1 : 0) * 2, '\0');
+  char* o = out.data();
   for (std::size_t i = 0; i < in.size(); i += kLineBytes) {
-    if (i > 0) out.append("\r\n");
-    append_base64(out, in.substr(i, kLineBytes));
+    if (i > 0) {
+      *o++ = '\r';
+      *o++ = '\n';
+    }
+    o = base64_to(o, in.substr(i, kLineBytes));
   }
   return out;
 }
@@ -516,21 +538,20 @@ struct Part {
 Part text_part(std::string_view subtype, std::string_view raw) {
   // Encoded from the caller's bytes when they are valid UTF-8 (the rendered report always is),
   // their line breaks made CRLF on the way: no copy of the text before its encoding.
-  std::string valid;
-  std::string_view text = raw;
-  if (!is_valid_utf8(raw)) {
-    valid = to_valid_utf8(raw);
-    text = valid;
-  }
+  // Bytes that are 7bit-safe are ASCII, so valid UTF-8 too; otherwise the encoder checks
+  // them on its way, and only a text that was not is made valid (to_valid_utf8) and encoded
+  // again.
   Part p;
   p.header = "Content-Type: text/" + std::string(subtype) + "; charset=utf-8\r\n";
-  if (is_7bit_safe(text, true)) {
+  if (is_7bit_safe(raw, true)) {
     p.header += "Content-Transfer-Encoding: 7bit\r\n";
-    p.body = canonical_text(text);
-  } else {
-    p.header += "Content-Transfer-Encoding: quoted-printable\r\n";
-    p.body = quoted_printable(text, true);
+    p.body = canonical_text(raw);
+    return p;
   }
+  bool valid = true;
+  p.body = quoted_printable(raw, true, &valid);
+  if (!valid) p.body = quoted_printable(to_valid_utf8(raw), true);  // U+FFFD: still not 7bit
+  p.header += "Content-Transfer-Encoding: quoted-printable\r\n";
   return p;
 }
 

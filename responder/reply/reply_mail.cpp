@@ -1,6 +1,5 @@
 #include "responder/reply/reply_mail.hpp"
 
-#include <cstring>
 #include <optional>
 #include <string_view>
 
@@ -15,24 +14,16 @@ namespace {
 // The JSON part travels as 7bit text with CRLF line breaks, so that it stays readable in the
 // raw message (a part with bare LF would have to go as base64).
 std::string crlf(std::string_view text) {
-  if (text.empty()) return "\r\n";
-  std::size_t lines = 1;
-  for (const char *p = text.data(), *end = p + text.size();
-       (p = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)))); ++p)
-    ++lines;
-  std::string out(text.size() + lines + 1, '\0');  // each LF one byte more, and the last CRLF
+  std::size_t lfs = 0;
+  for (char c : text) lfs += c == '\n';
+  std::string out(text.size() + lfs + 2, '\0');  // each LF one byte more, and the last CRLF
   char* o = out.data();
-  std::size_t pos = 0;
-  for (std::size_t lf; (lf = text.find('\n', pos)) != std::string_view::npos; pos = lf + 1) {
-    std::memcpy(o, text.data() + pos, lf - pos);
-    o += lf - pos;
-    *o++ = '\r';
-    *o++ = '\n';
+  for (char c : text) {
+    if (c == '\n') *o++ = '\r';
+    *o++ = c;
   }
-  std::memcpy(o, text.data() + pos, text.size() - pos);
-  o += text.size() - pos;
   *o++ = '\r';
-  *o++ = '\n';
+  *o = '\n';
   return out;
 }
 
