@@ -65,10 +65,12 @@ data to_data(const json& j) {
   return d;
 }
 
-std::string str(const json& j, const char* key) {
+// The string member `key` of `j`, or "" (a reference: most uses only read or append it).
+const std::string& str(const json& j, const char* key) {
+  static const std::string kEmpty;
   auto it = j.find(key);
-  if (it == j.end() || !it->is_string()) return "";
-  return it->get<std::string>();
+  if (it == j.end() || !it->is_string()) return kEmpty;
+  return it->get_ref<const std::string&>();
 }
 
 std::string yes_no(const json& v, const char* unknown = "unknown (lookup failed)") {
@@ -506,8 +508,8 @@ void requirements_view(const json& r, json& v) {
                         {"text", str(s, "text")}});
   }
   v["has_requirements"] = !lines.empty();
-  v["requirements_lines"] = lines;
-  v["requirements_rows"] = rows;
+  v["requirements_lines"] = std::move(lines);
+  v["requirements_rows"] = std::move(rows);
   std::string bulk;
   if (member(r, "bulk_looking") == true)
     bulk = "This message looks like bulk mail (" + str(r, "bulk_looking_reason") +
@@ -552,12 +554,12 @@ void requirements_view(const json& r, json& v) {
     providers.push_back(json{{"name", str(s, "name")},
                              {"verdict_text", wrap(str(s, "name") + ": " + str(s, "text"), 74, 2)},
                              {"text", str(s, "text")},
-                             {"lines", text_lines},
-                             {"rows", html_rows},
+                             {"lines", std::move(text_lines)},
+                             {"rows", std::move(html_rows)},
                              {"counted", counted},
                              {"counted_text", wrap(counted, 70, 4)}});
   }
-  v["requirements_providers"] = providers;
+  v["requirements_providers"] = std::move(providers);
 }
 
 json build_view(const json& r) {
