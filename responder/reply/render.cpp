@@ -235,6 +235,14 @@ std::string number(const json& v) {
   return v.is_number() ? v.dump() : std::string();
 }
 
+// `text` appended to `out` with `n` spaces after each of its line breaks.
+void append_indented(std::string& out, std::string_view text, std::size_t n) {
+  std::size_t pos = 0;
+  for (std::size_t nl; (nl = text.find('\n', pos)) != std::string_view::npos; pos = nl + 1)
+    out.append(text, pos, nl + 1 - pos).append(n, ' ');
+  out.append(text, pos, std::string_view::npos);
+}
+
 // One row of a details section: the text template shows `text` (the label in a column of 20,
 // the value wrapped to end by column 76), the HTML one label and value.
 json row(const std::string& label, const std::string& value) {
@@ -243,13 +251,9 @@ json row(const std::string& label, const std::string& value) {
     padded += std::string(22 - padded.size(), ' ');
   else
     padded += "\n" + std::string(22, ' ');
-  std::string wrapped = wrap(value, 54);
-  std::string text = padded;
-  for (char c : wrapped) {
-    text += c;
-    if (c == '\n') text += std::string(22, ' ');
-  }
-  return json{{"label", label}, {"value", value}, {"text", text}};
+  std::string text = std::move(padded);
+  append_indented(text, wrap(value, 54), 22);
+  return json{{"label", label}, {"value", value}, {"text", std::move(text)}};
 }
 
 json titled(const std::string& title, json rows) {
@@ -701,13 +705,9 @@ json build_view(const json& r) {
   // column 76 (a single long token, like a long host name, still goes on one line).
   for (const char* key : {"ptr_text", "fcrdns_text", "generic_text", "helo_text",
                           "helo_resolves_text", "helo_ptr_text", "tls_text"}) {
-    std::string wrapped = wrap(v[key].get<std::string>(), 54);
     std::string out;
-    for (char c : wrapped) {
-      out += c;
-      if (c == '\n') out += std::string(22, ' ');
-    }
-    v[key] = out;
+    append_indented(out, wrap(v[key].get_ref<const std::string&>(), 54), 22);
+    v[key] = std::move(out);
   }
   // A local test checked nothing of how the internet sees the sender: it says so.
   bool local_test = false;
@@ -1023,7 +1023,7 @@ std::string wrap(std::string_view text, std::size_t width, std::size_t indent) {
   std::string out, line;
   std::size_t pos = 0;
   auto flush = [&] {
-    if (!out.empty()) out += "\n" + std::string(indent, ' ');
+    if (!out.empty()) out.append(1, '\n').append(indent, ' ');
     out += line;
     line.clear();
   };
