@@ -675,17 +675,17 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const 
           }
           if (pending && pending->has_entry) {
             // The JSON is written once: the stored report's text is the reply's attachment.
-            std::string json_text;
-            std::string_view json_view;
+            std::string json_part;
             if (store_report) {
-              json_view = pending->report->json;
-              json_view.remove_suffix(1);  // the final line break
+              std::string_view stored = pending->report->json;
+              stored.remove_suffix(1);  // the final line break
+              json_part = with_crlf(stored);
             } else {
-              json_text = report_json_text(r.json);
-              json_view = json_text;
+              json_part = report_json_text(r.json, "\r\n");
+              json_part += "\r\n";
             }
             ReplyMail mail = build_reply_mail(obs, render_report(settings->templates, r.json),
-                                              r.json, json_view, config.hostname, now);
+                                              r.json, std::move(json_part), config.hostname, now);
             QueueEntry& entry = pending->entry;
             entry.recipient = std::move(mail.recipient);
             entry.sender = std::move(mail.sender);

@@ -3,6 +3,7 @@
 #include <array>
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 
 namespace ipconfirm::responder {
 
@@ -216,6 +217,26 @@ std::string report_json_text(const nlohmann::ordered_json& j, std::string_view n
   std::string out;
   out.reserve(estimate(j) * 5 / 4);
   Writer(out, newline).value(j, 0);
+  return out;
+}
+
+std::string with_crlf(std::string_view lf_text) {
+  std::size_t lfs = 0;
+  for (const char *p = lf_text.data(), *end = p + lf_text.size();
+       (p = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)))); ++p)
+    ++lfs;
+  std::string out(lf_text.size() + lfs + 2, '\0');  // each LF one byte more, and the last CRLF
+  char* o = out.data();
+  std::size_t pos = 0;
+  for (std::size_t lf; (lf = lf_text.find('\n', pos)) != std::string_view::npos; pos = lf + 1) {
+    lf_text.copy(o, lf - pos, pos);
+    o += lf - pos;
+    *o++ = '\r';
+    *o++ = '\n';
+  }
+  o += lf_text.copy(o, lf_text.size() - pos, pos);
+  *o++ = '\r';
+  *o = '\n';
   return out;
 }
 

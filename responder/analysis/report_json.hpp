@@ -17,4 +17,8 @@ namespace ipconfirm::responder {
 // for a mail part: a JSON text holds no other line break, its strings escape theirs).
 std::string report_json_text(const nlohmann::ordered_json& j, std::string_view newline = "\n");
 
+// `lf_text` with every LF made CRLF, and a CRLF at the end: the JSON text of a stored report
+// (LF) as a mail part, in one copy.
+std::string with_crlf(std::string_view lf_text);
+
 }  // namespace ipconfirm::responder

@@ -11,22 +11,6 @@ namespace ipconfirm::responder {
 
 namespace {
 
-// The JSON part travels as 7bit text with CRLF line breaks, so that it stays readable in the
-// raw message (a part with bare LF would have to go as base64).
-std::string crlf(std::string_view text) {
-  std::size_t lfs = 0;
-  for (char c : text) lfs += c == '\n';
-  std::string out(text.size() + lfs + 2, '\0');  // each LF one byte more, and the last CRLF
-  char* o = out.data();
-  for (char c : text) {
-    if (c == '\n') *o++ = '\r';
-    *o++ = c;
-  }
-  *o++ = '\r';
-  *o = '\n';
-  return out;
-}
-
 // The cut text and JSON: even as quoted-printable (3 bytes per byte) and base64 they fit.
 constexpr std::size_t kCutTextBytes = 48 * 1024;
 
@@ -71,11 +55,12 @@ std::string reply_address(const std::string& mail_from) {
 ReplyMail build_reply_mail(const Observation& obs, const Rendered& rendered,
                            const nlohmann::ordered_json& report, const std::string& hostname,
                            std::int64_t now) {
-  return build_reply_mail(obs, Rendered(rendered), report, report_json_text(report), hostname, now);
+  return build_reply_mail(obs, Rendered(rendered), report,
+                          report_json_text(report, "\r\n") + "\r\n", hostname, now);
 }
 
 ReplyMail build_reply_mail(const Observation& obs, Rendered&& rendered,
-                           const nlohmann::ordered_json& report, std::string_view json_text,
+                           const nlohmann::ordered_json& report, std::string json_part,
                            const std::string& hostname, std::int64_t now) {
   mime::OutgoingMessage m;
   m.from_address = "ipconfirm-response@" + obs.reply_domain;
@@ -96,7 +81,10 @@ ReplyMail build_reply_mail(const Observation& obs, Rendered&& rendered,
                      {"X-Ipconfirm-IP", obs.ip.to_string()}};
   m.text_body = std::move(rendered.text);
   m.html_body = std::move(rendered.html);
-  m.attachments.push_back(mime::Attachment{"application/json", "ipconfirm.json", crlf(json_text)});
+  // The JSON part has CRLF line breaks, so that it could travel as 7bit text and stay readable
+  // in the raw message (a part with bare LF would have to go as base64).
+  m.attachments.push_back(
+      mime::Attachment{"application/json", "ipconfirm.json", std::move(json_part)});
   ReplyMail r;
   r.sender = "";
   r.recipient = m.to_address;
@@ -109,17 +97,17 @@ ReplyMail build_reply_mail(const Observation& obs, Rendered&& rendered,
     nlohmann::ordered_json smaller = report;
     smaller["received"] = nlohmann::ordered_json::array();
     smaller["reply_truncated"] = true;
-    std::string json = report_json_text(smaller);
+    std::string json = report_json_text(smaller, "\r\n");
     if (json.size() > kCutTextBytes) {
       // Nothing else in the report is that large; keep what identifies the connection.
       nlohmann::ordered_json minimal;
       for (const char* key : {"ipconfirm", "reporter", "arrival", "connection", "envelope"})
         if (report.contains(key)) minimal[key] = report[key];
       minimal["reply_truncated"] = true;
-      json = report_json_text(minimal);
+      json = report_json_text(minimal, "\r\n");
     }
     m.attachments.clear();
-    m.attachments.push_back(mime::Attachment{"application/json", "ipconfirm.json", crlf(json)});
+    m.attachments.push_back(mime::Attachment{"application/json", "ipconfirm.json", json + "\r\n"});
     r.data = mime::compose(m);
   }
   return r;

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <string_view>
 
 #include "responder/analysis/observation.hpp"
 #include "responder/reply/render.hpp"
@@ -32,11 +31,12 @@ inline constexpr std::size_t kMaxReplyBytes = 256 * 1024;
 ReplyMail build_reply_mail(const Observation& obs, const Rendered& rendered,
                            const nlohmann::ordered_json& report, const std::string& hostname,
                            std::int64_t now);
-// The same, with the parts moved in and the report's JSON text given as report_json_text
-// (responder/analysis/report_json.hpp) wrote it, LF line breaks and no final one: the service
-// has that text already when it stores the report, and a reply's JSON is written only once.
+// The same, with the parts moved in and the JSON attachment's body given: the report's JSON
+// with CRLF line breaks and a final CRLF (report_json_text(report, "\r\n") + "\r\n", or
+// with_crlf of the stored report's text; responder/analysis/report_json.hpp). The service has
+// that text already when it stores the report: a reply's JSON is written only once.
 ReplyMail build_reply_mail(const Observation& obs, Rendered&& rendered,
-                           const nlohmann::ordered_json& report, std::string_view json_text,
+                           const nlohmann::ordered_json& report, std::string json_part,
                            const std::string& hostname, std::int64_t now);
 
 }  // namespace ipconfirm::responder

@@ -84,3 +84,12 @@ TEST_CASE("report_json_text writes the golden reports as the library does") {
   }
   CHECK(n > 0);
 }
+
+TEST_CASE("with_crlf makes every LF a CRLF and ends in one") {
+  CHECK(with_crlf("") == "\r\n");
+  CHECK(with_crlf("a") == "a\r\n");
+  CHECK(with_crlf("{\n  \"a\": 1\n}") == "{\r\n  \"a\": 1\r\n}\r\n");
+  CHECK(with_crlf("\n\n") == "\r\n\r\n\r\n");
+  const json j = {{"x", {1, 2}}, {"y", "z"}};
+  CHECK(with_crlf(report_json_text(j)) == report_json_text(j, "\r\n") + "\r\n");
+}
