@@ -1125,7 +1125,8 @@ HttpResponse Service::Impl::health() {
   const auto now = std::chrono::steady_clock::now();
   if (spool && now - last_probe >= std::chrono::seconds(1)) {
     last_probe = now;
-    spool_problem = probe_writable(spool->dir() / "tmp");
+    spool_problem = probe_writable(spool->dir() / "segments");
+    if (spool_problem.empty()) spool_problem = probe_writable(spool->dir() / "tmp");
   }
   HealthFacts facts;
   facts.stopping = stopping;
