@@ -881,17 +881,17 @@ void SpoolWriter::write_batch(Spool::Batch& batch) {
   auto& results = batch.results;
   batch.places.assign(entries.size(), SpoolPlace{});
   std::vector<std::size_t> todo;
-  std::vector<std::string> payloads;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     if (results[i].error != SpoolError::none) continue;
-    std::string bytes = serialize_spool_entry(entries[i]);
-    if (bytes.size() > kMaxEntryBytes) {
+    // The serialized entry is its data and some hundred bytes of fields and framing.
+    if (entries[i].data.size() + entries[i].recipient.size() + entries[i].origin.size() +
+            entries[i].last_error.size() + entries[i].sender.size() + 512 >
+        kMaxEntryBytes) {
       results[i].error = SpoolError::io;
       results[i].detail = "entry " + entries[i].id + " is larger than the spool accepts";
       continue;
     }
     todo.push_back(i);
-    payloads.push_back(std::move(bytes));
   }
   if (todo.empty()) return;
   auto fail_all = [&](const spool_fs::Result& r) {
@@ -923,14 +923,17 @@ void SpoolWriter::write_batch(Spool::Batch& batch) {
   const std::uint64_t seq = current_;
   Segment& segment = segments_[seq];
   const fs::path path = segment_path(seq);
-  std::string out;
+  // The whole batch in one buffer, one write; each entry serialized into a scratch string
+  // first (its record's header needs the payload's length and checksum).
+  std::string out, payload;
   std::size_t total = created ? kSegmentMagic.size() : 0;
-  for (const auto& p : payloads) total += p.size() + 40;
+  for (std::size_t i : todo) total += entries[i].data.size() + 1024;
   out.reserve(total);
   if (created) out.append(kSegmentMagic);
   std::vector<SpoolPlace> places;
   places.reserve(todo.size());
-  for (const std::string& payload : payloads) {
+  for (std::size_t i : todo) {
+    payload = serialize_spool_entry(entries[i]);
     append_segment_record(out, 'E', payload);
     // The payload ends one byte (its newline) before the end of the record.
     places.push_back(
