@@ -26,7 +26,7 @@
 #include "responder/queue/maildir.hpp"
 #include "responder/queue/report_store.hpp"
 #include "responder/queue/spool.hpp"
-#include "responder/queue/spool_fs.hpp"
+#include "responder/queue/spool_segment.hpp"
 #include "responder/reload.hpp"
 #include "responder/reply/rate_limit.hpp"
 #include "responder/reply/render.hpp"
@@ -199,7 +199,7 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   void on_delivery(const QueueEntry& entry, Deliverer::Result result);
   std::shared_ptr<HttpRouter> make_router();
   HttpResponse report_route(const HttpRequest& request);
-  void add_report(const std::string& name);
+  void add_report(const std::string& name, const ReportPlace& place);
   void prune_reports();
   void schedule_report_prune();
   std::string metrics_text();
@@ -231,6 +231,7 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
     // The report to store with it, in the same batch and under the same sync; its failure is
     // the result's failure (and its entry is then not written).
     std::optional<StoredReport> report;
+    ReportPlace report_place;         // where the committer wrote it
     bool finished = false;            // event loop only
     std::unique_ptr<Resumer> waiter;  // event loop only
   };
@@ -257,9 +258,11 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
     // a file of its own: a write and three syncs), taken a few after each batch, on the same
     // thread as the done marks, so that a rewrite never brings back an entry marked done.
     std::vector<Spool::Rewrite> rewrites;
-    // Stored reports expired or pushed out (their index has forgotten them), unlinked like the
-    // entries' files.
+    // Stored reports expired or pushed out (their index has forgotten them): the files of
+    // those stored one per file, unlinked, and the segment of each one in a report segment
+    // (ReportWriter::done, which unlinks a segment with its last report).
     std::vector<std::string> report_unlinks;
+    std::vector<std::uint64_t> report_dones;
     bool draining = false;  // a drain is posted or running on the committer
   };
   std::shared_ptr<CommitQueue> commit_queue = std::make_shared<CommitQueue>();
@@ -282,9 +285,10 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   //  wait_committed (event loop): until the batch is durable and indexed; the entry comes back.
   std::shared_ptr<PendingEnqueue> reserve_entry();
   void hand_to_committer(std::shared_ptr<PendingEnqueue> p);
-  void done_later(std::string id);                            // any thread
-  void unlink_reports_later(std::vector<std::string> names);  // any thread
-  void rewrite_later(Spool::Rewrite rewrite);                 // any thread
+  void done_later(std::string id);  // any thread
+  void unlink_reports_later(std::vector<std::string> names,
+                            std::vector<std::uint64_t> segments);  // any thread
+  void rewrite_later(Spool::Rewrite rewrite);                      // any thread
   // Adds to the committer's lists under their lock (`add`), and starts a drain unless one is
   // posted or running. Any thread.
   template <typename Add>
@@ -295,7 +299,8 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   // that thread): only the queue, the spool's folder and the event loop to come back to,
   // where the service may already be gone.
   static void drain_commits(std::shared_ptr<CommitQueue> queue, std::shared_ptr<SpoolWriter> writer,
-                            std::weak_ptr<Impl> weak, asio::io_context::executor_type back);
+                            std::shared_ptr<ReportWriter> report_writer, std::weak_ptr<Impl> weak,
+                            asio::io_context::executor_type back);
 };
 
 std::shared_ptr<Service::Impl::PendingEnqueue> Service::Impl::reserve_entry() {
@@ -317,8 +322,9 @@ void Service::Impl::to_committer(Add add) {
   }
   if (post_drain) {
     asio::post(*committer,
-               [queue = commit_queue, writer = spool->writer(), weak = weak_from_this(),
-                back = io.get_executor()] { drain_commits(queue, writer, weak, back); });
+               [queue = commit_queue, writer = spool->writer(), reports = reports->writer(),
+                weak = weak_from_this(),
+                back = io.get_executor()] { drain_commits(queue, writer, reports, weak, back); });
   }
 }
 
@@ -334,11 +340,13 @@ void Service::Impl::rewrite_later(Spool::Rewrite rewrite) {
   to_committer([&](CommitQueue& q) { q.rewrites.push_back(std::move(rewrite)); });
 }
 
-void Service::Impl::unlink_reports_later(std::vector<std::string> names) {
-  if (names.empty()) return;
+void Service::Impl::unlink_reports_later(std::vector<std::string> names,
+                                         std::vector<std::uint64_t> segments) {
+  if (names.empty() && segments.empty()) return;
   to_committer([&](CommitQueue& q) {
     q.report_unlinks.insert(q.report_unlinks.end(), std::make_move_iterator(names.begin()),
                             std::make_move_iterator(names.end()));
+    q.report_dones.insert(q.report_dones.end(), segments.begin(), segments.end());
   });
 }
 
@@ -361,8 +369,9 @@ asio::awaitable<Spool::Enqueued> Service::Impl::wait_committed(std::shared_ptr<P
 }
 
 void Service::Impl::drain_commits(std::shared_ptr<CommitQueue> commit_queue,
-                                  std::shared_ptr<SpoolWriter> writer, std::weak_ptr<Impl> weak,
-                                  asio::io_context::executor_type back) {
+                                  std::shared_ptr<SpoolWriter> writer,
+                                  std::shared_ptr<ReportWriter> report_writer,
+                                  std::weak_ptr<Impl> weak, asio::io_context::executor_type back) {
   // Touches only the queue, the entries handed over, the spool's writer (this thread's alone)
   // and files under the spool's folder; the index is updated by commit() back on the event
   // loop.
@@ -380,10 +389,12 @@ void Service::Impl::drain_commits(std::shared_ptr<CommitQueue> commit_queue,
     std::vector<std::string> dones;
     std::vector<Spool::Rewrite> rewrites;
     std::vector<std::string> report_unlinks;
+    std::vector<std::uint64_t> report_dones;
     {
       std::lock_guard<std::mutex> lock(commit_queue->mutex);
       if (commit_queue->waiting.empty() && commit_queue->dones.empty() &&
-          commit_queue->rewrites.empty() && commit_queue->report_unlinks.empty()) {
+          commit_queue->rewrites.empty() && commit_queue->report_unlinks.empty() &&
+          commit_queue->report_dones.empty()) {
         commit_queue->draining = false;
         return;
       }
@@ -391,6 +402,7 @@ void Service::Impl::drain_commits(std::shared_ptr<CommitQueue> commit_queue,
       take_some(commit_queue->rewrites, rewrites, kSlowPerTurn);
       take_some(commit_queue->dones, dones, kDonesPerTurn);
       take_some(commit_queue->report_unlinks, report_unlinks, kSlowPerTurn);
+      take_some(commit_queue->report_dones, report_dones, kDonesPerTurn);
     }
     auto disk_work = [&] {
       // Rewrites first: one queued before the done mark of the same entry finds it still there
@@ -411,33 +423,39 @@ void Service::Impl::drain_commits(std::shared_ptr<CommitQueue> commit_queue,
         // Still on disk: pruned again after a restart; unreachable meanwhile (not indexed).
         if (!detail.empty()) log_event("report-error", {{"report", name}, {"detail", detail}});
       }
+      for (std::uint64_t segment : report_dones) {
+        std::string detail = report_writer->done(segment);
+        // Still on disk: its reports are pruned again after a restart.
+        if (!detail.empty())
+          log_event("report-error", {{"report", segment_name(segment)}, {"detail", detail}});
+      }
     };
     if (waiters->empty()) {
       disk_work();
       continue;
     }
-    // Stored reports first, renamed into reports/ and made durable with one syncfs before the
-    // entries are appended (report_store.hpp): a report that cannot be written or synced fails
-    // its message, whose entry is then not written either. The entries are appended to the
-    // spool's segment and made durable with one fdatasync (spool.hpp).
+    // Stored reports first, appended to the report segment and made durable with one
+    // fdatasync before the entries are appended (report_store.hpp): a report that cannot be
+    // written fails its message, whose entry is then not written either. The entries are
+    // appended to the spool's segment and made durable with one fdatasync (spool.hpp).
     auto batch = std::make_shared<Spool::Batch>();
-    std::vector<std::shared_ptr<PendingEnqueue>*> with_report;
+    std::vector<const StoredReport*> reports;
+    std::vector<PendingEnqueue*> with_report;
     for (auto& w : *waiters) {
       if (w->report && w->result.error == SpoolError::none) {
-        std::string detail = write_report_unsynced(dir, *w->report);
-        if (detail.empty()) {
-          with_report.push_back(&w);
-        } else {
-          w->result.error = SpoolError::io;
-          w->result.detail = std::move(detail);
-        }
+        reports.push_back(&*w->report);
+        with_report.push_back(w.get());
       }
     }
-    if (!with_report.empty()) {
-      if (auto r = spool_fs::sync_filesystem(dir / "reports"); !r.ok()) {
-        for (auto* w : with_report) {
-          (*w)->result.error = r.error;
-          (*w)->result.detail = r.detail;
+    if (!reports.empty()) {
+      std::vector<ReportPlace> places;
+      std::string detail = report_writer->write_batch(reports, places);
+      for (std::size_t i = 0; i < with_report.size(); ++i) {
+        if (detail.empty()) {
+          with_report[i]->report_place = places[i];
+        } else {
+          with_report[i]->result.error = SpoolError::io;
+          with_report[i]->result.detail = detail;
         }
       }
     }
@@ -459,7 +477,8 @@ void Service::Impl::drain_commits(std::shared_ptr<CommitQueue> commit_queue,
           w->entry = std::move(batch->entries[k]);
           ++k;
         }
-        if (w->report && w->result.error == SpoolError::none) self->add_report(w->report->name);
+        if (w->report && w->result.error == SpoolError::none)
+          self->add_report(w->report->name, w->report_place);
         w->report.reset();
         w->finished = true;
         if (auto waiter = std::move(w->waiter)) waiter->resume();
@@ -1053,8 +1072,9 @@ HttpResponse Service::Impl::report_route(const HttpRequest& request) {
   const std::optional<std::string> name = reports->find(wanted->token);
   if (!name) return report_not_found();
   HttpResponse r;
-  r.off_loop = [dir = spool->dir(), name = *name, form = wanted->form, settings = current] {
-    const std::optional<std::string> json = read_stored_report(dir, name);
+  r.off_loop = [dir = spool->dir(), name = *name, place = *reports->place(*name),
+                form = wanted->form, settings = current] {
+    const std::optional<std::string> json = read_stored_report(dir, name, place);
     if (!json) return report_not_found();  // pushed out meanwhile, or failing its checks
     if (form == ReportForm::json) return report_found(form, *json);
     const auto report = nlohmann::ordered_json::parse(*json, nullptr, false);
@@ -1065,17 +1085,20 @@ HttpResponse Service::Impl::report_route(const HttpRequest& request) {
   return r;
 }
 
-void Service::Impl::add_report(const std::string& name) {
+void Service::Impl::add_report(const std::string& name, const ReportPlace& place) {
   if (!reports) return;
-  reports->add(name);
+  reports->add(name, place);
   prune_reports();  // over max_reports: the oldest go
 }
 
 void Service::Impl::prune_reports() {
   if (!reports) return;
   const config::Config& c = current->config;
-  unlink_reports_later(reports->prune(static_cast<std::int64_t>(std::time(nullptr)),
-                                      report_lifetime(c), c.http.max_reports));
+  std::vector<std::uint64_t> segments;
+  std::vector<std::string> files =
+      reports->prune(static_cast<std::int64_t>(std::time(nullptr)), report_lifetime(c),
+                     c.http.max_reports, &segments);
+  unlink_reports_later(std::move(files), std::move(segments));
 }
 
 // Expired reports are deleted even when nobody asks for a page: every minute, or a second
