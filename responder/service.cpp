@@ -682,9 +682,15 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const 
   // the other connections, and the worker hands the reply straight to the committer. (Only
   // the worker renders, so the parsed templates are never used by two threads at once.)
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
-  Report report = co_await asio::co_spawn(
+  // What the session and the log need of the report; the report itself (its JSON tree is some
+  // thousand allocations) is freed on the worker, not on the event loop.
+  struct Built {
+    std::string summary, report_url, rdns_status;
+    std::size_t hints = 0;
+  };
+  Built report = co_await asio::co_spawn(
       *worker,
-      [&]() -> asio::awaitable<Report> {
+      [&]() -> asio::awaitable<Built> {
         Report r;
         try {
           r = build_report(obs, ReportOptions{.reporter = config.hostname,
@@ -721,7 +727,10 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const 
           throw;
         }
         if (pending) hand_to_committer(pending);
-        co_return r;
+        Built b{std::move(r.summary), "", r.json["rdns"]["status"].get<std::string>(),
+                r.hints.size()};
+        if (store_report) b.report_url = r.json["report_url"].get<std::string>();
+        co_return b;
       },
       asio::use_awaitable);
   const auto t_built = SteadyClock::now();
@@ -732,7 +741,7 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const 
   // gives way to it (Session::on_queued keeps the line within 512 bytes).
   std::string link;
   if (store_report) {
-    link = "report " + report.json["report_url"].get<std::string>();
+    link = "report " + report.report_url;
     if (report.summary.size() > 150) report.summary = report.summary.substr(0, 147) + "...";
   }
 
@@ -783,11 +792,11 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const 
                        {"queue_id", q.id},
                        {"ip", obs.ip.to_string()},
                        {"to", entry.recipient},
-                       {"rdns", report.json["rdns"]["status"].get<std::string>()},
+                       {"rdns", report.rdns_status},
                        {"spf", obs.auth.spf ? to_string(obs.auth.spf->result) : "-"},
                        {"dkim", obs.auth.dkim ? to_string(obs.auth.dkim->overall()) : "-"},
                        {"dmarc", obs.auth.dmarc ? to_string(obs.auth.dmarc->result) : "-"},
-                       {"hints", std::to_string(report.hints.size())},
+                       {"hints", std::to_string(report.hints)},
                        {"delays", ms(t_dns - t_dot) + "/" + ms(t_built - t_dns) + "/" +
                                       ms(t_queued - t_built)}});
   ++counters.messages_report;

@@ -199,6 +199,25 @@ bool verify_with_keys(const DkimKeyOutcome& keys, const DkimSignature& sig, std:
 
 }  // namespace
 
+ArcKeys find_arc_keys(const ArcChain& chain, const DnsSource& dns, DnsNeeds& needs) {
+  ArcKeys keys;
+  if (!chain.present || !chain.structure_error.empty() || chain.sets.empty()) return keys;
+  keys.seals.resize(chain.sets.size());
+  const ArcSet& newest = chain.sets.back();
+  if (newest.message.ok && weak_algorithm(newest.message).empty()) {
+    keys.message = find_dkim_keys(newest.message, dns, needs);
+    keys.pending |= keys.message.pending;
+  }
+  for (std::size_t k = 0; k < chain.sets.size(); ++k) {
+    const DkimSignature& seal = chain.sets[k].seal;
+    if (seal.ok && weak_algorithm(seal).empty()) {
+      keys.seals[k] = find_dkim_keys(seal, dns, needs);
+      keys.pending |= keys.seals[k].pending;
+    }
+  }
+  return keys;
+}
+
 ArcResult verify_arc(const ArcChain& chain, const std::vector<RawField>& fields,
                      const std::vector<std::string>& lower_names, const DkimBodyHashers& body,
                      const DnsSource& dns) {
@@ -229,20 +248,10 @@ ArcResult verify_arc(const ArcChain& chain, const std::vector<RawField>& fields,
 
   // Every key this validation may need, asked at once.
   const ArcSet& newest = chain.sets.back();
-  DkimKeyOutcome ams_keys;
-  std::vector<DkimKeyOutcome> seal_keys(chain.sets.size());
-  bool pending = false;
-  if (newest.message.ok && weak_algorithm(newest.message).empty()) {
-    ams_keys = find_dkim_keys(newest.message, dns, out.needs);
-    pending |= ams_keys.pending;
-  }
-  for (std::size_t k = 0; k < chain.sets.size(); ++k) {
-    const DkimSignature& seal = chain.sets[k].seal;
-    if (seal.ok && weak_algorithm(seal).empty()) {
-      seal_keys[k] = find_dkim_keys(seal, dns, out.needs);
-      pending |= seal_keys[k].pending;
-    }
-  }
+  ArcKeys found = find_arc_keys(chain, dns, out.needs);
+  const DkimKeyOutcome& ams_keys = found.message;
+  const std::vector<DkimKeyOutcome>& seal_keys = found.seals;
+  const bool pending = found.pending;
 
   // Steps that need no key first.
   if (newest.seal.ok && newest.seal.chain == "fail")

@@ -79,6 +79,16 @@ struct ArcResult {
   std::vector<ArcSetResult> sets;  // newest first
 };
 
+// The keys a validation of `chain` uses (the newest AMS and every seal), found in `dns`; what is
+// not there yet is added to `needs` (pending). Signatures that are malformed or use a refused
+// algorithm are not looked up.
+struct ArcKeys {
+  DkimKeyOutcome message;             // the newest ARC-Message-Signature's
+  std::vector<DkimKeyOutcome> seals;  // by instance - 1
+  bool pending = false;
+};
+ArcKeys find_arc_keys(const ArcChain& chain, const DnsSource& dns, DnsNeeds& needs);
+
 // Validates `chain`. `body` must be finished (DkimBodyHashers::finish) for the AMS body hash.
 ArcResult verify_arc(const ArcChain& chain, const std::vector<RawField>& fields,
                      const std::vector<std::string>& lower_names, const DkimBodyHashers& body,

@@ -107,7 +107,6 @@ void AuthLookups::start_spf(const IpAddress& ip, std::string mail_from, std::str
 void AuthLookups::start_header(std::string_view header, std::int64_t now) {
   if (have_header_) return;
   have_header_ = true;
-  header_time_ = now;
   check_ = std::make_unique<DkimCheck>(header, options_.dkim);
   from_fields_ = from_field_values(header);
   // The signatures' domains are known before any key is (no key: no verification is tried).
@@ -115,18 +114,12 @@ void AuthLookups::start_header(std::string_view header, std::int64_t now) {
   for (const auto& s : first.signatures)
     if (s.checked && !s.domain.empty()) dkim_domains_.push_back(s.domain);
   if (check_->signature_count() > 0 || check_->has_arc()) {
-    // Before the body ends, verify() and verify_arc() only find keys: a signature whose key is
-    // there waits for its body hash, so nothing is verified twice.
+    // This driver only finds the keys (an answer may come after the final dot, when the body
+    // hash is there): the signatures are verified once, by finish(), off the event loop.
     spawn_driver(
         [this]() -> const DnsNeeds* {
-          key_needs_ = DnsNeeds{};
-          const DkimResults r = check_->verify(dns_.answers(), header_time_);
-          const ArcResult a = check_->verify_arc(dns_.answers());
-          if (!r.complete)
-            for (const auto& q : r.needs.questions()) key_needs_.add(q.name, q.type);
-          if (!a.complete)
-            for (const auto& q : a.needs.questions()) key_needs_.add(q.name, q.type);
-          return r.complete && a.complete ? nullptr : &key_needs_;
+          key_needs_ = check_->key_needs(dns_.answers());
+          return key_needs_.empty() ? nullptr : &key_needs_;
         },
         DnsResolver::Caching::store);
   }

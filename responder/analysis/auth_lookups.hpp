@@ -108,7 +108,6 @@ class AuthLookups : public std::enable_shared_from_this<AuthLookups> {
   SpfVerdict spf_run_, spf_helo_run_;
   // DKIM and ARC.
   std::unique_ptr<DkimCheck> check_;
-  std::int64_t header_time_ = 0;
   DnsNeeds key_needs_;
   // DMARC.
   bool have_header_ = false;

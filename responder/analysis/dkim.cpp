@@ -224,6 +224,20 @@ DkimResults DkimCheck::verify(const DnsSource& dns, std::int64_t now) const {
   return out;
 }
 
+DnsNeeds DkimCheck::key_needs(const DnsSource& dns) const {
+  const State& s = *state_;
+  DnsNeeds needs;
+  // The signatures verify() looks a key up for: well-formed and signing From.
+  for (const auto& entry : s.sigs) {
+    const DkimSignature& sig = entry.sig;
+    if (sig.ok && std::find(sig.signed_headers.begin(), sig.signed_headers.end(), "from") !=
+                      sig.signed_headers.end())
+      find_dkim_keys(sig, dns, needs);
+  }
+  find_arc_keys(s.arc, dns, needs);
+  return needs;
+}
+
 ArcResult DkimCheck::verify_arc(const DnsSource& dns) const {
   const State& s = *state_;
   return responder::verify_arc(s.arc, s.raw.fields, s.lower_names, s.hashers, dns);

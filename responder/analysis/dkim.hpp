@@ -115,6 +115,11 @@ class DkimCheck {
   DkimResults verify(const DnsSource& dns, std::int64_t now) const;
   // Validates the ARC chain.
   ArcResult verify_arc(const DnsSource& dns) const;
+  // The key questions verify() and verify_arc() would ask with `dns`, without hashing or
+  // verifying anything (no RSA, no Ed25519): what the DNS driver asks while the message is still
+  // arriving, so that the signatures are verified once, after the body, off the event loop.
+  // Empty once every key verify() and verify_arc() need is answered in `dns`.
+  DnsNeeds key_needs(const DnsSource& dns) const;
 
   std::size_t signature_count() const;  // DKIM-Signature fields found
   bool has_arc() const;

@@ -102,6 +102,8 @@ TEST_CASE("ARC: a chain of two sets passes, and breaks where it should") {
     ArcResult first = check.verify_arc(DnsAnswers{});
     CHECK_FALSE(first.complete);
     CHECK(first.needs.questions().size() == 2);
+    CHECK(check.key_needs(DnsAnswers{}).questions().size() == 2);  // the same, without verifying
+    CHECK(check.key_needs(dns).empty());
     ArcResult r = check.verify_arc(dns);
     CHECK(r.complete);
     CHECK(r.result == "pass");

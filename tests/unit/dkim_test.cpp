@@ -652,6 +652,29 @@ TEST_CASE("DNS: every key is asked at once, then the check completes") {
   for (const auto& s : second.signatures) CHECK(s.result == DkimResultCode::pass);
 }
 
+TEST_CASE("key_needs asks what verify asks, without verifying, and is empty once answered") {
+  auto rsa = make_rsa_key(1024);
+  auto ed = make_ed25519_key();
+  std::string m = sign(kMessage, rsa, {.d = "example.org", .s = "a"});
+  m = sign(m, ed, {.algorithm = "ed25519-sha256", .d = "example.net", .s = "b"});
+  m = sign(m, rsa, {.d = "example.org", .s = "a", .h = "to:subject"});  // no From: no key asked
+  m = "DKIM-Signature: v=1; a=rsa-sha256; d=bad.example\r\n" + m;       // malformed: none
+  // The body has not ended: key_needs() does not need it (the driver asks before the dot).
+  DkimCheck check(m.substr(0, m.find("\r\n\r\n") + 4));
+  DnsAnswers dns;
+  const DnsNeeds needs = check.key_needs(dns);
+  REQUIRE(needs.questions().size() == 2);  // header order: the newest signature first
+  CHECK(needs.questions()[0].name == "b._domainkey.example.net");
+  CHECK(needs.questions()[1].name == "a._domainkey.example.org");
+  put_txt(dns, "a._domainkey.example.org", {key_record(rsa)});
+  CHECK(check.key_needs(dns).questions().size() == 1);
+  put_txt(dns, "b._domainkey.example.net", {key_record(ed)});
+  CHECK(check.key_needs(dns).empty());
+  // The same answers complete verify() on the whole message.
+  DkimCheck whole = check_message(m);
+  CHECK(whole.verify(dns, kNow).complete);
+}
+
 TEST_CASE("malformed signatures, no From in h=, and the signature count bound") {
   auto rsa = make_rsa_key(1024);
   DnsAnswers dns;
