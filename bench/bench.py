@@ -349,10 +349,7 @@ max_total_per_minute = 0
         return p
 
     def queued(self, spool=None):
-        try:
-            return len(os.listdir(os.path.join(spool or self.spool, "queue")))
-        except OSError:
-            return -1
+        return spool_entries(spool or self.spool)
 
     def stop_all(self, keep=False):
         if self.postfix:
@@ -499,6 +496,47 @@ async def with_probe(port, message, tag, timeout, load):
         task.cancel()
         probe.errors += 1
     return result, probe
+
+
+def segment_live_ids(path):
+    """The ids of the entries of one spool segment not marked done (responder/queue/
+    spool_segment.hpp): reads each record's header and the start of each entry, and skips the
+    rest, so that polling a spool of some megabytes stays cheap."""
+    live = set()
+    with open(path, "rb") as f:
+        if f.readline() != b"ipconfirm-segment 1\n":
+            return live
+        while True:
+            head = f.readline()
+            parts = head.split()
+            if not head.endswith(b"\n") or len(parts) != 3 or parts[0] not in (b"E", b"D"):
+                return live  # the end, or a record being written
+            length = int(parts[1])
+            start = f.tell()
+            if parts[0] == b"D":
+                live.discard(f.read(length).decode())
+            else:
+                # "ipconfirm-spool 1\nid <n>\n<id>\n..."
+                lines = f.read(min(length, 200)).split(b"\n")
+                if len(lines) > 2 and lines[1].startswith(b"id "):
+                    live.add(lines[2].decode())
+            f.seek(start + length + 1)
+
+
+def spool_entries(spool):
+    """Replies still queued in ipconfirm's spool: its segments' live entries and the files of
+    queue/ (entries moved out of a segment for a retry, or an older spool's); -1 if unreadable."""
+    try:
+        ids = set(os.listdir(os.path.join(spool, "queue")))
+        seg_dir = os.path.join(spool, "segments")
+        for name in os.listdir(seg_dir) if os.path.isdir(seg_dir) else []:
+            try:
+                ids |= segment_live_ids(os.path.join(seg_dir, name))
+            except FileNotFoundError:
+                pass  # removed with its last entry meanwhile
+        return len(ids)
+    except OSError:
+        return -1
 
 
 def wait_until(predicate, timeout):

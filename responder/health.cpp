@@ -25,7 +25,8 @@ Health judge_health(const HealthFacts& f) {
 }
 
 std::string probe_writable(const std::filesystem::path& dir) {
-  // Spool ids never start with '.', so this name cannot meet an entry being written.
+  // Spool ids and segment names never start with '.', so this name cannot meet a file of the
+  // spool.
   const std::filesystem::path probe = dir / (".healthz." + std::to_string(::getpid()));
   auto failed = [](const char* call) { return std::string(call) + ": " + std::strerror(errno); };
   const int fd = ::open(probe.c_str(),

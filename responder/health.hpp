@@ -1,5 +1,7 @@
 // What /healthz says: healthy (200) while the SMTP listeners accept and the spool can take a
-// reply (its tmp/ folder takes a new file, and the queue is under [queue] max_entries);
+// reply (its segments/ folder, where new replies go, and its tmp/ folder, where stored reports
+// and retried replies are written, each take a new file, and the queue is under [queue]
+// max_entries);
 // unhealthy (503) otherwise, with the failing check named in the body. A load balancer or
 // systemd watchdog script can act on the status code alone.
 //
@@ -30,7 +32,8 @@ struct Health {
 // Pure.
 Health judge_health(const HealthFacts& facts);
 
-// Creates a small file in `dir` (the spool's tmp/), writes a byte into it and removes it.
+// Creates a small file in `dir` (the spool's segments/ or tmp/), writes a byte into it and
+// removes it.
 // Returns "" on success, else the failing call and the errno text ("open: Read-only file
 // system"). Synchronous file I/O: a few metadata operations.
 std::string probe_writable(const std::filesystem::path& dir);

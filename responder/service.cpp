@@ -27,6 +27,7 @@
 #include "responder/queue/maildir.hpp"
 #include "responder/queue/report_store.hpp"
 #include "responder/queue/spool.hpp"
+#include "responder/queue/spool_segment.hpp"
 #include "responder/reload.hpp"
 #include "responder/reply/rate_limit.hpp"
 #include "responder/reply/render.hpp"
@@ -199,7 +200,7 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   void on_delivery(const QueueEntry& entry, Deliverer::Result result);
   std::shared_ptr<HttpRouter> make_router();
   HttpResponse report_route(const HttpRequest& request);
-  void add_report(const std::string& name);
+  void add_report(const std::string& name, const ReportPlace& place);
   void prune_reports();
   void schedule_report_prune();
   std::string metrics_text();
@@ -231,6 +232,7 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
     // The report to store with it, in the same batch and under the same sync; its failure is
     // the result's failure (and its entry is then not written).
     std::optional<StoredReport> report;
+    ReportPlace report_place;         // where the committer wrote it
     bool finished = false;            // event loop only
     std::unique_ptr<Resumer> waiter;  // event loop only
   };
@@ -248,20 +250,25 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   struct CommitQueue {
     std::mutex mutex;
     std::vector<std::shared_ptr<PendingEnqueue>> waiting;
-    // Files of delivered entries, unlinked a few after each batch (more than a batch brings, so
-    // they keep up): an unlink can wait for the disk (a discard), and the replies waiting for
-    // their 250 go first; one left undone by a crash only sends that reply again.
-    std::vector<std::string> unlinks;
-    // Entries whose new schedule is to be written (their index has it already), taken like
-    // the unlinks and on the same thread, so that a rewrite never brings back a removed file.
+    // Entries delivered, bounced, expired or deleted, marked done after each batch (a done
+    // mark is one small append, a segment's unlink when it was its last live entry): the
+    // replies waiting for their 250 go first; one left undone by a crash only sends that reply
+    // again.
+    std::vector<std::string> dones;
+    // Entries whose new schedule is to be written (their index has it already; each moves into
+    // a file of its own: a write and three syncs), taken a few after each batch, on the same
+    // thread as the done marks, so that a rewrite never brings back an entry marked done.
     std::vector<Spool::Rewrite> rewrites;
-    // Stored reports expired or pushed out (their index has forgotten them), unlinked like the
-    // entries' files.
+    // Stored reports expired or pushed out (their index has forgotten them): the files of
+    // those stored one per file, unlinked, and the segment of each one in a report segment
+    // (ReportWriter::done, which unlinks a segment with its last report).
     std::vector<std::string> report_unlinks;
+    std::vector<std::uint64_t> report_dones;
     bool draining = false;  // a drain is posted or running on the committer
   };
   std::shared_ptr<CommitQueue> commit_queue = std::make_shared<CommitQueue>();
-  // One thread does the spool's disk work (write, syncfs, rename, fsync) so that the event loop
+  // One thread does the spool's disk work (appends, fdatasync, done marks, moves; stored
+  // reports) so that the event loop
   // goes on reading while a batch is made durable; the messages that arrive meanwhile form the
   // next batch (group commit).
   std::unique_ptr<asio::thread_pool> committer = std::make_unique<asio::thread_pool>(1);
@@ -279,9 +286,10 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   //  wait_committed (event loop): until the batch is durable and indexed; the entry comes back.
   std::shared_ptr<PendingEnqueue> reserve_entry();
   void hand_to_committer(std::shared_ptr<PendingEnqueue> p);
-  void unlink_later(std::string id);                          // any thread
-  void unlink_reports_later(std::vector<std::string> names);  // any thread
-  void rewrite_later(Spool::Rewrite rewrite);                 // any thread
+  void done_later(std::string id);  // any thread
+  void unlink_reports_later(std::vector<std::string> names,
+                            std::vector<std::uint64_t> segments);  // any thread
+  void rewrite_later(Spool::Rewrite rewrite);                      // any thread
   // Adds to the committer's lists under their lock (`add`), and starts a drain unless one is
   // posted or running. Any thread.
   template <typename Add>
@@ -291,8 +299,9 @@ struct Service::Impl : std::enable_shared_from_this<Service::Impl> {
   // On the committer thread. It holds no reference to the service (whose destructor joins
   // that thread): only the queue, the spool's folder and the event loop to come back to,
   // where the service may already be gone.
-  static void drain_commits(std::shared_ptr<CommitQueue> queue, std::filesystem::path dir,
-                            std::weak_ptr<Impl> weak, asio::io_context::executor_type back);
+  static void drain_commits(std::shared_ptr<CommitQueue> queue, std::shared_ptr<SpoolWriter> writer,
+                            std::shared_ptr<ReportWriter> report_writer, std::weak_ptr<Impl> weak,
+                            asio::io_context::executor_type back);
 };
 
 std::shared_ptr<Service::Impl::PendingEnqueue> Service::Impl::reserve_entry() {
@@ -313,8 +322,10 @@ void Service::Impl::to_committer(Add add) {
     post_drain = !std::exchange(commit_queue->draining, true);
   }
   if (post_drain) {
-    asio::post(*committer, [queue = commit_queue, dir = spool->dir(), weak = weak_from_this(),
-                            back = io.get_executor()] { drain_commits(queue, dir, weak, back); });
+    asio::post(*committer,
+               [queue = commit_queue, writer = spool->writer(), reports = reports->writer(),
+                weak = weak_from_this(),
+                back = io.get_executor()] { drain_commits(queue, writer, reports, weak, back); });
   }
 }
 
@@ -322,19 +333,21 @@ void Service::Impl::hand_to_committer(std::shared_ptr<PendingEnqueue> p) {
   to_committer([&](CommitQueue& q) { q.waiting.push_back(std::move(p)); });
 }
 
-void Service::Impl::unlink_later(std::string id) {
-  to_committer([&](CommitQueue& q) { q.unlinks.push_back(std::move(id)); });
+void Service::Impl::done_later(std::string id) {
+  to_committer([&](CommitQueue& q) { q.dones.push_back(std::move(id)); });
 }
 
 void Service::Impl::rewrite_later(Spool::Rewrite rewrite) {
   to_committer([&](CommitQueue& q) { q.rewrites.push_back(std::move(rewrite)); });
 }
 
-void Service::Impl::unlink_reports_later(std::vector<std::string> names) {
-  if (names.empty()) return;
+void Service::Impl::unlink_reports_later(std::vector<std::string> names,
+                                         std::vector<std::uint64_t> segments) {
+  if (names.empty() && segments.empty()) return;
   to_committer([&](CommitQueue& q) {
     q.report_unlinks.insert(q.report_unlinks.end(), std::make_move_iterator(names.begin()),
                             std::make_move_iterator(names.end()));
+    q.report_dones.insert(q.report_dones.end(), segments.begin(), segments.end());
   });
 }
 
@@ -357,44 +370,52 @@ asio::awaitable<Spool::Enqueued> Service::Impl::wait_committed(std::shared_ptr<P
 }
 
 void Service::Impl::drain_commits(std::shared_ptr<CommitQueue> commit_queue,
-                                  std::filesystem::path dir, std::weak_ptr<Impl> weak,
-                                  asio::io_context::executor_type back) {
-  // Touches only the queue, the entries handed over and files under the spool's folder; the
-  // index is updated by commit() back on the event loop.
-  static constexpr std::size_t kUnlinksPerTurn = 8;
-  auto take_some = [](auto& all, auto& some) {
-    const std::size_t n = std::min(all.size(), kUnlinksPerTurn);
+                                  std::shared_ptr<SpoolWriter> writer,
+                                  std::shared_ptr<ReportWriter> report_writer,
+                                  std::weak_ptr<Impl> weak, asio::io_context::executor_type back) {
+  // Touches only the queue, the entries handed over, the spool's writer (this thread's alone)
+  // and files under the spool's folder; the index is updated by commit() back on the event
+  // loop.
+  const std::filesystem::path& dir = writer->dir();
+  // Per turn: rewrites and report unlinks can wait for the disk; a done mark is an append.
+  static constexpr std::size_t kSlowPerTurn = 8, kDonesPerTurn = 256;
+  auto take_some = [](auto& all, auto& some, std::size_t most) {
+    const std::size_t n = std::min(all.size(), most);
     some.assign(std::make_move_iterator(all.begin()),
                 std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(n)));
     all.erase(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n));
   };
   for (;;) {
     auto waiters = std::make_shared<std::vector<std::shared_ptr<PendingEnqueue>>>();
-    std::vector<std::string> unlinks;
+    std::vector<std::string> dones;
     std::vector<Spool::Rewrite> rewrites;
     std::vector<std::string> report_unlinks;
+    std::vector<std::uint64_t> report_dones;
     {
       std::lock_guard<std::mutex> lock(commit_queue->mutex);
-      if (commit_queue->waiting.empty() && commit_queue->unlinks.empty() &&
-          commit_queue->rewrites.empty() && commit_queue->report_unlinks.empty()) {
+      if (commit_queue->waiting.empty() && commit_queue->dones.empty() &&
+          commit_queue->rewrites.empty() && commit_queue->report_unlinks.empty() &&
+          commit_queue->report_dones.empty()) {
         commit_queue->draining = false;
         return;
       }
       waiters->swap(commit_queue->waiting);
-      take_some(commit_queue->rewrites, rewrites);
-      take_some(commit_queue->unlinks, unlinks);
-      take_some(commit_queue->report_unlinks, report_unlinks);
+      take_some(commit_queue->rewrites, rewrites, kSlowPerTurn);
+      take_some(commit_queue->dones, dones, kDonesPerTurn);
+      take_some(commit_queue->report_unlinks, report_unlinks, kSlowPerTurn);
+      take_some(commit_queue->report_dones, report_dones, kDonesPerTurn);
     }
-    auto unlink_all = [&] {
-      // Rewrites first: one queued before an unlink of the same entry finds it still there
-      // and is undone by the unlink; one queued after it finds no file and writes none.
+    auto disk_work = [&] {
+      // Rewrites first: one queued before the done mark of the same entry finds it still there
+      // and is undone by the mark; one that comes after the mark (taken in a later turn) finds
+      // the entry done and writes nothing.
       for (const auto& r : rewrites) {
-        std::string detail = Spool::rewrite_entry(dir, r);
+        std::string detail = writer->rewrite(r);
         // The file keeps its older schedule: an earlier retry after a restart, no more.
         if (!detail.empty()) log_event("queue-error", {{"queue_id", r.id}, {"detail", detail}});
       }
-      for (const auto& id : unlinks) {
-        std::string detail = Spool::unlink_entry(dir, id);
+      for (const auto& id : dones) {
+        std::string detail = writer->done(id);
         // Still on disk: sent again after a restart (at-least-once), never lost.
         if (!detail.empty()) log_event("queue-error", {{"queue_id", id}, {"detail", detail}});
       }
@@ -403,40 +424,49 @@ void Service::Impl::drain_commits(std::shared_ptr<CommitQueue> commit_queue,
         // Still on disk: pruned again after a restart; unreachable meanwhile (not indexed).
         if (!detail.empty()) log_event("report-error", {{"report", name}, {"detail", detail}});
       }
+      for (std::uint64_t segment : report_dones) {
+        std::string detail = report_writer->done(segment);
+        // Still on disk: its reports are pruned again after a restart.
+        if (!detail.empty())
+          log_event("report-error", {{"report", segment_name(segment)}, {"detail", detail}});
+      }
     };
     if (waiters->empty()) {
-      unlink_all();
+      disk_work();
       continue;
     }
-    // Stored reports first, renamed into reports/ before the batch's one syncfs makes them
-    // durable with the entries (report_store.hpp): a report costs no sync of its own. A report
-    // that cannot be written fails its message, whose entry is then not written either.
+    // Stored reports first, appended to the report segment and made durable with one
+    // fdatasync before the entries are appended (report_store.hpp): a report that cannot be
+    // written fails its message, whose entry is then not written either. The entries are
+    // appended to the spool's segment and made durable with one fdatasync (spool.hpp).
     auto batch = std::make_shared<Spool::Batch>();
-    bool reports_written = false;
+    std::vector<const StoredReport*> reports;
+    std::vector<PendingEnqueue*> with_report;
     for (auto& w : *waiters) {
       if (w->report && w->result.error == SpoolError::none) {
-        std::string detail = write_report_unsynced(dir, *w->report);
+        reports.push_back(&*w->report);
+        with_report.push_back(w.get());
+      }
+    }
+    if (!reports.empty()) {
+      std::vector<ReportPlace> places;
+      std::string detail = report_writer->write_batch(reports, places);
+      for (std::size_t i = 0; i < with_report.size(); ++i) {
         if (detail.empty()) {
-          reports_written = true;
+          with_report[i]->report_place = places[i];
         } else {
-          w->result.error = SpoolError::io;
-          w->result.detail = std::move(detail);
+          with_report[i]->result.error = SpoolError::io;
+          with_report[i]->result.detail = detail;
         }
       }
+    }
+    for (auto& w : *waiters) {
       if (w->has_entry) {
         batch->entries.push_back(std::move(w->entry));
         batch->results.push_back(std::move(w->result));
       }
     }
-    const std::string sync_error = Spool::write_batch(dir, *batch, reports_written);
-    if (!sync_error.empty()) {
-      for (auto& w : *waiters) {
-        if (!w->has_entry && w->result.error == SpoolError::none) {
-          w->result.error = SpoolError::io;
-          w->result.detail = sync_error;
-        }
-      }
-    }
+    writer->write_batch(*batch);
     asio::post(back, [batch, waiters, weak] {
       auto self = weak.lock();
       if (!self) return;
@@ -448,13 +478,14 @@ void Service::Impl::drain_commits(std::shared_ptr<CommitQueue> commit_queue,
           w->entry = std::move(batch->entries[k]);
           ++k;
         }
-        if (w->report && w->result.error == SpoolError::none) self->add_report(w->report->name);
+        if (w->report && w->result.error == SpoolError::none)
+          self->add_report(w->report->name, w->report_place);
         w->report.reset();
         w->finished = true;
         if (auto waiter = std::move(w->waiter)) waiter->resume();
       }
     });
-    unlink_all();  // after the batch's results are on their way
+    disk_work();  // after the batch's results are on their way
   }
 }
 
@@ -881,7 +912,7 @@ Service::~Service() {
   stop();
   set_log_deferral(nullptr);  // writes what is gathered; from here on, one write per line
   // The event loop has stopped running (or never ran): let the three threads finish what they
-  // hold now (the committer's unlinks and rewrites are done, not dropped: an unlink left
+  // hold now (the committer's done marks and rewrites are done, not dropped: a mark left
   // undone would send that reply again after a restart; a Maildir write under way completes),
   // while the io_context they post their results to is still alive. (The Impl itself may live
   // on in suspended coroutines until the io_context is destroyed; nothing posts to the threads
@@ -967,8 +998,8 @@ bool Service::reload(const config::LoadResult& loaded) {
 std::shared_ptr<Deliverer> Service::Impl::make_deliverer(const std::shared_ptr<const Settings>& s) {
   std::weak_ptr<Impl> weak = weak_from_this();
   Deliverer::DiskWork disk;
-  disk.unlink = [weak](std::string id) {
-    if (auto svc = weak.lock()) svc->unlink_later(std::move(id));
+  disk.done = [weak](std::string id) {
+    if (auto svc = weak.lock()) svc->done_later(std::move(id));
   };
   disk.rewrite = [weak](Spool::Rewrite rewrite) {
     if (auto svc = weak.lock()) svc->rewrite_later(std::move(rewrite));
@@ -1061,8 +1092,9 @@ HttpResponse Service::Impl::report_route(const HttpRequest& request) {
   const std::optional<std::string> name = reports->find(wanted->token);
   if (!name) return report_not_found();
   HttpResponse r;
-  r.off_loop = [dir = spool->dir(), name = *name, form = wanted->form, settings = current] {
-    const std::optional<std::string> json = read_stored_report(dir, name);
+  r.off_loop = [dir = spool->dir(), name = *name, place = *reports->place(*name),
+                form = wanted->form, settings = current] {
+    const std::optional<std::string> json = read_stored_report(dir, name, place);
     if (!json) return report_not_found();  // pushed out meanwhile, or failing its checks
     if (form == ReportForm::json) return report_found(form, *json);
     const auto report = nlohmann::ordered_json::parse(*json, nullptr, false);
@@ -1073,17 +1105,20 @@ HttpResponse Service::Impl::report_route(const HttpRequest& request) {
   return r;
 }
 
-void Service::Impl::add_report(const std::string& name) {
+void Service::Impl::add_report(const std::string& name, const ReportPlace& place) {
   if (!reports) return;
-  reports->add(name);
+  reports->add(name, place);
   prune_reports();  // over max_reports: the oldest go
 }
 
 void Service::Impl::prune_reports() {
   if (!reports) return;
   const config::Config& c = current->config;
-  unlink_reports_later(reports->prune(static_cast<std::int64_t>(std::time(nullptr)),
-                                      report_lifetime(c), c.http.max_reports));
+  std::vector<std::uint64_t> segments;
+  std::vector<std::string> files =
+      reports->prune(static_cast<std::int64_t>(std::time(nullptr)), report_lifetime(c),
+                     c.http.max_reports, &segments);
+  unlink_reports_later(std::move(files), std::move(segments));
 }
 
 // Expired reports are deleted even when nobody asks for a page: every minute, or a second
@@ -1133,7 +1168,8 @@ HttpResponse Service::Impl::health() {
   const auto now = std::chrono::steady_clock::now();
   if (spool && now - last_probe >= std::chrono::seconds(1)) {
     last_probe = now;
-    spool_problem = probe_writable(spool->dir() / "tmp");
+    spool_problem = probe_writable(spool->dir() / "segments");
+    if (spool_problem.empty()) spool_problem = probe_writable(spool->dir() / "tmp");
   }
   HealthFacts facts;
   facts.stopping = stopping;

@@ -228,7 +228,7 @@ std::optional<QueueEntry> Deliverer::take_submitted(const std::string& id) {
 
 void Deliverer::remove_entry(const std::string& id) {
   if (spool_.forget(id) != SpoolError::none) return;
-  disk_.unlink(id);
+  disk_.done(id);
 }
 
 void Deliverer::take_over(std::shared_ptr<Deliverer> previous) {
@@ -322,7 +322,7 @@ void Deliverer::apply_requests(std::int64_t now) {
     } else if (text.rfind("delete ", 0) == 0 && text.size() > 8 && text.back() == '\n') {
       std::string id = text.substr(7, text.size() - 8);
       SpoolError err = spool_.forget(id);
-      if (err == SpoolError::none) disk_.unlink(id);  // after any rewrite of it, on one thread
+      if (err == SpoolError::none) disk_.done(id);  // after any rewrite of it, on one thread
       take_submitted(id);
       // An entry being delivered right now may still reach its target; its delivery then
       // finds the entry gone and leaves it so.

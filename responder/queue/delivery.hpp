@@ -49,10 +49,12 @@ class Deliverer : public std::enable_shared_from_this<Deliverer> {
   // The disk work a Deliverer leaves to other threads (the service's), so that the event loop
   // never waits for the disk.
   struct DiskWork {
-    // Removes a finished or deleted entry's file; the entry has already left the index.
-    std::function<void(std::string id)> unlink;
-    // Stores an entry's new schedule (and attempts, last error) in its file; the index has
-    // it already. Run on the thread of `unlink` (Spool::rewrite_entry says why).
+    // Marks a finished or deleted entry done on disk (SpoolWriter::done); the entry has already
+    // left the index.
+    std::function<void(std::string id)> done;
+    // Stores an entry's new schedule (and attempts, last error) in its own file
+    // (SpoolWriter::rewrite); the index has it already. Run on the thread of `done`, so that a
+    // rewrite never brings back an entry marked done.
     std::function<void(Spool::Rewrite rewrite)> rewrite;
     // Where Maildir deliveries (mode maildir) run: their writes and syncs wait for the disk.
     asio::any_io_executor mailbox;

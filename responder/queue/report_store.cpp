@@ -1,6 +1,7 @@
 #include "responder/queue/report_store.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 
 #include "core/crc32.hpp"
 #include "responder/queue/spool_fs.hpp"
+#include "responder/queue/spool_segment.hpp"
 
 namespace ipconfirm::responder {
 
@@ -26,6 +28,11 @@ constexpr std::size_t kMaxReportFileBytes = 8u << 20;
 constexpr std::size_t kDigestLength = 64;
 constexpr std::size_t kSecondsLength = 12;
 constexpr std::size_t kCreatedLength = kSecondsLength + 1 + 6;  // "SSSSSSSSSSSS.UUUUUU"
+// A new report segment after this many bytes or this long: a segment goes only when all its
+// reports are forgotten, so its age bounds how long an expired report's bytes stay on disk.
+constexpr std::uint64_t kReportSegmentBytes = 8u << 20;
+constexpr auto kReportSegmentAge = std::chrono::hours(1);
+constexpr std::size_t kMaxReportSegmentBytes = std::size_t{1} << 30;
 
 bool is_lower_hex(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
@@ -170,6 +177,19 @@ std::string write_report_unsynced(const fs::path& spool_dir, const StoredReport&
   return {};
 }
 
+std::optional<std::string> read_stored_report(const fs::path& spool_dir, std::string_view name,
+                                              const ReportPlace& place) {
+  if (place.segment == 0) return read_stored_report(spool_dir, name);
+  if (place.length > kMaxReportFileBytes) return std::nullopt;
+  std::string bytes;
+  if (!spool_fs::read_range(spool_dir / "report-segments" / segment_name(place.segment),
+                            place.offset, place.length, bytes)
+           .ok())
+    return std::nullopt;
+  std::string why;
+  return parse_stored_report(bytes, why);
+}
+
 std::optional<std::string> read_stored_report(const fs::path& spool_dir, std::string_view name) {
   if (!parse_report_file_name(name)) return std::nullopt;
   std::string bytes;
@@ -187,13 +207,114 @@ std::string unlink_stored_report(const fs::path& spool_dir, std::string_view nam
   return spool_fs::failure("unlink", p, errno).detail;
 }
 
+// --- ReportWriter -----------------------------------------------------------------------------
+
+ReportWriter::~ReportWriter() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+fs::path ReportWriter::segment_path(std::uint64_t seq) const {
+  return spool_dir_ / "report-segments" / segment_name(seq);
+}
+
+std::string ReportWriter::drop(std::uint64_t seq) {
+  if (seq == current_) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    current_ = 0;
+    size_ = 0;
+  }
+  live_.erase(seq);
+  const fs::path path = segment_path(seq);
+  if (::unlink(path.c_str()) == 0 || errno == ENOENT) return {};
+  return spool_fs::failure("unlink", path, errno).detail;
+}
+
+void ReportWriter::retire_current() {
+  if (current_ == 0) return;
+  const std::uint64_t seq = current_;
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  current_ = 0;
+  size_ = 0;
+  if (auto it = live_.find(seq); it == live_.end() || it->second == 0) (void)drop(seq);
+}
+
+std::string ReportWriter::write_batch(const std::vector<const StoredReport*>& reports,
+                                      std::vector<ReportPlace>& places) {
+  places.clear();
+  if (reports.empty()) return {};
+  for (const StoredReport* r : reports) {
+    if (!parse_report_file_name(r->name)) return "not a report name: " + r->name;
+    if (r->json.size() + 64 > kMaxReportFileBytes) return "report " + r->name + " is too large";
+  }
+  if (current_ != 0 && std::chrono::steady_clock::now() - started_ >= kReportSegmentAge)
+    retire_current();
+  bool created = false;
+  if (current_ == 0) {
+    const std::uint64_t seq = next_seq_++;
+    const fs::path path = segment_path(seq);
+    do {
+      fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                   0600);
+    } while (fd_ < 0 && errno == EINTR);
+    if (fd_ < 0) return spool_fs::failure("open", path, errno).detail;
+    current_ = seq;
+    size_ = 0;
+    started_ = std::chrono::steady_clock::now();
+    live_[seq] = 0;
+    created = true;
+  }
+  const fs::path path = segment_path(current_);
+  std::string out, payload;
+  if (created) out.append(kSegmentMagic);
+  for (const StoredReport* r : reports) {
+    payload = r->name;
+    payload += '\n';
+    payload += serialize_stored_report(r->json);
+    append_segment_record(out, 'E', payload);
+    // The stored report ends one byte (the record's newline) before the end of the record.
+    const std::uint64_t length = payload.size() - r->name.size() - 1;
+    places.push_back(ReportPlace{current_, size_ + out.size() - 1 - length, length});
+  }
+  spool_fs::Result r = spool_fs::append_all(fd_, out, path);
+  if (r.ok()) r = spool_fs::datasync(fd_, path);
+  if (r.ok() && created) r = spool_fs::fsync_dir(spool_dir_ / "report-segments");
+  if (!r.ok()) {
+    // Cut back, so that a restart reads none of the batch (its messages get 451); after a
+    // failed sync, or a failed cut, no more appends to this file.
+    places.clear();
+    const bool cut = ::ftruncate(fd_, static_cast<off_t>(size_)) == 0;
+    if (created || !cut || r.detail.rfind("fdatasync", 0) == 0) retire_current();
+    return r.detail;
+  }
+  size_ += out.size();
+  live_[current_] += reports.size();
+  if (size_ >= kReportSegmentBytes) retire_current();
+  return {};
+}
+
+std::string ReportWriter::done(std::uint64_t segment) {
+  auto it = live_.find(segment);
+  if (it == live_.end()) return {};
+  if (it->second > 0) --it->second;
+  // The segment being appended to goes too: the next batch starts a new one. (Reports just
+  // appended count here before the event loop indexes them, so they keep it.)
+  if (it->second == 0) return drop(segment);
+  return {};
+}
+
+// --- ReportIndex ------------------------------------------------------------------------------
+
 std::optional<ReportIndex> ReportIndex::open(const fs::path& spool_dir,
                                              std::vector<std::string>& problems,
                                              std::string& error) {
-  const fs::path dir = spool_dir / "reports";
-  if (auto r = spool_fs::make_dir(dir); !r.ok()) {
-    error = r.detail;
-    return std::nullopt;
+  const fs::path dir = spool_dir / "reports", segments = spool_dir / "report-segments";
+  for (const fs::path& d : {dir, segments}) {
+    if (auto r = spool_fs::make_dir(d); !r.ok()) {
+      error = r.detail;
+      return std::nullopt;
+    }
   }
   DIR* d = ::opendir(dir.c_str());
   if (!d) {
@@ -201,6 +322,7 @@ std::optional<ReportIndex> ReportIndex::open(const fs::path& spool_dir,
     return std::nullopt;
   }
   ReportIndex index;
+  index.writer_ = std::shared_ptr<ReportWriter>(new ReportWriter(spool_dir));
   for (;;) {
     errno = 0;
     const dirent* e = ::readdir(d);
@@ -221,29 +343,106 @@ std::optional<ReportIndex> ReportIndex::open(const fs::path& spool_dir,
     index.add(name);
   }
   ::closedir(d);
+
+  // The report segments, oldest first.
+  std::vector<std::string> names;
+  d = ::opendir(segments.c_str());
+  if (!d) {
+    error = spool_fs::failure("opendir", segments, errno).detail;
+    return std::nullopt;
+  }
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  ReportWriter& writer = *index.writer_;
+  for (const std::string& name : names) {
+    const auto seq = parse_segment_name(name);
+    if (!seq) {
+      problems.push_back("report-segments/" + name + ": not a segment's name, left alone");
+      continue;
+    }
+    writer.next_seq_ = std::max(writer.next_seq_, *seq + 1);
+    const fs::path path = segments / name;
+    std::string bytes;
+    if (auto r = spool_fs::read_file(path, kMaxReportSegmentBytes, bytes); !r.ok()) {
+      problems.push_back("report-segments/" + name + ": left alone, not read: " + r.detail);
+      continue;
+    }
+    const SegmentScan scan = scan_segment(bytes);
+    if (scan.bad_magic) {
+      if (kSegmentMagic.substr(0, bytes.size()) == bytes) {
+        ::unlink(path.c_str());  // made, but its first batch never reached the disk
+      } else {
+        problems.push_back("report-segments/" + name + ": " + scan.problem + ", left alone");
+      }
+      continue;
+    }
+    std::size_t live = 0;
+    for (const SegmentRecord& rec : scan.records) {
+      const std::size_t eol = rec.payload.find('\n');
+      const std::string report_name(rec.payload.substr(0, eol));
+      if (rec.type != 'E' || eol == std::string_view::npos ||
+          !index.add(report_name,
+                     ReportPlace{*seq, rec.offset + eol + 1, rec.payload.size() - eol - 1})) {
+        problems.push_back("report-segments/" + name + ": the record at byte " +
+                           std::to_string(rec.offset) + " is not a new report, skipped");
+        continue;
+      }
+      ++live;
+    }
+    if (!scan.problem.empty()) {
+      // A crash during an append: that batch's tokens were never given out.
+      const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+      const bool cut =
+          fd >= 0 && ::ftruncate(fd, static_cast<off_t>(scan.good_bytes)) == 0 && ::fsync(fd) == 0;
+      if (fd >= 0) ::close(fd);
+      problems.push_back("report-segments/" + name + ": " + scan.problem + " at byte " +
+                         std::to_string(scan.good_bytes) +
+                         (cut ? ": cut there" : ": could not cut it"));
+    }
+    if (live == 0) {
+      ::unlink(path.c_str());
+      continue;
+    }
+    writer.live_[*seq] = live;
+  }
   return index;
 }
 
-void ReportIndex::add(const std::string& name) {
+bool ReportIndex::add(const std::string& name, const ReportPlace& place) {
   auto parsed = parse_report_file_name(name);
-  if (!parsed || by_digest_.count(parsed->digest)) return;
-  by_age_.insert(name);
+  if (!parsed || by_digest_.count(parsed->digest) || by_age_.count(name)) return false;
+  by_age_.emplace(name, place);
   by_digest_.emplace(std::move(parsed->digest), name);
+  return true;
 }
 
 std::vector<std::string> ReportIndex::prune(std::int64_t now, std::int64_t lifetime_seconds,
-                                            std::size_t max_reports) {
+                                            std::size_t max_reports,
+                                            std::vector<std::uint64_t>* segments) {
   std::vector<std::string> gone;
   while (!by_age_.empty()) {
-    const std::string& oldest = *by_age_.begin();
+    const auto& [oldest, place] = *by_age_.begin();
     const auto parsed = parse_report_file_name(oldest);  // every name here parses
     const bool expired = parsed->created + lifetime_seconds <= now;
     if (!expired && by_age_.size() <= max_reports) break;
     by_digest_.erase(parsed->digest);
-    gone.push_back(oldest);
+    if (place.segment == 0)
+      gone.push_back(oldest);
+    else if (segments)
+      segments->push_back(place.segment);
     by_age_.erase(by_age_.begin());
   }
   return gone;
+}
+
+std::optional<ReportPlace> ReportIndex::place(const std::string& name) const {
+  auto it = by_age_.find(name);
+  if (it == by_age_.end()) return std::nullopt;
+  return it->second;
 }
 
 std::optional<std::string> ReportIndex::find(std::string_view token) const {

@@ -18,6 +18,7 @@
 
 #include "core/crc32.hpp"
 #include "responder/queue/spool_fs.hpp"
+#include "responder/queue/spool_segment.hpp"
 
 namespace ipconfirm::responder {
 
@@ -236,13 +237,65 @@ std::optional<QueueEntry> parse_spool_entry(std::string_view in, std::string& wh
 
 // --- Spool ------------------------------------------------------------------------------------
 
+namespace {
+
+// Writes tmp/<id>, fsyncs, renames to queue/<id>, fsyncs queue/.
+SpoolError write_entry_file(const fs::path& dir, const QueueEntry& entry, std::string& detail) {
+  const fs::path tmp = dir / "tmp" / entry.id;
+  const fs::path final_path = dir / "queue" / entry.id;
+  const std::string bytes = serialize_spool_entry(entry);
+  if (bytes.size() > kMaxEntryBytes) {
+    detail = "entry " + entry.id + " is larger than the spool accepts";
+    return SpoolError::io;
+  }
+  ::unlink(tmp.c_str());  // a leftover from a failed rename; normally absent
+  if (auto r = spool_fs::write_new_file_synced(tmp, bytes); !r.ok()) {
+    detail = r.detail;
+    return r.error;
+  }
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+    auto r = spool_fs::failure("rename", tmp, errno);
+    ::unlink(tmp.c_str());
+    detail = r.detail;
+    return r.error == SpoolError::not_found ? SpoolError::io : r.error;
+  }
+  if (auto r = spool_fs::fsync_dir(dir / "queue"); !r.ok()) {
+    detail = r.detail;
+    return r.error;
+  }
+  return SpoolError::none;
+}
+
+// A segment is some megabytes (Options::segment_bytes plus at most one batch); anything this
+// large in segments/ is not one of ours.
+constexpr std::size_t kMaxSegmentBytes = std::size_t{1} << 30;
+
+// The live entries of the segments at `dir`, E records minus the D records of their segment,
+// each with its place, in segment order. Used by open() (which also cuts damaged tails) and
+// peek() (which changes nothing).
+struct SegmentEntry {
+  QueueEntry entry;
+  SpoolPlace place;
+};
+struct SegmentFile {
+  std::uint64_t seq = 0;
+  std::string name;
+  std::string bytes;
+  SegmentScan scan;
+};
+
+}  // namespace
+
 Spool::Spool(Spool&& other) noexcept
     : dir_(std::move(other.dir_)),
       max_entries_(other.max_entries_),
       lock_fd_(std::exchange(other.lock_fd_, -1)),
       last_stamp_(other.last_stamp_),
       index_(std::move(other.index_)),
-      last_detail_(std::move(other.last_detail_)) {}
+      unread_(std::move(other.unread_)),
+      reserved_(std::exchange(other.reserved_, 0)),
+      last_detail_(std::move(other.last_detail_)),
+      writer_(std::move(other.writer_)) {}
 
 Spool& Spool::operator=(Spool&& other) noexcept {
   if (this != &other) {
@@ -252,7 +305,10 @@ Spool& Spool::operator=(Spool&& other) noexcept {
     lock_fd_ = std::exchange(other.lock_fd_, -1);
     last_stamp_ = other.last_stamp_;
     index_ = std::move(other.index_);
+    unread_ = std::move(other.unread_);
+    reserved_ = std::exchange(other.reserved_, 0);
     last_detail_ = std::move(other.last_detail_);
+    writer_ = std::move(other.writer_);
   }
   return *this;
 }
@@ -276,8 +332,9 @@ std::optional<Spool> Spool::open(const Options& options, SpoolOpenReport& report
     return std::nullopt;
   }
   const fs::path tmp = options.dir / "tmp", queue = options.dir / "queue",
-                 corrupt = options.dir / "corrupt", control = options.dir / "control";
-  for (const fs::path& sub : {tmp, queue, corrupt, control}) {
+                 corrupt = options.dir / "corrupt", control = options.dir / "control",
+                 segments = options.dir / "segments";
+  for (const fs::path& sub : {tmp, queue, corrupt, control, segments}) {
     if (auto r = spool_fs::make_dir(sub); !r.ok()) {
       error = r.detail;
       return std::nullopt;
@@ -291,6 +348,9 @@ std::optional<Spool> Spool::open(const Options& options, SpoolOpenReport& report
   Spool spool;
   spool.dir_ = options.dir;
   spool.max_entries_ = options.max_entries;
+  spool.writer_ = std::shared_ptr<SpoolWriter>(
+      new SpoolWriter(options.dir, std::max<std::uint64_t>(options.segment_bytes, 1)));
+  SpoolWriter& writer = *spool.writer_;
   const fs::path lock_path = options.dir / "lock";
   do {
     spool.lock_fd_ =
@@ -327,6 +387,103 @@ std::optional<Spool> Spool::open(const Options& options, SpoolOpenReport& report
     }
   }
 
+  // Segments, oldest first: each read up to its last whole record and cut there.
+  if (auto r = list_dir(segments, names); !r.ok()) {
+    error = r.detail;
+    return std::nullopt;
+  }
+  bool moved_segment = false;
+  std::map<std::string, SpoolPlace> live;  // id -> its record, E minus D
+  struct Kept {
+    std::size_t live = 0;
+    std::uint64_t size = 0;
+  };
+  std::map<std::uint64_t, Kept> kept;  // segments read, with their live entries and length
+  for (const std::string& name : names) {
+    const auto seq = parse_segment_name(name);
+    if (!seq) {
+      report.problems.push_back("segments/" + name + ": not a segment's name, left alone");
+      continue;
+    }
+    writer.next_seq_ = std::max(writer.next_seq_, *seq + 1);
+    const fs::path path = segments / name;
+    std::string bytes;
+    auto r = spool_fs::read_file(path, kMaxSegmentBytes, bytes);
+    if (r.error == SpoolError::not_found) continue;
+    if (r.error == SpoolError::io || r.error == SpoolError::no_space) {
+      // A read error says nothing about the content: leave the file for the next start.
+      report.problems.push_back("segments/" + name + ": left in place, not queued: " + r.detail);
+      continue;
+    }
+    std::string why = r.detail;
+    SegmentScan scan;
+    if (r.ok()) {
+      scan = scan_segment(bytes);
+      if (scan.bad_magic && kSegmentMagic.substr(0, bytes.size()) == bytes) {
+        // Created, but its first batch never reached the disk: it held nothing acknowledged.
+        ::unlink(path.c_str());
+        report.problems.push_back("segments/" + name + ": removed, cut in its format line");
+        continue;
+      }
+      if (scan.bad_magic) why = scan.problem;
+    }
+    if (!r.ok() || scan.bad_magic) {
+      std::string move_error;
+      if (set_aside(segments, corrupt, name, move_error)) {
+        moved_segment = true;
+        ++report.set_aside;
+        report.problems.push_back("segments/" + name + ": moved to corrupt/: " + why);
+      } else {
+        report.problems.push_back("segments/" + name + ": " + why +
+                                  "; could not move it: " + move_error);
+      }
+      continue;
+    }
+    ++report.segments;
+    kept[*seq] = Kept{0, scan.good_bytes};
+    for (const SegmentRecord& rec : scan.records) {
+      if (rec.type == 'D') {
+        auto it = live.find(std::string(rec.payload));
+        if (it != live.end() && it->second.segment == *seq) live.erase(it);
+        continue;
+      }
+      std::string bad;
+      auto entry = parse_spool_entry(rec.payload, bad);
+      if (!entry) {
+        report.problems.push_back("segments/" + name + ": the record at byte " +
+                                  std::to_string(rec.offset) + " is skipped: " + bad);
+        continue;
+      }
+      if (live.count(entry->id) || spool.index_.count(entry->id)) {
+        report.problems.push_back("segments/" + name + ": a second record of " + entry->id +
+                                  " is skipped");
+        continue;
+      }
+      live[entry->id] = SpoolPlace{*seq, rec.offset, rec.payload.size()};
+      spool.index_[entry->id] = IndexEntry{entry->next_attempt, live[entry->id], false};
+    }
+    if (!scan.problem.empty()) {
+      // What a crash during an append leaves: never acknowledged. Cut it off, so that the done
+      // marks appended from now on are read back.
+      int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+      const bool cut =
+          fd >= 0 && ::ftruncate(fd, static_cast<off_t>(scan.good_bytes)) == 0 && ::fsync(fd) == 0;
+      const int err = errno;
+      if (fd >= 0) ::close(fd);
+      ++report.truncated;
+      report.problems.push_back(
+          "segments/" + name + ": " + scan.problem + " at byte " + std::to_string(scan.good_bytes) +
+          (cut ? ": cut there" : ": could not cut it: " + std::string(std::strerror(err))));
+    }
+  }
+  // Entries whose record was marked done later in the same segment left `live`, not the index.
+  for (auto it = spool.index_.begin(); it != spool.index_.end();) {
+    if (!live.count(it->first))
+      it = spool.index_.erase(it);
+    else
+      ++it;
+  }
+
   if (auto r = list_dir(queue, names); !r.ok()) {
     error = r.detail;
     return std::nullopt;
@@ -342,6 +499,7 @@ std::optional<Spool> Spool::open(const Options& options, SpoolOpenReport& report
       if (r.error == SpoolError::io || r.error == SpoolError::no_space) {
         // A read error says nothing about the content: leave the file for the next start.
         report.problems.push_back("queue/" + name + ": left in place, not queued: " + r.detail);
+        spool.unread_.insert(name);
         continue;
       }
       if (r.error == SpoolError::not_found) continue;  // gone since readdir
@@ -349,8 +507,9 @@ std::optional<Spool> Spool::open(const Options& options, SpoolOpenReport& report
         why = r.detail;
       } else if (auto entry = parse_spool_entry(bytes, why)) {
         if (entry->id == name) {
-          spool.index_[name] = IndexEntry{entry->next_attempt};
-          ++report.recovered;
+          // A file of its own wins over a segment copy: a move writes the file first.
+          live.erase(name);
+          spool.index_[name] = IndexEntry{entry->next_attempt, SpoolPlace{}, true};
           continue;
         }
         why = "id '" + entry->id + "' inside does not match the file name";
@@ -366,10 +525,31 @@ std::optional<Spool> Spool::open(const Options& options, SpoolOpenReport& report
                                 "; could not move it: " + move_error);
     }
   }
-  if (moved) {
-    for (const fs::path& d : {corrupt, queue}) {
+  if (moved || moved_segment) {
+    for (const fs::path& d : {corrupt, queue, segments}) {
       if (auto r = spool_fs::fsync_dir(d); !r.ok()) report.problems.push_back(r.detail);
     }
+  }
+  report.recovered = spool.index_.size();
+
+  // The writer takes the segments that still hold live entries; the others go. New entries go
+  // to a new segment.
+  for (const auto& [id, place] : live) {
+    ++kept[place.segment].live;
+    writer.places_.emplace(id, place);
+  }
+  for (const auto& [seq, k] : kept) {
+    if (k.live == 0) {
+      if (std::string detail = writer.drop_segment(seq); !detail.empty())
+        report.problems.push_back(detail);
+      continue;
+    }
+    spool_fs::Result r;
+    const int fd = spool_fs::open_for_append(writer.segment_path(seq), r);
+    // Without a descriptor its done marks cannot be written (each is then logged, and its
+    // entry sent again after a restart): the entries are still queued and delivered.
+    if (fd < 0) report.problems.push_back(r.detail);
+    writer.segments_[seq] = SpoolWriter::Segment{fd, k.live, k.size};
   }
   return std::optional<Spool>(std::move(spool));
 }
@@ -388,46 +568,10 @@ std::string Spool::new_id(std::int64_t now) {
     std::snprintf(buf, sizeof buf, "%012lld.%06lld.%ld", static_cast<long long>(stamp / 1000000),
                   static_cast<long long>(stamp % 1000000), pid);
     std::string id = buf;
-    struct stat st {};
-    fs::path p = dir_ / "queue" / id;
-    if (!index_.count(id) && ::lstat(p.c_str(), &st) != 0) return id;
+    // Every entry on disk is in the index, or in unread_ when open() could not read it.
+    if (!index_.count(id) && !unread_.count(id)) return id;
     ++stamp;
   }
-}
-
-SpoolError Spool::write_entry(const QueueEntry& entry, std::string& detail, bool& renamed,
-                              bool sync_dir) {
-  return write_entry_at(dir_, entry, detail, renamed, sync_dir);
-}
-
-SpoolError Spool::write_entry_at(const fs::path& dir, const QueueEntry& entry, std::string& detail,
-                                 bool& renamed, bool sync_dir) {
-  renamed = false;
-  const fs::path tmp = dir / "tmp" / entry.id;
-  const fs::path final_path = dir / "queue" / entry.id;
-  const std::string bytes = serialize_spool_entry(entry);
-  if (bytes.size() > kMaxEntryBytes) {
-    detail = "entry " + entry.id + " is larger than the spool accepts";
-    return SpoolError::io;
-  }
-  ::unlink(tmp.c_str());  // a leftover from a failed rename; normally absent
-  if (auto r = spool_fs::write_new_file_synced(tmp, bytes); !r.ok()) {
-    detail = r.detail;
-    return r.error;
-  }
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
-    auto r = spool_fs::failure("rename", tmp, errno);
-    ::unlink(tmp.c_str());
-    detail = r.detail;
-    return r.error == SpoolError::not_found ? SpoolError::io : r.error;
-  }
-  renamed = true;
-  if (!sync_dir) return SpoolError::none;
-  if (auto r = spool_fs::fsync_dir(dir / "queue"); !r.ok()) {
-    detail = r.detail;
-    return r.error;
-  }
-  return SpoolError::none;
 }
 
 Spool::Enqueued Spool::enqueue(QueueEntry entry, std::int64_t now) {
@@ -440,7 +584,7 @@ Spool::Enqueued Spool::enqueue(QueueEntry entry, std::int64_t now) {
 std::vector<Spool::Enqueued> Spool::enqueue_batch(std::vector<QueueEntry> entries,
                                                   std::int64_t now) {
   Batch batch = reserve(std::move(entries), now);
-  write_batch(dir_, batch);
+  writer_->write_batch(batch);
   return commit(batch);
 }
 
@@ -465,82 +609,20 @@ Spool::Batch Spool::reserve(std::vector<QueueEntry> entries, std::int64_t now) {
   return batch;
 }
 
-std::string Spool::write_batch(const fs::path& dir, Batch& batch, bool also_durable) {
-  // Group commit: one syncfs for the data of the whole batch and one fsync of queue/ for the
-  // names, instead of one fsync per file.
-  auto& entries = batch.entries;
-  auto& results = batch.results;
-  auto fail = [&](std::size_t i, SpoolError e, std::string detail) {
-    results[i].error = e;
-    results[i].detail = std::move(detail);
-  };
-  std::vector<std::size_t> written;
-  for (std::size_t i = 0; i < entries.size(); ++i) {
-    if (results[i].error != SpoolError::none) continue;
-    const fs::path tmp = dir / "tmp" / entries[i].id;
-    const std::string bytes = serialize_spool_entry(entries[i]);
-    if (bytes.size() > kMaxEntryBytes) {
-      fail(i, SpoolError::io, "entry " + entries[i].id + " is larger than the spool accepts");
-      continue;
-    }
-    int err = 0;
-    spool_fs::Result r = spool_fs::write_new_file(tmp, bytes, &err);
-    if (err == EEXIST) {  // a leftover from a failed rename: rare, so not unlinked up front
-      ::unlink(tmp.c_str());
-      r = spool_fs::write_new_file(tmp, bytes, &err);
-    }
-    if (!r.ok()) {
-      fail(i, r.error, r.detail);
-      continue;
-    }
-    written.push_back(i);
-  }
-  if (written.empty()) {
-    if (!also_durable) return {};
-    spool_fs::Result r = spool_fs::sync_filesystem(dir / "tmp");
-    return r.ok() ? std::string() : r.detail;
-  }
-  if (auto r = spool_fs::sync_filesystem(dir / "tmp"); !r.ok()) {
-    for (std::size_t i : written) {
-      ::unlink((dir / "tmp" / entries[i].id).c_str());
-      fail(i, r.error, r.detail);
-    }
-    return r.detail;
-  }
-  std::vector<std::size_t> renamed;
-  for (std::size_t i : written) {
-    const fs::path tmp = dir / "tmp" / entries[i].id;
-    const fs::path final_path = dir / "queue" / entries[i].id;
-    if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
-      auto r = spool_fs::failure("rename", tmp, errno);
-      ::unlink(tmp.c_str());
-      fail(i, r.error == SpoolError::not_found ? SpoolError::io : r.error, r.detail);
-      continue;
-    }
-    renamed.push_back(i);
-  }
-  if (renamed.empty()) return {};
-  if (auto r = spool_fs::fsync_dir(dir / "queue"); !r.ok()) {
-    // The entries may be visible but not durable. The callers are about to answer 4xx and the
-    // clients will send again: remove them so that no reply is sent twice.
-    for (std::size_t i : renamed) {
-      ::unlink((dir / "queue" / entries[i].id).c_str());
-      fail(i, r.error, r.detail);
-    }
-    (void)spool_fs::fsync_dir(dir / "queue");
-  }
-  return {};
-}
-
 std::vector<Spool::Enqueued> Spool::commit(Batch& batch) {
   for (std::size_t i = 0; i < batch.entries.size(); ++i) {
     Enqueued& result = batch.results[i];
     if (result.id.empty()) continue;  // never reserved (queue full)
     --reserved_;
-    if (result.error == SpoolError::none)
-      index_[result.id] = IndexEntry{batch.entries[i].next_attempt};
-    else
+    if (result.error == SpoolError::none && i < batch.places.size())
+      index_[result.id] = IndexEntry{batch.entries[i].next_attempt, batch.places[i], false};
+    else {
+      if (result.error == SpoolError::none) {  // not handed to the writer: nothing written
+        result.error = SpoolError::io;
+        result.detail = "entry " + result.id + " was not written";
+      }
       result.id.clear();
+    }
   }
   return std::move(batch.results);
 }
@@ -553,15 +635,15 @@ SpoolError Spool::update(const QueueEntry& entry) {
     last_detail_ = "update " + entry.id + ": " + std::string(to_string(err));
     return err;
   }
-  stored->attempts = entry.attempts;
-  stored->next_attempt = entry.next_attempt;
-  stored->last_error = entry.last_error;
-  bool renamed = false;
-  err = write_entry(*stored, last_detail_, renamed);
-  // Once the rename is done the new content is what a restart would most likely see (only a
-  // failed directory fsync plus a power loss would bring the old one back), so the index
-  // follows it. A failed write leaves the old file and the old index entry.
-  if (renamed) index_[entry.id] = IndexEntry{stored->next_attempt};
+  err = SpoolError::none;
+  last_detail_ =
+      writer_->rewrite({entry.id, entry.next_attempt, entry.attempts, entry.last_error}, &err);
+  // A failed rewrite leaves the old copy (in its segment or its file) and the old index entry.
+  if (err == SpoolError::none) {
+    IndexEntry& e = index_[entry.id];
+    e.next_attempt = entry.next_attempt;
+    e.own_file = true;
+  }
   return err;
 }
 
@@ -569,25 +651,9 @@ SpoolError Spool::reschedule(const std::string& id, std::int64_t next_attempt) {
   auto it = is_valid_spool_id(id) ? index_.find(id) : index_.end();
   if (it == index_.end()) return SpoolError::not_found;
   it->second.next_attempt = next_attempt;
+  // The writer moves it into a file of its own; until then load() reads the segment copy.
+  it->second.own_file = true;
   return SpoolError::none;
-}
-
-std::string Spool::rewrite_entry(const fs::path& dir, const Rewrite& rewrite) {
-  if (!is_valid_spool_id(rewrite.id)) return "rewrite " + rewrite.id + ": not a valid entry name";
-  std::string bytes;
-  auto r = spool_fs::read_file(dir / "queue" / rewrite.id, kMaxEntryBytes, bytes);
-  if (r.error == SpoolError::not_found) return {};  // delivered or deleted meanwhile
-  if (!r.ok()) return r.detail;
-  std::string why;
-  std::optional<QueueEntry> stored = parse_spool_entry(bytes, why);
-  if (!stored || stored->id != rewrite.id) return "rewrite " + rewrite.id + ": " + why;
-  stored->next_attempt = rewrite.next_attempt;
-  if (rewrite.attempts) stored->attempts = *rewrite.attempts;
-  if (rewrite.last_error) stored->last_error = *rewrite.last_error;
-  std::string detail;
-  bool renamed = false;
-  if (write_entry_at(dir, *stored, detail, renamed, true) != SpoolError::none) return detail;
-  return {};
 }
 
 SpoolError Spool::remove(const std::string& id) {
@@ -596,15 +662,9 @@ SpoolError Spool::remove(const std::string& id) {
     last_detail_ = "remove " + id + ": not found";
     return SpoolError::not_found;
   }
-  fs::path p = dir_ / "queue" / id;
-  if (::unlink(p.c_str()) != 0) {
-    auto r = spool_fs::failure("unlink", p, errno);
-    last_detail_ = r.detail;
-    if (r.error == SpoolError::not_found) index_.erase(id);
-    return r.error;
-  }
   index_.erase(id);
-  return SpoolError::none;
+  last_detail_ = writer_->done(id);
+  return last_detail_.empty() ? SpoolError::none : SpoolError::io;
 }
 
 SpoolError Spool::forget(const std::string& id) {
@@ -612,11 +672,11 @@ SpoolError Spool::forget(const std::string& id) {
   return SpoolError::none;
 }
 
-std::string Spool::unlink_entry(const fs::path& dir, const std::string& id) {
-  if (!is_valid_spool_id(id)) return "unlink " + id + ": not a valid entry name";
-  fs::path p = dir / "queue" / id;
-  if (::unlink(p.c_str()) == 0 || errno == ENOENT) return {};
-  return spool_fs::failure("unlink", p, errno).detail;
+std::optional<SpoolPlace> Spool::place(const std::string& id) const {
+  auto it = index_.find(id);
+  if (it == index_.end()) return std::nullopt;
+  if (it->second.own_file) return SpoolPlace{};
+  return it->second.place;
 }
 
 std::optional<QueueEntry> Spool::load(const std::string& id, SpoolError* err) const {
@@ -624,11 +684,21 @@ std::optional<QueueEntry> Spool::load(const std::string& id, SpoolError* err) co
     if (err) *err = e;
     return std::nullopt;
   };
-  if (!is_valid_spool_id(id) || !index_.count(id)) return fail(SpoolError::not_found);
+  auto it = is_valid_spool_id(id) ? index_.find(id) : index_.end();
+  if (it == index_.end()) return fail(SpoolError::not_found);
+  const IndexEntry& meta = it->second;
   std::string bytes;
-  if (auto r = spool_fs::read_file(dir_ / "queue" / id, kMaxEntryBytes, bytes); !r.ok()) {
-    return fail(r.error);
-  }
+  auto from_file = [&] { return spool_fs::read_file(dir_ / "queue" / id, kMaxEntryBytes, bytes); };
+  auto from_segment = [&] {
+    if (meta.place.segment == 0) return spool_fs::failure("read", dir_ / "segments", ENOENT);
+    return spool_fs::read_range(dir_ / "segments" / segment_name(meta.place.segment),
+                                meta.place.offset, meta.place.length, bytes);
+  };
+  // An entry being moved into its own file is read from its segment until the file is there;
+  // once the file is there, its segment may be gone.
+  spool_fs::Result r = meta.own_file ? from_file() : from_segment();
+  if (r.error == SpoolError::not_found) r = meta.own_file ? from_segment() : from_file();
+  if (!r.ok()) return fail(r.error);
   std::string why;
   std::optional<QueueEntry> entry = parse_spool_entry(bytes, why);
   if (!entry || entry->id != id) return fail(SpoolError::corrupt);
@@ -703,17 +773,45 @@ bool Spool::in_use(const fs::path& dir) {
 }
 
 std::vector<QueueEntry> Spool::peek(const fs::path& dir) {
-  std::vector<QueueEntry> out;
+  // Segments first, then queue/: an entry moved meanwhile is then seen twice (the file wins)
+  // rather than not at all.
+  std::map<std::string, QueueEntry> found;
   std::vector<std::string> names;
-  const fs::path queue = dir / "queue";
-  if (!list_dir(queue, names).ok()) return out;
-  for (const auto& name : names) {
-    if (!is_valid_spool_id(name)) continue;
-    std::string bytes, why;
-    if (!spool_fs::read_file(queue / name, kMaxEntryBytes, bytes).ok()) continue;
-    auto entry = parse_spool_entry(bytes, why);
-    if (entry && entry->id == name) out.push_back(std::move(*entry));
+  if (list_dir(dir / "segments", names).ok()) {
+    for (const auto& name : names) {
+      const auto seq = parse_segment_name(name);
+      std::string bytes;
+      if (!seq || !spool_fs::read_file(dir / "segments" / name, kMaxSegmentBytes, bytes).ok())
+        continue;
+      // A record being appended right now is cut short: the scan stops before it.
+      const SegmentScan scan = scan_segment(bytes);
+      std::map<std::string, QueueEntry> here;
+      for (const SegmentRecord& rec : scan.records) {
+        if (rec.type == 'D') {
+          here.erase(std::string(rec.payload));
+          continue;
+        }
+        std::string why;
+        if (auto entry = parse_spool_entry(rec.payload, why)) {
+          std::string id = entry->id;
+          here.emplace(std::move(id), std::move(*entry));
+        }
+      }
+      found.merge(here);
+    }
   }
+  if (list_dir(dir / "queue", names).ok()) {
+    for (const auto& name : names) {
+      if (!is_valid_spool_id(name)) continue;
+      std::string bytes, why;
+      if (!spool_fs::read_file(dir / "queue" / name, kMaxEntryBytes, bytes).ok()) continue;
+      auto entry = parse_spool_entry(bytes, why);
+      if (entry && entry->id == name) found[name] = std::move(*entry);
+    }
+  }
+  std::vector<QueueEntry> out;
+  out.reserve(found.size());
+  for (auto& [id, entry] : found) out.push_back(std::move(entry));
   return out;
 }
 
@@ -745,6 +843,209 @@ std::vector<std::string> Spool::due(std::int64_t now, std::size_t limit) const {
     if (meta.next_attempt <= now) out.push_back(id);
   }
   return out;
+}
+
+// --- SpoolWriter ------------------------------------------------------------------------------
+
+SpoolWriter::~SpoolWriter() {
+  for (auto& [seq, segment] : segments_)
+    if (segment.fd >= 0) ::close(segment.fd);
+}
+
+fs::path SpoolWriter::segment_path(std::uint64_t seq) const {
+  return dir_ / "segments" / segment_name(seq);
+}
+
+std::string SpoolWriter::drop_segment(std::uint64_t seq) {
+  if (auto it = segments_.find(seq); it != segments_.end()) {
+    if (it->second.fd >= 0) ::close(it->second.fd);
+    segments_.erase(it);
+  }
+  if (seq == current_) current_ = 0;
+  // Not synced: a removal that a crash undoes brings back entries marked done, which are then
+  // sent again (at-least-once), as a lost done mark would.
+  const fs::path path = segment_path(seq);
+  if (::unlink(path.c_str()) == 0 || errno == ENOENT) return {};
+  return spool_fs::failure("unlink", path, errno).detail;
+}
+
+void SpoolWriter::retire_current() {
+  if (current_ == 0) return;
+  const std::uint64_t seq = std::exchange(current_, 0);
+  auto it = segments_.find(seq);
+  if (it != segments_.end() && it->second.live == 0) (void)drop_segment(seq);
+}
+
+void SpoolWriter::write_batch(Spool::Batch& batch) {
+  auto& entries = batch.entries;
+  auto& results = batch.results;
+  batch.places.assign(entries.size(), SpoolPlace{});
+  std::vector<std::size_t> todo;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (results[i].error != SpoolError::none) continue;
+    // The serialized entry is its data and some hundred bytes of fields and framing.
+    if (entries[i].data.size() + entries[i].recipient.size() + entries[i].origin.size() +
+            entries[i].last_error.size() + entries[i].sender.size() + 512 >
+        kMaxEntryBytes) {
+      results[i].error = SpoolError::io;
+      results[i].detail = "entry " + entries[i].id + " is larger than the spool accepts";
+      continue;
+    }
+    todo.push_back(i);
+  }
+  if (todo.empty()) return;
+  auto fail_all = [&](const spool_fs::Result& r) {
+    for (std::size_t i : todo) {
+      results[i].error = r.error == SpoolError::not_found ? SpoolError::io : r.error;
+      results[i].detail = r.detail;
+    }
+  };
+
+  // A new segment when there is none: created exclusively, its format line written with the
+  // first batch, and its name made durable with an fsync of segments/ before any 250.
+  bool created = false;
+  if (current_ == 0) {
+    const std::uint64_t seq = next_seq_++;
+    const fs::path path = segment_path(seq);
+    int fd;
+    do {
+      fd =
+          ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+      fail_all(spool_fs::failure("open", path, errno));
+      return;
+    }
+    segments_[seq] = Segment{fd, 0, 0};
+    current_ = seq;
+    created = true;
+  }
+  const std::uint64_t seq = current_;
+  Segment& segment = segments_[seq];
+  const fs::path path = segment_path(seq);
+  // The whole batch in one buffer, one write; each entry serialized into a scratch string
+  // first (its record's header needs the payload's length and checksum).
+  std::string out, payload;
+  std::size_t total = created ? kSegmentMagic.size() : 0;
+  for (std::size_t i : todo) total += entries[i].data.size() + 1024;
+  out.reserve(total);
+  if (created) out.append(kSegmentMagic);
+  std::vector<SpoolPlace> places;
+  places.reserve(todo.size());
+  for (std::size_t i : todo) {
+    payload = serialize_spool_entry(entries[i]);
+    append_segment_record(out, 'E', payload);
+    // The payload ends one byte (its newline) before the end of the record.
+    places.push_back(
+        SpoolPlace{seq, segment.size + out.size() - 1 - payload.size(), payload.size()});
+  }
+  const std::uint64_t before = segment.size;
+  spool_fs::Result r;
+  if (std::string detail = append(seq, segment, out, &r.error); !detail.empty()) {
+    r.detail = std::move(detail);
+  } else {
+    r = spool_fs::datasync(segment.fd, path);
+    if (r.ok() && created) r = spool_fs::fsync_dir(dir_ / "segments");
+    if (!r.ok()) {
+      // Cut the batch off again, so that a restart reads none of it (its clients get 451 and
+      // send again). After a failed sync the file's state is not known: no more appends to it.
+      if (::ftruncate(segment.fd, static_cast<off_t>(before)) == 0) {
+        segment.size = before;
+        (void)::fdatasync(segment.fd);
+      }
+      if (seq == current_) retire_current();
+    }
+  }
+  if (!r.ok()) {
+    fail_all(r);
+    if (created && segments_.count(seq) && segments_[seq].live == 0) (void)drop_segment(seq);
+    return;
+  }
+  for (std::size_t k = 0; k < todo.size(); ++k) {
+    batch.places[todo[k]] = places[k];
+    places_[entries[todo[k]].id] = places[k];
+    ++segment.live;
+  }
+  if (segment.size >= segment_bytes_) retire_current();
+}
+
+std::string SpoolWriter::append(std::uint64_t seq, Segment& segment, std::string_view bytes,
+                                SpoolError* error) {
+  const fs::path path = segment_path(seq);
+  if (segment.fd < 0) {
+    if (error) *error = SpoolError::io;
+    return "append to " + path.string() + ": not open";
+  }
+  spool_fs::Result r = spool_fs::append_all(segment.fd, bytes, path);
+  if (error) *error = r.error;
+  if (r.ok()) {
+    segment.size += bytes.size();
+    return {};
+  }
+  if (::ftruncate(segment.fd, static_cast<off_t>(segment.size)) != 0) {
+    // Whatever follows the half-written record would not be read back: stop appending here.
+    ::close(segment.fd);
+    segment.fd = -1;
+    if (seq == current_) current_ = 0;
+  }
+  return r.detail;
+}
+
+std::string SpoolWriter::rewrite(const Spool::Rewrite& rewrite, SpoolError* error) {
+  auto fail = [&](SpoolError e, std::string detail) {
+    if (error) *error = e;
+    return detail;
+  };
+  if (error) *error = SpoolError::none;
+  if (!is_valid_spool_id(rewrite.id))
+    return fail(SpoolError::not_found, "rewrite " + rewrite.id + ": not a valid entry name");
+  std::string bytes;
+  auto it = places_.find(rewrite.id);
+  if (it != places_.end()) {
+    const SpoolPlace place = it->second;
+    auto r = spool_fs::read_range(segment_path(place.segment), place.offset, place.length, bytes);
+    if (!r.ok()) return fail(r.error, r.detail);
+  } else {
+    auto r = spool_fs::read_file(dir_ / "queue" / rewrite.id, kMaxEntryBytes, bytes);
+    if (r.error == SpoolError::not_found) return {};  // delivered or deleted meanwhile
+    if (!r.ok()) return fail(r.error, r.detail);
+  }
+  std::string why;
+  std::optional<QueueEntry> stored = parse_spool_entry(bytes, why);
+  if (!stored || stored->id != rewrite.id) {
+    if (why.empty()) why = "another id inside";
+    return fail(SpoolError::corrupt, "rewrite " + rewrite.id + ": " + why);
+  }
+  stored->next_attempt = rewrite.next_attempt;
+  if (rewrite.attempts) stored->attempts = *rewrite.attempts;
+  if (rewrite.last_error) stored->last_error = *rewrite.last_error;
+  std::string detail;
+  if (SpoolError e = write_entry_file(dir_, *stored, detail); e != SpoolError::none)
+    return fail(e, detail);
+  if (it == places_.end()) return {};
+  // The file is durable: the segment copy is done. A mark that cannot be written is harmless:
+  // at a restart the file wins over the segment copy.
+  (void)done(rewrite.id);
+  return {};
+}
+
+std::string SpoolWriter::done(const std::string& id) {
+  if (!is_valid_spool_id(id)) return "done " + id + ": not a valid entry name";
+  auto it = places_.find(id);
+  if (it == places_.end()) {
+    // A file of its own (moved, or from an older spool).
+    const fs::path p = dir_ / "queue" / id;
+    if (::unlink(p.c_str()) == 0 || errno == ENOENT) return {};
+    return spool_fs::failure("unlink", p, errno).detail;
+  }
+  const std::uint64_t seq = it->second.segment;
+  places_.erase(it);
+  auto seg = segments_.find(seq);
+  if (seg == segments_.end()) return {};
+  if (--seg->second.live == 0 && seq != current_) return drop_segment(seq);
+  std::string record;
+  append_segment_record(record, 'D', id);
+  return append(seq, seg->second, record);
 }
 
 }  // namespace ipconfirm::responder

@@ -205,4 +205,103 @@ Result read_file(const std::filesystem::path& path, std::size_t max_bytes, std::
   return {};
 }
 
+Result append_all(int fd, std::string_view bytes, const std::filesystem::path& path) {
+  const char* p = bytes.data();
+  std::size_t left = bytes.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Result r = failure("write", path, errno);
+      if (r.error == SpoolError::not_found) r.error = SpoolError::io;
+      return r;
+    }
+    if (n == 0) return failure("write", path, EIO);  // cannot happen for regular files
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+Result datasync(int fd, const std::filesystem::path& path) {
+  while (::fdatasync(fd) != 0) {
+    if (errno != EINTR) {
+      Result r = failure("fdatasync", path, errno);
+      if (r.error == SpoolError::not_found) r.error = SpoolError::io;
+      return r;
+    }
+  }
+  return {};
+}
+
+namespace {
+
+int open_regular(const std::filesystem::path& path, int flags, Result& result) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    if (errno == ELOOP) {
+      result.error = SpoolError::corrupt;
+      result.detail = "open " + path.string() + ": a symbolic link";
+    } else {
+      result = failure("open", path, errno);
+    }
+    return -1;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    result = failure("fstat", path, errno);
+    ::close(fd);
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    result.error = SpoolError::corrupt;
+    result.detail = "open " + path.string() + ": not a regular file";
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+Result read_range(const std::filesystem::path& path, std::uint64_t offset, std::uint64_t length,
+                  std::string& out) {
+  out.clear();
+  Result r;
+  const int fd = open_regular(path, O_RDONLY, r);
+  if (fd < 0) return r;
+  out.resize(static_cast<std::size_t>(length));
+  std::size_t got = 0;
+  while (got < out.size()) {
+    ssize_t n = ::pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(offset + got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      r = failure("read", path, errno);
+      break;
+    }
+    if (n == 0) {
+      r.error = SpoolError::corrupt;
+      r.detail = "read " + path.string() + ": shorter than its index says";
+      break;
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  if (!r.ok()) out.clear();
+  return r;
+}
+
+int open_for_append(const std::filesystem::path& path, Result& result) {
+  const int fd = open_regular(path, O_RDWR | O_APPEND, result);
+  if (fd >= 0) {
+    // Non-blocking was only for the open (a FIFO); a regular file ignores it, but clear it.
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  }
+  return fd;
+}
+
 }  // namespace ipconfirm::responder::spool_fs

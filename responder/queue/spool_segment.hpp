@@ -20,12 +20,11 @@
 // follows their record, so what a crash cuts off was never acknowledged; done marks are not
 // synced (a lost one sends a reply again: at-least-once).
 //
-// Status: the record format only (pure, unit-tested). The spool does not use segments yet: it
-// still writes one file per entry (spool.hpp). Wiring them in needs a writer on the committer
-// thread (appends, done marks, a move into a file of its own on a reschedule, removal of a
-// segment whose entries are all done), Spool::open() recovering segments beside queue/ (the
-// one-file-per-entry format stays readable for an upgrade), and `queue list|flush|delete` on
-// both; see README.md, "Performance".
+// Used by the spool (spool.hpp): SpoolWriter appends E records a batch at a time (one
+// fdatasync) and D records as entries are done, moves an entry that is rescheduled into a file
+// of its own (then marks its copy here done), and unlinks a segment whose entries are all done;
+// Spool::open() and Spool::peek() read segments with scan_segment(). This file itself is pure:
+// no I/O.
 #pragma once
 
 #include <cstddef>

@@ -268,7 +268,8 @@ class Http(unittest.TestCase):
 
 
 class HealthFailures(unittest.TestCase):
-    """503 when the spool cannot take a reply: its tmp/ is not a folder, or the queue is full."""
+    """503 when the spool cannot take a reply: its segments/ or tmp/ is not a folder, or the
+    queue is full."""
 
     @classmethod
     def setUpClass(cls):
@@ -292,7 +293,8 @@ class HealthFailures(unittest.TestCase):
     def test_unwritable_spool_is_503_then_200_again(self):
         svc, port, http = self.serve("unwritable")
         self.assertEqual(get(http, "/healthz")[0], 200)
-        tmp = os.path.join(svc.dir, "spool", "tmp")
+        # segments/, where new replies are appended (no segment is open yet: no mail so far).
+        tmp = os.path.join(svc.dir, "spool", "segments")
         shutil.rmtree(tmp)
         with open(tmp, "w") as f:  # a file where the folder was: no file can be made in it
             f.write("x")
@@ -307,6 +309,16 @@ class HealthFailures(unittest.TestCase):
         rc, out = h.swaks("--server", f"127.0.0.1:{port}", "--from", "a@sender.test",
                           "--to", "ipconfirm@example.test")
         self.assertRegex(out, r"451 4\.3\.0")
+        os.unlink(tmp)
+        os.mkdir(tmp, 0o700)
+        h.wait_for(lambda: get(http, "/healthz")[0] == 200, 10, "/healthz to recover")
+        # tmp/, where stored reports and retried replies are written, is probed too.
+        tmp = os.path.join(svc.dir, "spool", "tmp")
+        shutil.rmtree(tmp)
+        with open(tmp, "w") as f:
+            f.write("x")
+        body = h.wait_for(unhealthy, 10, "/healthz to say 503 for tmp/")
+        self.assertIn(b"spool: not writable (open: Not a directory)", body)
         os.unlink(tmp)
         os.mkdir(tmp, 0o700)
         h.wait_for(lambda: get(http, "/healthz")[0] == 200, 10, "/healthz to recover")

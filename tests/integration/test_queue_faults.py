@@ -7,6 +7,10 @@
   lifetime: dropped and logged.
 - A restart with a full queue: everything is delivered after the restart.
 - `ipconfirm queue flush` and `delete` on the running server.
+- `ipconfirm queue list`, `delete` and `flush` on replies still in the spool's segment files
+  (never attempted to the end), with the server running and after a kill -9 with none.
+- An older spool, one file per reply in queue/ (the format before segments): every reply is
+  delivered once the new server starts on it.
 - The queue cap: new mail gets 451 4.3.0, not 250.
 - A full disk (a small tmpfs in a private mount namespace): 451 4.3.0, never 250.
 
@@ -16,16 +20,73 @@ Retries are made fast for the test with [queue] retry_first = 1, retry_max = 2.
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 import unittest
+import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
 import harness as h  # noqa: E402
 import queue_helpers as q  # noqa: E402
 
 FAST_RETRY = "retry_first = 1\nretry_max = 2\n"
+
+
+class BlackHole:
+    """A smarthost that accepts connections and never says a word: every delivery attempt
+    waits (for the client's greeting timeout), so the replies stay in the spool as written,
+    never attempted to the end."""
+
+    def __init__(self, port):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(64)
+        self.held = []
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def stop(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.thread.join(5)
+        for c in self.held:
+            c.close()
+
+
+def old_spool_entry(qid, recipient, created, data):
+    """One reply as the spool stored it before segments: queue/<id>, format version 1
+    (responder/queue/spool.hpp), CRC-32 as zlib computes it."""
+    fields = [("id", qid), ("recipient", recipient), ("sender", ""),
+              ("origin", "from 127.0.0.2 (written by an older version)"),
+              ("created", str(created)), ("next-attempt", str(created)), ("attempts", "0"),
+              ("last-error", ""), ("data", data)]
+    out = b"ipconfirm-spool 1\n"
+    for name, value in fields:
+        raw = value.encode() if isinstance(value, str) else value
+        out += f"{name} {len(raw)}\n".encode() + raw + b"\n"
+    return out + f"crc32 {zlib.crc32(out):08x}\n".encode()
+
+
+def reply_message(n):
+    return ("From: ipconfirm-response@example.test\r\nTo: old{0}@sender.test\r\n"
+            "Subject: your report {0}\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/alternative; boundary=b\r\n\r\n"
+            "--b\r\nContent-Type: text/plain\r\n\r\nreport {0}\r\n--b--\r\n").format(n)
 
 
 class Faults(unittest.TestCase):
@@ -184,6 +245,60 @@ class Faults(unittest.TestCase):
         self.svc.queue("flush")
         self.wait_delivered(good, [b])
         self.assertEqual(q.delivered_ids(good)[a], 0)
+
+    def test_queue_verbs_on_replies_in_segments(self):
+        hole = BlackHole(self.sink_port)
+        try:
+            self.serve(queue="retry_first = 3600\n")
+            a, b, c = self.send(50), self.send(51), self.send(52)
+            spool = os.path.join(self.svc.dir, "spool")
+            # Written into a segment, attempted but not yet answered: nothing in queue/.
+            self.assertTrue(os.listdir(os.path.join(spool, "segments")))
+            self.assertEqual(os.listdir(os.path.join(spool, "queue")), [])
+            self.assertEqual(sorted(self.queue_ids()), sorted([a, b, c]))
+            p = self.svc.queue("delete", a)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            self.assertEqual(sorted(self.queue_ids()), sorted([b, c]))
+            self.svc.kill9()
+        finally:
+            hole.stop()
+        # No server: the verbs open the spool themselves (recovering its segments).
+        self.assertEqual(sorted(self.queue_ids()), sorted([b, c]))
+        p = self.svc.queue("delete", b)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(self.queue_ids(), [c])
+        p = self.svc.queue("flush")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("1 reply due now", p.stdout)
+        # Flushed: moved out of its segment into a file of its own.
+        self.assertEqual(os.listdir(os.path.join(spool, "queue")), [c])
+        good = self.sink()
+        self.svc.start()
+        self.wait_delivered(good, [c])
+        h.wait_for(lambda: not self.queue_ids(), 10, "an empty queue")
+        seen = q.delivered_ids(good)
+        self.assertEqual((seen[a], seen[b]), (0, 0), "a deleted reply was sent")
+
+    def test_an_older_spool_is_delivered_after_an_upgrade(self):
+        good = self.sink()
+        self.svc = q.Server(self.work, q.config(self.port, self.dns,
+                                                f"127.0.0.1:{self.sink_port}", queue=FAST_RETRY),
+                            name="upgrade")
+        queue_dir = os.path.join(self.svc.dir, "spool", "queue")
+        os.makedirs(queue_dir, exist_ok=True)
+        os.makedirs(os.path.join(self.svc.dir, "spool", "tmp"), exist_ok=True)
+        now = int(time.time())
+        old = [f"{now - 60:012d}.{i:06d}.4242" for i in range(5)]
+        for i, qid in enumerate(old):
+            with open(os.path.join(queue_dir, qid), "wb") as f:
+                f.write(old_spool_entry(qid, f"old{i}@sender.test", now - 60, reply_message(i)))
+        self.assertEqual(sorted(self.queue_ids()), old)  # read without a server, too
+        self.svc.start()
+        self.wait_log(r"queue-open .*recovered=5 ")
+        new = [self.send(60 + i) for i in range(3)]
+        self.wait_delivered(good, old + new)
+        h.wait_for(lambda: not self.queue_ids(), 10, "an empty queue")
+        self.assertEqual(os.listdir(queue_dir), [])
 
     def test_full_disk_answers_451_never_250(self):
         unshare = shutil.which("unshare")

@@ -234,8 +234,10 @@ class ReportExpiry(unittest.TestCase):
         rc, out = send(self.port)
         self.assertEqual(rc, 0, out)
         token = token_of(self, out).group(5)
-        reports = os.path.join(self.svc.dir, "spool", "reports")
+        # Appended to a report segment (reports/ holds the one-file reports of older versions).
+        reports = os.path.join(self.svc.dir, "spool", "report-segments")
         self.assertEqual(len(os.listdir(reports)), 1)
+        self.assertEqual(os.listdir(os.path.join(self.svc.dir, "spool", "reports")), [])
 
         def gone():
             return fetch(self.http, f"/r/{token}.json")[0] == 404
@@ -246,7 +248,13 @@ class ReportExpiry(unittest.TestCase):
             self.assertEqual(expired[0], 404)
             self.assertEqual(expired[2], unknown[2])
             self.assertEqual(expired[3], unknown[3])  # every header field but Date
-        h.wait_for(lambda: not os.listdir(reports), 30, "the expired report's file to go")
+        # Its segment held only it: the segment goes, though it was the one being appended to.
+        h.wait_for(lambda: not os.listdir(reports), 30, "the expired report's segment to go")
+        rc, out = send(self.port)
+        self.assertEqual(rc, 0, out)
+        token = token_of(self, out).group(5)
+        self.assertEqual(fetch(self.http, f"/r/{token}.json")[0], 200)
+        self.assertEqual(len(os.listdir(reports)), 1)
 
 
 class ReportBoundAndLimit(unittest.TestCase):
@@ -275,8 +283,9 @@ class ReportBoundAndLimit(unittest.TestCase):
             tokens.append(token_of(self, out).group(5))
         statuses = [fetch(self.http, f"/r/{t}.json")[0] for t in tokens]
         self.assertEqual(statuses, [404, 404, 200, 200, 200])
-        reports = os.path.join(self.svc.dir, "spool", "reports")
-        h.wait_for(lambda: len(os.listdir(reports)) == 3, 30, "the two oldest files to go")
+        # All five in one report segment, which stays for the three left.
+        reports = os.path.join(self.svc.dir, "spool", "report-segments")
+        self.assertEqual(len(os.listdir(reports)), 1)
 
         # Six requests a minute per client: five are used, the next ones are refused (a token
         # comes back every 10 s, far more than the few milliseconds these take).

@@ -10,6 +10,7 @@
 #include "spool_test_support.hpp"
 
 using namespace ipconfirm::responder;
+namespace test = ipconfirm::responder::test;
 using ipconfirm::responder::test::read_all;
 using ipconfirm::responder::test::TempDir;
 using ipconfirm::responder::test::write_all;
@@ -223,4 +224,132 @@ TEST_CASE("report store: open indexes the folder and leaves foreign names alone"
   write_all(t.path() / "file", "x");
   CHECK_FALSE(ReportIndex::open(t.path() / "file", problems, error));
   CHECK_FALSE(error.empty());
+}
+
+TEST_CASE("report store: reports appended to a segment, read back, found again after a restart") {
+  TempDir t;
+  std::vector<std::string> problems;
+  std::string error;
+  auto index = ReportIndex::open(t.path(), problems, error);
+  REQUIRE(index);
+  const std::vector<std::string> tokens = {new_report_token(), new_report_token(),
+                                           new_report_token()};
+  std::vector<StoredReport> stored;
+  for (std::size_t i = 0; i < tokens.size(); ++i)
+    stored.push_back({name_for(tokens[i], 5000, static_cast<std::int64_t>(i)),
+                      "{\"n\": " + std::to_string(i) + "}"});
+  std::vector<const StoredReport*> batch = {&stored[0], &stored[1]};
+  std::vector<ReportPlace> places;
+  REQUIRE(index->writer()->write_batch(batch, places) == "");
+  REQUIRE(places.size() == 2);
+  CHECK(places[0].segment == 1);
+  batch = {&stored[2]};
+  std::vector<ReportPlace> more;
+  REQUIRE(index->writer()->write_batch(batch, more) == "");
+  places.push_back(more[0]);
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(index->add(stored[i].name, places[i]));
+    auto name = index->find(tokens[i]);
+    REQUIRE(name);
+    auto json = read_stored_report(t.path(), *name, *index->place(*name));
+    REQUIRE(json);
+    CHECK(*json == stored[i].json);
+  }
+  // One file for the three, no file per report, the token nowhere.
+  CHECK(test::names_in(t.path() / "report-segments") ==
+        std::vector<std::string>{"0000000000000001"});
+  CHECK(test::names_in(t.path() / "reports").empty());
+  CHECK(read_all(t.path() / "report-segments" / "0000000000000001").find(tokens[0]) ==
+        std::string::npos);
+
+  index.reset();
+  auto again = ReportIndex::open(t.path(), problems, error);
+  REQUIRE(again);
+  CHECK(problems.empty());
+  CHECK(again->size() == 3);
+  auto name = again->find(tokens[1]);
+  REQUIRE(name);
+  CHECK(read_stored_report(t.path(), *name, *again->place(*name)) == stored[1].json);
+  // New reports go to a new segment.
+  REQUIRE(again->writer()->write_batch(batch = {&stored[0]}, more) == "");
+  CHECK(more[0].segment == 2);
+}
+
+TEST_CASE("report store: a segment goes when its last report is forgotten, even the current one") {
+  TempDir t;
+  std::vector<std::string> problems;
+  std::string error;
+  auto index = ReportIndex::open(t.path(), problems, error);
+  REQUIRE(index);
+  // An older report in a file of its own, beside the segment's.
+  const std::string old_token = new_report_token();
+  fs::create_directories(t.path() / "tmp");
+  REQUIRE(write_report_unsynced(t.path(), StoredReport{name_for(old_token, 100), "{}"}) == "");
+  index->add(name_for(old_token, 100));
+  std::vector<std::string> tokens;
+  std::vector<StoredReport> stored;
+  for (int i = 0; i < 3; ++i) {
+    tokens.push_back(new_report_token());
+    stored.push_back({name_for(tokens.back(), 1000 + i), "{}"});
+  }
+  std::vector<ReportPlace> places;
+  REQUIRE(index->writer()->write_batch({&stored[0], &stored[1], &stored[2]}, places) == "");
+  for (int i = 0; i < 3; ++i)
+    index->add(stored[static_cast<std::size_t>(i)].name, places[static_cast<std::size_t>(i)]);
+  // Two pushed out by the bound: the old file to unlink, one segment report.
+  std::vector<std::uint64_t> segments;
+  auto files = index->prune(1100, 86400, 2, &segments);
+  CHECK(files == std::vector<std::string>{name_for(old_token, 100)});
+  CHECK(segments == std::vector<std::uint64_t>{1});
+  CHECK(index->writer()->done(1) == "");
+  CHECK(fs::exists(t.path() / "report-segments" / "0000000000000001"));
+  // Expired, the other two: the segment goes with the last.
+  segments.clear();
+  CHECK(index->prune(1002 + 86400, 86400, 100, &segments).empty());
+  CHECK(segments == std::vector<std::uint64_t>{1, 1});
+  CHECK(index->writer()->done(1) == "");
+  CHECK(fs::exists(t.path() / "report-segments" / "0000000000000001"));
+  CHECK(index->writer()->done(1) == "");
+  CHECK_FALSE(fs::exists(t.path() / "report-segments" / "0000000000000001"));
+  // The next batch starts a new segment.
+  REQUIRE(index->writer()->write_batch({&stored[0]}, places) == "");
+  CHECK(places[0].segment == 2);
+}
+
+TEST_CASE("report store: a report segment cut anywhere in its last record is cut there at open") {
+  TempDir t;
+  std::vector<std::string> problems;
+  std::string error;
+  std::vector<StoredReport> stored;
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 2; ++i) {
+    tokens.push_back(new_report_token());
+    stored.push_back({name_for(tokens.back(), 3000 + i), "{\"k\": \"" + tokens.back() + "\"}"});
+  }
+  std::uint64_t before_last = 0;
+  {
+    auto index = ReportIndex::open(t.path(), problems, error);
+    REQUIRE(index);
+    std::vector<ReportPlace> places;
+    REQUIRE(index->writer()->write_batch({&stored[0]}, places) == "");
+    before_last = fs::file_size(t.path() / "report-segments" / "0000000000000001");
+    REQUIRE(index->writer()->write_batch({&stored[1]}, places) == "");
+  }
+  const fs::path segment = t.path() / "report-segments" / "0000000000000001";
+  const std::string whole = read_all(segment);
+  for (std::uint64_t n = before_last; n <= whole.size(); ++n) {
+    INFO("cut at " << n);
+    write_all(segment, whole.substr(0, n));
+    problems.clear();
+    auto index = ReportIndex::open(t.path(), problems, error);
+    REQUIRE(index);
+    const bool all = n == whole.size();
+    CHECK(index->size() == (all ? 2u : 1u));
+    CHECK(problems.size() == (all || n == before_last ? 0u : 1u));
+    CHECK(fs::file_size(segment) == (all ? whole.size() : before_last));
+    auto name = index->find(tokens[0]);
+    REQUIRE(name);
+    CHECK(read_stored_report(t.path(), *name, *index->place(*name)) == stored[0].json);
+    CHECK(index->find(tokens[1]).has_value() == all);
+  }
 }

@@ -104,8 +104,13 @@ TEST_CASE("spool: enqueue then load round-trips and is on disk") {
   REQUIRE_MESSAGE(r.error == SpoolError::none, r.detail);
   CHECK(is_valid_spool_id(r.id));
   CHECK(spool.size() == 1);
-  CHECK(names_in(tmp.path() / "spool" / "queue") == std::vector<std::string>{r.id});
+  // Appended to the first segment; nothing in queue/ or tmp/.
+  CHECK(names_in(tmp.path() / "spool" / "segments") ==
+        std::vector<std::string>{"0000000000000001"});
+  CHECK(names_in(tmp.path() / "spool" / "queue").empty());
   CHECK(names_in(tmp.path() / "spool" / "tmp").empty());
+  REQUIRE(spool.place(r.id).has_value());
+  CHECK(spool.place(r.id)->segment == 1);
 
   SpoolError err = SpoolError::io;
   auto out = spool.load(r.id, &err);
@@ -197,15 +202,22 @@ TEST_CASE("spool: remove unlinks, and a second remove is not_found") {
   auto b = spool.enqueue(sample(), 1000);
   REQUIRE(spool.remove(a.id) == SpoolError::none);
   CHECK(spool.size() == 1);
-  CHECK(names_in(tmp.path() / "queue") == std::vector<std::string>{b.id});
   CHECK(spool.remove(a.id) == SpoolError::not_found);
   SpoolError err = SpoolError::none;
   CHECK_FALSE(spool.load(a.id, &err).has_value());
   CHECK(err == SpoolError::not_found);
   CHECK(spool.load(b.id).has_value());
+  // The done mark is on disk: peek and a restart see only b.
+  auto seen = Spool::peek(tmp.path());
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].id == b.id);
+  TempDir other;
+  spool = open_ok(other.path());  // releases the lock
+  Spool again = open_ok(tmp.path());
+  CHECK(again.due(2000) == std::vector<std::string>{b.id});
 }
 
-TEST_CASE("spool: forget then unlink_entry is remove in two halves") {
+TEST_CASE("spool: forget then the writer's done is remove in two halves") {
   TempDir tmp;
   Spool spool = open_ok(tmp.path());
   auto a = spool.enqueue(sample(), 1000);
@@ -215,13 +227,15 @@ TEST_CASE("spool: forget then unlink_entry is remove in two halves") {
   CHECK(spool.due(2000) == std::vector<std::string>{b.id});
   CHECK(spool.forget(a.id) == SpoolError::not_found);
   CHECK(spool.forget("../x") == SpoolError::not_found);
-  // Forgotten but not yet unlinked: a restart here would find it and send it again.
-  CHECK(names_in(tmp.path() / "queue").size() == 2);
-  CHECK(Spool::unlink_entry(tmp.path(), a.id).empty());
-  CHECK(names_in(tmp.path() / "queue") == std::vector<std::string>{b.id});
-  CHECK(Spool::unlink_entry(tmp.path(), a.id).empty());  // already gone: no error
-  CHECK_FALSE(Spool::unlink_entry(tmp.path(), "../queue").empty());
-  CHECK(names_in(tmp.path() / "queue") == std::vector<std::string>{b.id});
+  // Forgotten but not yet marked done: a restart here would find it and send it again.
+  CHECK(Spool::peek(tmp.path()).size() == 2);
+  SpoolWriter& writer = *spool.writer();
+  CHECK(writer.done(a.id).empty());
+  REQUIRE(Spool::peek(tmp.path()).size() == 1);
+  CHECK(Spool::peek(tmp.path())[0].id == b.id);
+  CHECK(writer.done(a.id).empty());  // already done: no error
+  CHECK_FALSE(writer.done("../queue").empty());
+  CHECK(Spool::peek(tmp.path()).size() == 1);
 }
 
 TEST_CASE("spool: reopening recovers entries, their schedule and removes temporary files") {
@@ -267,6 +281,8 @@ TEST_CASE("spool: damaged files are set aside and reported, and do not stop open
   {
     Spool spool = open_ok(tmp.path());
     for (int i = 0; i < 6; ++i) ids.push_back(spool.enqueue(sample(), 100).id);
+    // Into files of their own (as after a retry, or as an older spool had them all).
+    CHECK(spool.flush(100) == 6);
   }
   const fs::path q = tmp.path() / "queue";
   std::map<std::string, std::string> damaged;  // name -> bytes written
@@ -333,9 +349,10 @@ TEST_CASE("spool: an entry damaged while the spool is open loads as corrupt") {
   TempDir tmp;
   Spool spool = open_ok(tmp.path());
   auto r = spool.enqueue(sample(), 100);
-  std::string bytes = read_all(tmp.path() / "queue" / r.id);
+  const fs::path segment = tmp.path() / "segments" / "0000000000000001";
+  std::string bytes = read_all(segment);
   bytes[bytes.size() / 2] ^= 0x10;
-  write_all(tmp.path() / "queue" / r.id, bytes);
+  write_all(segment, bytes);
   SpoolError err = SpoolError::none;
   CHECK_FALSE(spool.load(r.id, &err).has_value());
   CHECK(err == SpoolError::corrupt);
@@ -343,7 +360,7 @@ TEST_CASE("spool: an entry damaged while the spool is open loads as corrupt") {
   e.id = r.id;
   CHECK(spool.update(e) == SpoolError::corrupt);
   CHECK(spool.list().empty());
-  fs::remove(tmp.path() / "queue" / r.id);
+  fs::remove(segment);
   CHECK_FALSE(spool.load(r.id, &err).has_value());
   CHECK(err == SpoolError::not_found);
 }
@@ -363,7 +380,7 @@ TEST_CASE("spool: full at max_entries, nothing written, and room again after a r
     CHECK(over.id.empty());
     CHECK(over.detail.find("queue full") != std::string::npos);
     CHECK(spool.size() == 3);
-    CHECK(names_in(tmp.path() / "queue").size() == 3);
+    CHECK(Spool::peek(tmp.path()).size() == 3);
     CHECK(names_in(tmp.path() / "tmp").empty());
     REQUIRE(spool.remove(ids[0]) == SpoolError::none);
     CHECK(spool.enqueue(sample(), 100).error == SpoolError::none);
@@ -448,16 +465,26 @@ TEST_CASE("spool: open fails cleanly when the directory cannot be created") {
 
 TEST_CASE("spool: a write error is reported and leaves nothing behind") {
   TempDir tmp;
-  Spool spool = open_ok(tmp.path());
+  // One batch per segment: each enqueue needs a new segment file.
+  SpoolOpenReport open_report;
+  std::string error;
+  auto opened = Spool::open({tmp.path(), 100, 1}, open_report, error);
+  REQUIRE(opened.has_value());
+  Spool spool = std::move(*opened);
   auto kept = spool.enqueue(sample(), 100);
   REQUIRE(kept.error == SpoolError::none);
-  fs::remove_all(tmp.path() / "tmp");  // the temporary file cannot be created now
+  // A file where segments/ was: no new segment can be created now.
+  fs::rename(tmp.path() / "segments", tmp.path() / "segments.moved");
+  write_all(tmp.path() / "segments", "x");
   auto r = spool.enqueue(sample(), 100);
   CHECK(r.error == SpoolError::io);
   CHECK(r.id.empty());
   CHECK(r.detail.find("open") != std::string::npos);
   CHECK(spool.size() == 1);
-  CHECK(names_in(tmp.path() / "queue") == std::vector<std::string>{kept.id});
+  fs::remove(tmp.path() / "segments");
+  fs::rename(tmp.path() / "segments.moved", tmp.path() / "segments");
+  CHECK(Spool::peek(tmp.path()).size() == 1);
+  fs::remove_all(tmp.path() / "tmp");  // the entry's own file cannot be written now
   QueueEntry e = *spool.load(kept.id);
   e.attempts = 1;
   e.next_attempt = 999;
@@ -491,7 +518,7 @@ TEST_CASE("spool: a full file system is no_space, nothing half-written, earlier 
         if (ids.empty()) return "no entry fitted at all";
         if (spool->size() != ids.size()) return "index counts a failed entry";
         if (!names_in(mnt / "spool" / "tmp").empty()) return "a temporary file was left";
-        if (names_in(mnt / "spool" / "queue").size() != ids.size()) return "queue/ mismatch";
+        if (Spool::peek(mnt / "spool").size() != ids.size()) return "segments/ mismatch";
         for (const auto& id : ids) {
           auto loaded = spool->load(id);
           if (!loaded || loaded->data != e.data) return "entry " + id + " damaged";
@@ -500,7 +527,13 @@ TEST_CASE("spool: a full file system is no_space, nothing half-written, earlier 
         spool.reset();
         auto again = Spool::open({mnt / "spool", 10000}, report, error);
         if (!again) return "reopen failed: " + error;
-        if (report.recovered != ids.size() || report.set_aside != 0) return "reopen mismatch";
+        // The failed append was cut off again: no damaged tail to cut at the restart.
+        if (report.recovered != ids.size() || report.set_aside != 0 || report.truncated != 0)
+          return "reopen mismatch";
+        for (const auto& id : ids) {
+          auto loaded = again->load(id);
+          if (!loaded || loaded->data != e.data) return "entry " + id + " damaged after reopen";
+        }
         return "";
       });
   if (result.skipped) {
@@ -519,7 +552,7 @@ TEST_CASE("spool: to_string names every error") {
   CHECK(to_string(SpoolError::not_found) == "not found");
 }
 
-TEST_CASE("spool: reschedule then rewrite_entry is update in two halves") {
+TEST_CASE("spool: reschedule then the writer's rewrite is update in two halves") {
   TempDir tmp;
   std::string id;
   {
@@ -532,10 +565,18 @@ TEST_CASE("spool: reschedule then rewrite_entry is update in two halves") {
     CHECK(spool.due(1299).empty());
     CHECK(spool.due(1300) == std::vector<std::string>{id});
     CHECK(Spool::peek(tmp.path()).front().next_attempt == 1000);
-    CHECK(Spool::rewrite_entry(tmp.path(), {id, 1300, 3, "451 4.3.0 try later"}).empty());
+    // Not written yet: read from its segment.
+    CHECK(spool.load(id)->next_attempt == 1000);
+    SpoolWriter& writer = *spool.writer();
+    CHECK(writer.rewrite({id, 1300, 3, "451 4.3.0 try later"}).empty());
     CHECK(names_in(tmp.path() / "tmp").empty());
+    // Moved into a file of its own; its segment copy is marked done.
+    CHECK(names_in(tmp.path() / "queue") == std::vector<std::string>{id});
+    CHECK(spool.load(id)->next_attempt == 1300);
+    REQUIRE(Spool::peek(tmp.path()).size() == 1);
+    CHECK(Spool::peek(tmp.path()).front().attempts == 3);
     // Only the fields given change.
-    CHECK(Spool::rewrite_entry(tmp.path(), {id, 1400, std::nullopt, std::nullopt}).empty());
+    CHECK(writer.rewrite({id, 1400, std::nullopt, std::nullopt}).empty());
     CHECK(spool.reschedule("000000000001.000000.1", 5) == SpoolError::not_found);
     CHECK(spool.reschedule("../x", 5) == SpoolError::not_found);
   }
@@ -554,12 +595,14 @@ TEST_CASE("spool: a rewrite never brings back an entry removed before it") {
   Spool spool = open_ok(tmp.path());
   auto r = spool.enqueue(sample(), 1000);
   REQUIRE(spool.forget(r.id) == SpoolError::none);
-  REQUIRE(Spool::unlink_entry(tmp.path(), r.id).empty());
-  CHECK(Spool::rewrite_entry(tmp.path(), {r.id, 2000, 1, "late"}).empty());  // no error ...
-  CHECK(names_in(tmp.path() / "queue").empty());                             // ... and no file
+  SpoolWriter& writer = *spool.writer();
+  REQUIRE(writer.done(r.id).empty());
+  CHECK(writer.rewrite({r.id, 2000, 1, "late"}).empty());  // no error ...
+  CHECK(names_in(tmp.path() / "queue").empty());           // ... and no file
+  CHECK(Spool::peek(tmp.path()).empty());
   CHECK(names_in(tmp.path() / "tmp").empty());
-  CHECK_FALSE(Spool::rewrite_entry(tmp.path(), {"../x", 1, 1, ""}).empty());
+  CHECK_FALSE(writer.rewrite({"../x", 1, 1, ""}).empty());
   write_all(tmp.path() / "queue" / "000000000002.000000.1", "not an entry");
-  CHECK_FALSE(Spool::rewrite_entry(tmp.path(), {"000000000002.000000.1", 1, 1, ""}).empty());
+  CHECK_FALSE(writer.rewrite({"000000000002.000000.1", 1, 1, ""}).empty());
   CHECK(read_all(tmp.path() / "queue" / "000000000002.000000.1") == "not an entry");
 }
