@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstring>
+#include <functional>
 #include <random>
+#include <string_view>
 
 #include "core/ascii.hpp"
 #include "mime/date.hpp"
@@ -119,14 +121,10 @@ std::size_t utf8_length(unsigned char lead) {
   return 1;
 }
 
-void append_base64(std::string& out, std::string_view in) {
+// Writes the base64 of `in` at `o` ((in.size() + 2) / 3 * 4 characters); returns the end.
+char* base64_to(char* o, std::string_view in) {
   constexpr std::string_view kB64 =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  // Written through a pointer into room made once: a push_back per character was the largest
-  // cost of encoding a reply's JSON attachment.
-  const std::size_t start = out.size();
-  out.resize(start + (in.size() + 2) / 3 * 4);
-  char* o = out.data() + start;
   std::size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
     const std::uint32_t v = static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << 16 |
@@ -146,6 +144,15 @@ void append_base64(std::string& out, std::string_view in) {
     *o++ = i + 1 < in.size() ? kB64[(v >> 6) & 63] : '=';
     *o++ = '=';
   }
+  return o;
+}
+
+void append_base64(std::string& out, std::string_view in) {
+  // Written through a pointer into room made once: a push_back per character was the largest
+  // cost of encoding a reply's JSON attachment.
+  const std::size_t start = out.size();
+  out.resize(start + (in.size() + 2) / 3 * 4);
+  base64_to(out.data() + start, in);
 }
 
 std::size_t q_length(std::string_view bytes) {
@@ -332,9 +339,38 @@ bool is_reserved_field(std::string_view name) {
   return name.size() >= 8 && iequals(name.substr(0, 8), "content-");
 }
 
+// The length of the UTF-8 sequence at s[i] (a byte >= 0x80) if it is one that to_valid_utf8
+// keeps (RFC 3629: no overlong form, no surrogate, nothing above U+10FFFF), else 0.
+std::size_t valid_utf8_at(std::string_view s, std::size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  std::size_t len = 0;
+  std::uint32_t cp = 0, min = 0;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2, cp = c & 0x1Fu, min = 0x80;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3, cp = c & 0x0Fu, min = 0x800;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4, cp = c & 0x07u, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) return 0;
+  for (std::size_t k = 1; k < len; ++k) {
+    const auto cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (cc & 0x3Fu);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
+// The length of the line break at s[i] (a CR or LF): 2 for CRLF, else 1.
+std::size_t break_length(std::string_view s, std::size_t i) {
+  return s[i] == '\r' && i + 1 < s.size() && s[i + 1] == '\n' ? 2 : 1;
+}
+
 // Text bodies: valid UTF-8 with every line break CRLF (RFC 2046 §4.1.1 canonical form).
-std::string canonical_text(std::string_view raw) {
-  const std::string valid = to_valid_utf8(raw);
+std::string canonical_text(std::string_view valid) {
   std::string out;
   out.reserve(valid.size() + valid.size() / 32);
   std::size_t i = 0;
@@ -345,51 +381,116 @@ std::string canonical_text(std::string_view raw) {
       break;
     }
     out.append(valid, i, brk - i).append("\r\n");
-    i = brk + (valid[brk] == '\r' && brk + 1 < valid.size() && valid[brk + 1] == '\n' ? 2 : 1);
+    i = brk + break_length(valid, brk);
   }
   return out;
 }
 
-// True if `body` can go as 7bit unchanged: printable ASCII and TAB, line breaks only as CRLF,
-// lines of at most 78 characters.
-bool is_7bit_safe(std::string_view body) {
-  std::size_t line = 0;
-  for (std::size_t i = 0; i < body.size(); ++i) {
-    const char c = body[i];
-    if (c == '\r') {
-      if (i + 1 >= body.size() || body[i + 1] != '\n') return false;
-      ++i;
-      line = 0;
-      continue;
-    }
-    if ((c < 0x20 && c != '\t') || c > 0x7E) return false;
-    if (++line > kBodyLine) return false;
+// The bytes a 7bit body may hold within a line: printable ASCII and TAB.
+constexpr std::array<bool, 256> k7bit = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c <= 0x7E; ++c) t[c] = true;
+  t['\t'] = true;
+  return t;
+}();
+
+// True if `body` can go as 7bit unchanged: printable ASCII and TAB, lines of at most 78
+// characters, and line breaks only as CRLF; with `any_break`, a bare CR or LF counts as a line
+// break too (what the body will be once canonical_text made it CRLF).
+bool is_7bit_safe(std::string_view body, bool any_break = false) {
+  const std::size_t n = body.size();
+  std::size_t i = 0, line_start = 0;
+  while (true) {
+    while (i < n && k7bit[static_cast<unsigned char>(body[i])]) ++i;
+    if (i - line_start > kBodyLine) return false;
+    if (i == n) return true;
+    if (body[i] != '\r' && !(any_break && body[i] == '\n')) return false;
+    const std::size_t len = break_length(body, i);
+    if (len == 1 && !any_break) return false;
+    i += len;
+    line_start = i;
   }
-  return true;
 }
 
+// What quoted_printable does with each byte.
+enum class QpClass : unsigned char { literal, encode, blank, cr, lf };
+
+constexpr std::array<QpClass, 256> kQpClasses = [] {
+  std::array<QpClass, 256> t{};
+  for (int c = 0; c < 256; ++c)
+    t[c] = c >= 33 && c <= 126 && c != '=' ? QpClass::literal : QpClass::encode;
+  t[' '] = t['\t'] = QpClass::blank;
+  t['\r'] = QpClass::cr;
+  t['\n'] = QpClass::lf;
+  return t;
+}();
+
 // Quoted-printable (RFC 2045 §6.7): CRLF pairs are line breaks, every other byte that is not
-// printable ASCII (bare CR and LF included) is encoded, lines are at most 76 characters.
-std::string quoted_printable(std::string_view in) {
+// printable ASCII (bare CR and LF included) is encoded, lines are at most 76 characters. With
+// `any_break`, a bare CR or LF is a line break too: the encoding of canonical_text(in), written
+// without that copy.
+//
+// With `valid` set, the bytes above 0x7F are checked on the way to be valid UTF-8 (the way
+// to_valid_utf8 reads them); at the first that is not, *valid becomes false and "" is returned.
+std::string quoted_printable(std::string_view in, bool any_break = false, bool* valid = nullptr) {
   // Written through a pointer into a buffer sized for the worst case (every byte encoded, a
   // soft break every 25 bytes: under 4 bytes out per byte in), then cut to size.
   std::string out(in.size() * 4 + 8, '\0');
   char* o = out.data();
   std::size_t line = 0;
   const std::size_t n = in.size();
-  for (std::size_t i = 0; i < n; ++i) {
-    const char c = in[i];
-    if (c == '\r' && i + 1 < n && in[i + 1] == '\n') {
+  const auto cls = [&](std::size_t k) { return kQpClasses[static_cast<unsigned char>(in[k])]; };
+  // True if the line break at in[k] (a CR or LF) is one.
+  const auto is_break = [&](std::size_t k) {
+    return any_break || (in[k] == '\r' && k + 1 < n && in[k + 1] == '\n');
+  };
+  std::size_t continuation = 0;  // bytes of a UTF-8 sequence checked already
+  std::size_t i = 0;
+  while (i < n) {
+    const QpClass k = cls(i);
+    if (k == QpClass::literal) {
+      if (line == 75) {  // leave room for the soft line break "="
+        *o++ = '=';
+        *o++ = '\r';
+        *o++ = '\n';
+        line = 0;
+      }
+      // A run of literal bytes, as much of it as the line takes (75 - line), in one copy.
+      const std::size_t limit = std::min(n, i + (75 - line));
+      std::size_t j = i + 1;
+      // A blank is literal too when another byte follows on its line.
+      while (j < limit && (cls(j) == QpClass::literal ||
+                           (cls(j) == QpClass::blank && j + 1 < n && cls(j + 1) <= QpClass::blank)))
+        ++j;
+      std::memcpy(o, in.data() + i, j - i);
+      o += j - i;
+      line += j - i;
+      i = j;
+      continue;
+    }
+    if ((k == QpClass::cr || k == QpClass::lf) && is_break(i)) {
       *o++ = '\r';
       *o++ = '\n';
       line = 0;
-      ++i;
+      i += break_length(in, i);
       continue;
     }
-    const auto u = static_cast<unsigned char>(c);
-    bool literal = u >= 33 && u <= 126 && c != '=';
-    if (!literal && (c == ' ' || c == '\t')) {
-      const bool at_line_end = i + 1 == n || (in[i + 1] == '\r' && i + 2 < n && in[i + 2] == '\n');
+    const auto u = static_cast<unsigned char>(in[i]);
+    if (valid && u >= 0x80) {
+      if (continuation > 0) {
+        --continuation;
+      } else if (const std::size_t len = valid_utf8_at(in, i); len != 0) {
+        continuation = len - 1;
+      } else {
+        *valid = false;
+        return {};
+      }
+    }
+    bool literal = false;
+    if (k == QpClass::blank) {
+      const bool at_line_end =
+          i + 1 == n || ((cls(i + 1) == QpClass::cr || cls(i + 1) == QpClass::lf) &&
+                         (any_break || (in[i + 1] == '\r' && i + 2 < n && in[i + 2] == '\n')));
       literal = !at_line_end;
     }
     const std::size_t len = literal ? 1 : 3;
@@ -400,26 +501,31 @@ std::string quoted_printable(std::string_view in) {
       line = 0;
     }
     if (literal) {
-      *o++ = c;
+      *o++ = in[i];
     } else {
       *o++ = '=';
       *o++ = kHex[u >> 4];
       *o++ = kHex[u & 0xF];
     }
     line += len;
+    ++i;
   }
   out.resize(static_cast<std::size_t>(o - out.data()));
   return out;
 }
 
+// Base64 in lines of 76 characters, CRLF between them, in one pass into a buffer sized once.
 std::string base64_lines(std::string_view in) {
-  std::string flat;
-  append_base64(flat, in);
-  std::string out;
-  out.reserve(flat.size() + flat.size() / 76 * 2);
-  for (std::size_t i = 0; i < flat.size(); i += 76) {
-    if (i > 0) out.append("\r\n");
-    out.append(flat, i, 76);
+  constexpr std::size_t kLineBytes = 57;  // 76 characters of base64
+  const std::size_t lines = (in.size() + kLineBytes - 1) / kLineBytes;
+  std::string out((in.size() + 2) / 3 * 4 + (lines ? lines - 1 : 0) * 2, '\0');
+  char* o = out.data();
+  for (std::size_t i = 0; i < in.size(); i += kLineBytes) {
+    if (i > 0) {
+      *o++ = '\r';
+      *o++ = '\n';
+    }
+    o = base64_to(o, in.substr(i, kLineBytes));
   }
   return out;
 }
@@ -430,16 +536,22 @@ struct Part {
 };
 
 Part text_part(std::string_view subtype, std::string_view raw) {
-  const std::string text = canonical_text(raw);
+  // Encoded from the caller's bytes when they are valid UTF-8 (the rendered report always is),
+  // their line breaks made CRLF on the way: no copy of the text before its encoding.
+  // Bytes that are 7bit-safe are ASCII, so valid UTF-8 too; otherwise the encoder checks
+  // them on its way, and only a text that was not is made valid (to_valid_utf8) and encoded
+  // again.
   Part p;
   p.header = "Content-Type: text/" + std::string(subtype) + "; charset=utf-8\r\n";
-  if (is_7bit_safe(text)) {
+  if (is_7bit_safe(raw, true)) {
     p.header += "Content-Transfer-Encoding: 7bit\r\n";
-    p.body = text;
-  } else {
-    p.header += "Content-Transfer-Encoding: quoted-printable\r\n";
-    p.body = quoted_printable(text);
+    p.body = canonical_text(raw);
+    return p;
   }
+  bool valid = true;
+  p.body = quoted_printable(raw, true, &valid);
+  if (!valid) p.body = quoted_printable(to_valid_utf8(raw), true);  // U+FFFD: still not 7bit
+  p.header += "Content-Transfer-Encoding: quoted-printable\r\n";
   return p;
 }
 
@@ -533,33 +645,37 @@ Part attachment_part(const Attachment& a) {
   return p;
 }
 
-// A multipart entity: its Content-Type field and its body, with a random boundary that does
-// not occur in any part.
-Part multipart(std::string_view subtype, const std::vector<Part>& parts) {
+// True if `needle` occurs in `part`'s header or body.
+bool occurs_in(const Part& part,
+               const std::boyer_moore_horspool_searcher<std::string::const_iterator>& needle) {
+  return std::search(part.header.begin(), part.header.end(), needle) != part.header.end() ||
+         std::search(part.body.begin(), part.body.end(), needle) != part.body.end();
+}
+
+// A random boundary that occurs in none of `parts` and is not `taken`.
+std::string fresh_boundary(const std::vector<const Part*>& parts, std::string_view taken = {}) {
   std::string boundary;
   for (int attempt = 0;; ++attempt) {
     // "=_" cannot start a line of quoted-printable or base64 output (RFC 2045 §7.2 idea).
     boundary = "=_ipconfirm_" + random_hex(32);
-    bool clash = false;
-    for (const auto& p : parts) {
-      clash = clash || p.header.find(boundary) != std::string::npos ||
-              p.body.find(boundary) != std::string::npos;
-    }
+    const std::boyer_moore_horspool_searcher needle(boundary.cbegin(), boundary.cend());
+    bool clash = boundary == taken;
+    for (const Part* p : parts) clash = clash || occurs_in(*p, needle);
     if (!clash || attempt >= 100) break;
   }
-  Part m;
-  m.header =
-      "Content-Type: multipart/" + std::string(subtype) + ";\r\n boundary=\"" + boundary + "\"\r\n";
-  std::size_t size = boundary.size() + 8;
-  for (const auto& p : parts) size += boundary.size() + p.header.size() + p.body.size() + 8;
-  m.body.reserve(size);
-  for (const auto& p : parts) {
-    // Piece by piece: one concatenated temporary would copy each part's body twice.
-    m.body.append("\r\n--").append(boundary).append("\r\n");
-    m.body.append(p.header).append("\r\n").append(p.body);
-  }
-  m.body.append("\r\n--").append(boundary).append("--\r\n");
-  return m;
+  return boundary;
+}
+
+std::string multipart_header(std::string_view subtype, std::string_view boundary) {
+  std::string h = "Content-Type: multipart/";
+  h.append(subtype).append(";\r\n boundary=\"").append(boundary).append("\"\r\n");
+  return h;
+}
+
+// A part after the delimiter line of `boundary`, appended to `out`.
+void append_part(std::string& out, std::string_view boundary, const Part& p) {
+  out.append("\r\n--").append(boundary).append("\r\n");
+  out.append(p.header).append("\r\n").append(p.body);
 }
 
 std::string domain_of(std::string_view address) {
@@ -615,18 +731,38 @@ std::string compose(const OutgoingMessage& m) {
   }
   out += "MIME-Version: 1.0\r\n";
 
-  std::vector<Part> parts;
-  if (m.html_body.empty()) {
-    parts.push_back(text_part("plain", m.text_body));
-  } else {
-    parts.push_back(multipart("alternative",
-                              {text_part("plain", m.text_body), text_part("html", m.html_body)}));
-  }
-  for (const auto& a : m.attachments) parts.push_back(attachment_part(a));
-  const Part mixed = multipart("mixed", parts);
-  out += mixed.header;
+  // Each part is encoded once and written once, straight into the message: multipart/mixed
+  // { multipart/alternative { text, html } or the text alone, then the attachments }. A
+  // boundary must occur in none of the parts it encloses; the mixed one encloses the
+  // alternative one's delimiter lines too, which hold only that other boundary.
+  const bool alternative = !m.html_body.empty();
+  const Part text = text_part("plain", m.text_body);
+  const Part html = alternative ? text_part("html", m.html_body) : Part{};
+  std::vector<Part> attachments;
+  attachments.reserve(m.attachments.size());
+  for (const auto& a : m.attachments) attachments.push_back(attachment_part(a));
+  std::vector<const Part*> leaves{&text};
+  if (alternative) leaves.push_back(&html);
+  const std::string alternative_boundary = alternative ? fresh_boundary(leaves) : std::string();
+  for (const Part& a : attachments) leaves.push_back(&a);
+  const std::string mixed_boundary = fresh_boundary(leaves, alternative_boundary);
+
+  std::size_t size = out.size() + 512;
+  for (const Part* p : leaves) size += p->header.size() + p->body.size() + 128;
+  out.reserve(size);
+  out += multipart_header("mixed", mixed_boundary);
   out += "\r\nThis is a multi-part message in MIME format.\r\n";
-  out += mixed.body;
+  if (alternative) {
+    append_part(out, mixed_boundary,
+                Part{multipart_header("alternative", alternative_boundary), std::string()});
+    append_part(out, alternative_boundary, text);
+    append_part(out, alternative_boundary, html);
+    out.append("\r\n--").append(alternative_boundary).append("--\r\n");
+  } else {
+    append_part(out, mixed_boundary, text);
+  }
+  for (const Part& a : attachments) append_part(out, mixed_boundary, a);
+  out.append("\r\n--").append(mixed_boundary).append("--\r\n");
   return out;
 }
 

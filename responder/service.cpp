@@ -18,6 +18,7 @@
 #include "responder/analysis/auth_lookups.hpp"
 #include "responder/analysis/lookups.hpp"
 #include "responder/analysis/report.hpp"
+#include "responder/analysis/report_json.hpp"
 #include "responder/dns/dns_resolver.hpp"
 #include "responder/health.hpp"
 #include "responder/http/http_server.hpp"
@@ -706,12 +707,22 @@ asio::awaitable<smtp::QueueOutcome> Service::Impl::handle(std::shared_ptr<const 
                                 .count();
             pending->report = StoredReport{
                 report_file_name(static_cast<std::int64_t>(us), report_token_digest(token)),
-                r.json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
-                    "\n"};
+                report_json_text(r.json)};
+            pending->report->json += '\n';
           }
           if (pending && pending->has_entry) {
-            Rendered rendered = render_report(settings->templates, r.json);
-            ReplyMail mail = build_reply_mail(obs, rendered, r.json, config.hostname, now);
+            // The JSON is written once: the stored report's text is the reply's attachment.
+            std::string json_part;
+            if (store_report) {
+              std::string_view stored = pending->report->json;
+              stored.remove_suffix(1);  // the final line break
+              json_part = with_crlf(stored);
+            } else {
+              json_part = report_json_text(r.json, "\r\n");
+              json_part += "\r\n";
+            }
+            ReplyMail mail = build_reply_mail(obs, render_report(settings->templates, r.json),
+                                              r.json, std::move(json_part), config.hostname, now);
             QueueEntry& entry = pending->entry;
             entry.recipient = std::move(mail.recipient);
             entry.sender = std::move(mail.sender);

@@ -1,9 +1,11 @@
 #include "responder/reply/render.hpp"
 
+#include <deque>
 #include <fstream>
 #include <kainjow/mustache.hpp>
 #include <memory>
 #include <sstream>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -63,10 +65,12 @@ data to_data(const json& j) {
   return d;
 }
 
-std::string str(const json& j, const char* key) {
+// The string member `key` of `j`, or "" (a reference: most uses only read or append it).
+const std::string& str(const json& j, const char* key) {
+  static const std::string kEmpty;
   auto it = j.find(key);
-  if (it == j.end() || !it->is_string()) return "";
-  return it->get<std::string>();
+  if (it == j.end() || !it->is_string()) return kEmpty;
+  return it->get_ref<const std::string&>();
 }
 
 std::string yes_no(const json& v, const char* unknown = "unknown (lookup failed)") {
@@ -231,6 +235,14 @@ std::string number(const json& v) {
   return v.is_number() ? v.dump() : std::string();
 }
 
+// `text` appended to `out` with `n` spaces after each of its line breaks.
+void append_indented(std::string& out, std::string_view text, std::size_t n) {
+  std::size_t pos = 0;
+  for (std::size_t nl; (nl = text.find('\n', pos)) != std::string_view::npos; pos = nl + 1)
+    out.append(text, pos, nl + 1 - pos).append(n, ' ');
+  out.append(text, pos, std::string_view::npos);
+}
+
 // One row of a details section: the text template shows `text` (the label in a column of 20,
 // the value wrapped to end by column 76), the HTML one label and value.
 json row(const std::string& label, const std::string& value) {
@@ -239,13 +251,9 @@ json row(const std::string& label, const std::string& value) {
     padded += std::string(22 - padded.size(), ' ');
   else
     padded += "\n" + std::string(22, ' ');
-  std::string wrapped = wrap(value, 54);
-  std::string text = padded;
-  for (char c : wrapped) {
-    text += c;
-    if (c == '\n') text += std::string(22, ' ');
-  }
-  return json{{"label", label}, {"value", value}, {"text", text}};
+  std::string text = std::move(padded);
+  append_indented(text, wrap(value, 54), 22);
+  return json{{"label", label}, {"value", value}, {"text", std::move(text)}};
 }
 
 json titled(const std::string& title, json rows) {
@@ -504,8 +512,8 @@ void requirements_view(const json& r, json& v) {
                         {"text", str(s, "text")}});
   }
   v["has_requirements"] = !lines.empty();
-  v["requirements_lines"] = lines;
-  v["requirements_rows"] = rows;
+  v["requirements_lines"] = std::move(lines);
+  v["requirements_rows"] = std::move(rows);
   std::string bulk;
   if (member(r, "bulk_looking") == true)
     bulk = "This message looks like bulk mail (" + str(r, "bulk_looking_reason") +
@@ -550,12 +558,12 @@ void requirements_view(const json& r, json& v) {
     providers.push_back(json{{"name", str(s, "name")},
                              {"verdict_text", wrap(str(s, "name") + ": " + str(s, "text"), 74, 2)},
                              {"text", str(s, "text")},
-                             {"lines", text_lines},
-                             {"rows", html_rows},
+                             {"lines", std::move(text_lines)},
+                             {"rows", std::move(html_rows)},
                              {"counted", counted},
                              {"counted_text", wrap(counted, 70, 4)}});
   }
-  v["requirements_providers"] = providers;
+  v["requirements_providers"] = std::move(providers);
 }
 
 json build_view(const json& r) {
@@ -697,13 +705,9 @@ json build_view(const json& r) {
   // column 76 (a single long token, like a long host name, still goes on one line).
   for (const char* key : {"ptr_text", "fcrdns_text", "generic_text", "helo_text",
                           "helo_resolves_text", "helo_ptr_text", "tls_text"}) {
-    std::string wrapped = wrap(v[key].get<std::string>(), 54);
     std::string out;
-    for (char c : wrapped) {
-      out += c;
-      if (c == '\n') out += std::string(22, ' ');
-    }
-    v[key] = out;
+    append_indented(out, wrap(v[key].get_ref<const std::string&>(), 54), 22);
+    v[key] = std::move(out);
   }
   // A local test checked nothing of how the internet sees the sender: it says so.
   bool local_test = false;
@@ -789,29 +793,45 @@ bool has_control_characters(const json& j) {
   }
 }
 
-// What the templates see: the report plus its view under "view", turned into mustache data
-// only where a template looks. A member of the top level is converted the first time a name
-// reaches it (the built-in templates use six of the report's fifteen), the whole only for a
-// bare {{.}} at the top.
+// What the templates see: the report plus its view under "view". Nothing is converted to
+// mustache data up front: a name is looked up in the JSON itself, and only what a lookup
+// finds becomes data, once (a scalar as its value; an object as an empty stand-in whose
+// members are looked up in its JSON in turn; an array as a list of such stand-ins, which the
+// library walks for a section). The whole report is converted only for a bare {{.}} at the
+// top. The result is what to_data(report), with the view set, would render.
 class Model {
  public:
   Model(const json& report, json view) : report_(report), view_(std::move(view)) {}
 
-  // The top-level member `name`, or nullptr: what to_data(report) with the view set would hold.
-  const data* member(const std::string& name) {
+  // The top-level member `name` as JSON, or nullptr.
+  const json* top(std::string_view name) const {
     if (!report_.is_object()) return nullptr;
-    auto it = converted_.find(name);
-    if (it != converted_.end()) return it->second.get();
-    const json* j = nullptr;
-    if (name == "view") {
-      j = &view_;
-    } else if (auto f = report_.find(name); f != report_.end()) {
-      j = &*f;
-    }
-    auto& slot = converted_[name];  // a name that is not there is remembered too
-    if (j) slot = std::make_unique<data>(to_data(*j));
-    return slot.get();
+    if (name == "view") return &view_;
+    auto f = report_.find(name);
+    return f == report_.end() ? nullptr : &*f;
   }
+
+  // The JSON a stand-in was made for, or nullptr (a scalar, or data of the library's own).
+  const json* origin(const data* d) const {
+    auto it = origins_.find(d);
+    return it == origins_.end() ? nullptr : it->second;
+  }
+
+  // `j` as data: made the first time, the same pointer after.
+  const data* wrap(const json& j) {
+    auto [it, added] = wrapped_.try_emplace(&j, nullptr);
+    if (!added) return it->second;
+    data& d = made_.emplace_back(j.is_object()  ? data{data::type::object}
+                                 : j.is_array() ? data{data::type::list}
+                                                : scalar_data(j));
+    if (j.is_array()) stand_ins(d, j);
+    if (j.is_object() || j.is_array()) origins_.emplace(&d, &j);
+    it->second = &d;
+    return &d;
+  }
+
+  // A name resolved at the top level, cached by the whole dotted name.
+  std::unordered_map<std::string, const data*>& top_cache() { return top_cache_; }
 
   const data* whole() {
     if (!whole_) {
@@ -825,16 +845,48 @@ class Model {
   }
 
  private:
+  // Fills the list `d` with a stand-in for each element of the array `j`.
+  void stand_ins(data& d, const json& j) {
+    for (const auto& e : j)
+      d.push_back(e.is_object()  ? data{data::type::object}
+                  : e.is_array() ? data{data::type::list}
+                                 : scalar_data(e));
+    // The list is complete: its elements stay where they are now.
+    auto& items = const_cast<kainjow::mustache::basic_list<std::string>&>(d.list_value());
+    std::size_t k = 0;
+    for (const auto& e : j) {
+      data& item = items[k++];
+      if (e.is_array()) stand_ins(item, e);
+      if (e.is_object() || e.is_array()) origins_.emplace(&item, &e);
+    }
+  }
+
   const json& report_;
   json view_;
-  std::unordered_map<std::string, std::unique_ptr<data>> converted_;
+  std::deque<data> made_;  // stable addresses
+  std::unordered_map<const json*, const data*> wrapped_;
+  std::unordered_map<const data*, const json*> origins_;
+  std::unordered_map<std::string, const data*> top_cache_;
   std::unique_ptr<data> whole_;
 };
 
+// The parts of a dotted name as std::getline would give them (a trailing '.' adds no empty
+// last part), each passed to `step` until it returns false; true if every part was taken.
+template <typename Step>
+bool walk_parts(const std::string& name, Step step) {
+  std::size_t pos = 0;
+  while (pos < name.size()) {
+    std::size_t dot = name.find('.', pos);
+    if (dot == std::string::npos) dot = name.size();
+    if (!step(std::string_view(name).substr(pos, dot - pos))) return false;
+    pos = dot + 1;
+  }
+  return true;
+}
+
 // kainjow's own context splits every dotted name ({{view.x}}) with a std::stringstream at each
-// lookup, which was the largest single cost of a render; this one looks the parts up in place,
-// with the same result: the innermost section's data first, then the outer ones, then the
-// model's top level (nullptr in items_).
+// lookup; this one looks the parts up in place, with the same result: the innermost section's
+// data first, then the outer ones, then the model's top level (nullptr in items_).
 class Context : public kainjow::mustache::basic_context<std::string> {
  public:
   explicit Context(Model& model) : model_(model) { items_.push_back(nullptr); }
@@ -843,33 +895,59 @@ class Context : public kainjow::mustache::basic_context<std::string> {
 
   const data* get(const std::string& name) const override {
     if (name == ".") return items_.back() ? items_.back() : model_.whole();
-    if (name.find('.') == std::string::npos) return get_partial(name);
-    std::string part;
-    for (auto item = items_.rbegin(); item != items_.rend(); ++item) {
-      const data* var = *item;
-      std::size_t pos = 0;
-      // The parts std::getline would give: a trailing '.' adds no empty last part.
-      bool top = var == nullptr;
-      while ((var || top) && pos < name.size()) {
-        std::size_t dot = name.find('.', pos);
-        if (dot == std::string::npos) dot = name.size();
-        part.assign(name, pos, dot - pos);
-        var = top ? model_.member(part) : var->get(part);
-        top = false;
-        pos = dot + 1;
-      }
-      if (var) return var;
-    }
+    for (auto item = items_.rbegin(); item != items_.rend(); ++item)
+      if (const data* var = in(*item, name)) return var;
     return nullptr;
   }
 
   const data* get_partial(const std::string& name) const override {
     for (auto item = items_.rbegin(); item != items_.rend(); ++item)
-      if (const data* var = *item ? (*item)->get(name) : model_.member(name)) return var;
+      if (const data* var = in(*item, name, false)) return var;
     return nullptr;
   }
 
  private:
+  // `name` looked up in one item of the stack (nullptr: the top level): its dotted parts one
+  // after the other, or, with `dotted` false, the name as one key.
+  const data* in(const data* item, const std::string& name, bool dotted = true) const {
+    if (item == nullptr) {
+      auto& cache = model_.top_cache();
+      if (auto it = cache.find(name); it != cache.end()) return it->second;
+      const json* node = nullptr;
+      bool first = true;
+      const auto step = [&](std::string_view part) {
+        node = first ? model_.top(part) : child(*node, part);
+        first = false;
+        return node != nullptr;
+      };
+      const bool found = dotted ? walk_parts(name, step) : step(name);
+      const data* var = found && node ? model_.wrap(*node) : nullptr;
+      cache.emplace(name, var);
+      return var;
+    }
+    if (const json* node = model_.origin(item)) {
+      const auto step = [&](std::string_view part) {
+        node = child(*node, part);
+        return node != nullptr;
+      };
+      if (!(dotted ? walk_parts(name, step) : step(name)) || !node) return nullptr;
+      return node == model_.origin(item) ? item : model_.wrap(*node);  // "" names the item
+    }
+    // Data of the library's own (the whole report of a {{#.}} at the top, or a scalar).
+    const data* var = item;
+    const auto step = [&](std::string_view part) {
+      var = var->get(std::string(part));
+      return var != nullptr;
+    };
+    return (dotted ? walk_parts(name, step) : step(name)) ? var : nullptr;
+  }
+
+  static const json* child(const json& node, std::string_view key) {
+    if (!node.is_object()) return nullptr;
+    auto it = node.find(key);
+    return it == node.end() ? nullptr : &*it;
+  }
+
   Model& model_;
   std::vector<const data*> items_;  // the innermost last
 };
@@ -945,7 +1023,7 @@ std::string wrap(std::string_view text, std::size_t width, std::size_t indent) {
   std::string out, line;
   std::size_t pos = 0;
   auto flush = [&] {
-    if (!out.empty()) out += "\n" + std::string(indent, ' ');
+    if (!out.empty()) out.append(1, '\n').append(indent, ' ');
     out += line;
     line.clear();
   };

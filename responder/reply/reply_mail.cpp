@@ -5,23 +5,11 @@
 
 #include "mime/compose.hpp"
 #include "responder/analysis/idna.hpp"
+#include "responder/analysis/report_json.hpp"
 
 namespace ipconfirm::responder {
 
 namespace {
-
-// The JSON part travels as 7bit text with CRLF line breaks, so that it stays readable in the
-// raw message (a part with bare LF would have to go as base64).
-std::string crlf(const std::string& text) {
-  std::string out;
-  out.reserve(text.size() + text.size() / 16 + 2);
-  std::size_t pos = 0;
-  for (std::size_t lf; (lf = text.find('\n', pos)) != std::string::npos; pos = lf + 1)
-    out.append(text, pos, lf - pos).append("\r\n");
-  out.append(text, pos, std::string::npos);
-  out += "\r\n";
-  return out;
-}
 
 // The cut text and JSON: even as quoted-printable (3 bytes per byte) and base64 they fit.
 constexpr std::size_t kCutTextBytes = 48 * 1024;
@@ -67,11 +55,18 @@ std::string reply_address(const std::string& mail_from) {
 ReplyMail build_reply_mail(const Observation& obs, const Rendered& rendered,
                            const nlohmann::ordered_json& report, const std::string& hostname,
                            std::int64_t now) {
+  return build_reply_mail(obs, Rendered(rendered), report,
+                          report_json_text(report, "\r\n") + "\r\n", hostname, now);
+}
+
+ReplyMail build_reply_mail(const Observation& obs, Rendered&& rendered,
+                           const nlohmann::ordered_json& report, std::string json_part,
+                           const std::string& hostname, std::int64_t now) {
   mime::OutgoingMessage m;
   m.from_address = "ipconfirm-response@" + obs.reply_domain;
   m.from_display = "ipconfirm";
   m.to_address = reply_address(obs.mail_from);
-  m.subject = rendered.subject;
+  m.subject = std::move(rendered.subject);
   m.message_id = mime::make_message_id(hostname);
   m.in_reply_to = obs.message.message_id;
   // RFC 5322 §3.6.4: References is the parent's References (if any) plus the parent's id.
@@ -84,33 +79,35 @@ ReplyMail build_reply_mail(const Observation& obs, const Rendered& rendered,
                      {"X-Auto-Response-Suppress", "All"},
                      {"Precedence", "auto_reply"},
                      {"X-Ipconfirm-IP", obs.ip.to_string()}};
-  m.text_body = rendered.text;
-  m.html_body = rendered.html;
+  m.text_body = std::move(rendered.text);
+  m.html_body = std::move(rendered.html);
+  // The JSON part has CRLF line breaks, so that it could travel as 7bit text and stay readable
+  // in the raw message (a part with bare LF would have to go as base64).
   m.attachments.push_back(
-      mime::Attachment{"application/json", "ipconfirm.json", crlf(report.dump(2))});
+      mime::Attachment{"application/json", "ipconfirm.json", std::move(json_part)});
   ReplyMail r;
   r.sender = "";
   r.recipient = m.to_address;
   r.message_id = m.message_id;
   r.data = mime::compose(m);
   if (r.data.size() > kMaxReplyBytes) {
-    m.text_body = cut_text(rendered.text);
+    m.text_body = cut_text(m.text_body);
     m.html_body = std::string("<!DOCTYPE html><html><body><p>") + kCutNote +
                   " See the text part.</p></body></html>\n";
     nlohmann::ordered_json smaller = report;
     smaller["received"] = nlohmann::ordered_json::array();
     smaller["reply_truncated"] = true;
-    std::string json = smaller.dump(2);
+    std::string json = report_json_text(smaller, "\r\n");
     if (json.size() > kCutTextBytes) {
       // Nothing else in the report is that large; keep what identifies the connection.
       nlohmann::ordered_json minimal;
       for (const char* key : {"ipconfirm", "reporter", "arrival", "connection", "envelope"})
         if (report.contains(key)) minimal[key] = report[key];
       minimal["reply_truncated"] = true;
-      json = minimal.dump(2);
+      json = report_json_text(minimal, "\r\n");
     }
     m.attachments.clear();
-    m.attachments.push_back(mime::Attachment{"application/json", "ipconfirm.json", crlf(json)});
+    m.attachments.push_back(mime::Attachment{"application/json", "ipconfirm.json", json + "\r\n"});
     r.data = mime::compose(m);
   }
   return r;

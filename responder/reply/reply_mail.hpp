@@ -31,5 +31,12 @@ inline constexpr std::size_t kMaxReplyBytes = 256 * 1024;
 ReplyMail build_reply_mail(const Observation& obs, const Rendered& rendered,
                            const nlohmann::ordered_json& report, const std::string& hostname,
                            std::int64_t now);
+// The same, with the parts moved in and the JSON attachment's body given: the report's JSON
+// with CRLF line breaks and a final CRLF (report_json_text(report, "\r\n") + "\r\n", or
+// with_crlf of the stored report's text; responder/analysis/report_json.hpp). The service has
+// that text already when it stores the report: a reply's JSON is written only once.
+ReplyMail build_reply_mail(const Observation& obs, Rendered&& rendered,
+                           const nlohmann::ordered_json& report, std::string json_part,
+                           const std::string& hostname, std::int64_t now);
 
 }  // namespace ipconfirm::responder

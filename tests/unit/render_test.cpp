@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include <kainjow/mustache.hpp>
+
 #include "mime/incoming.hpp"
 #include "responder/analysis/report.hpp"
 #include "responder/reply/render.hpp"
@@ -410,4 +412,81 @@ TEST_CASE("reply: PTR names and non-ASCII values are encoded, lines stay within 
   o.helo = "h\xC3\xA9llo.test";
   ReplyMail mail = reply_for(o);
   check_reply(mail, "alice@sender.test");
+}
+
+namespace {
+
+// The report as the library's own data, converted whole: what the renderer's names must find.
+kainjow::mustache::data whole_data(const nlohmann::ordered_json& j) {
+  using kainjow::mustache::data;
+  switch (j.type()) {
+    case nlohmann::ordered_json::value_t::object: {
+      data d{data::type::object};
+      for (auto it = j.begin(); it != j.end(); ++it) d.set(it.key(), whole_data(it.value()));
+      return d;
+    }
+    case nlohmann::ordered_json::value_t::array: {
+      data d{data::type::list};
+      for (const auto& e : j) d.push_back(whole_data(e));
+      return d;
+    }
+    case nlohmann::ordered_json::value_t::string:
+      return data{j.get<std::string>()};
+    case nlohmann::ordered_json::value_t::boolean:
+      return data{j.get<bool>()};
+    case nlohmann::ordered_json::value_t::null:
+      return data{false};
+    default:
+      return data{j.dump()};
+  }
+}
+
+}  // namespace
+
+TEST_CASE("render: names are looked up as the library's own context looks them up") {
+  // A custom template of every kind of lookup (dotted names from inside sections, lists of
+  // scalars, of objects and of lists, inverted sections, the current item, missing names,
+  // partials), rendered by render_report, which looks names up in the JSON, and by the
+  // library itself on the whole report converted to its data.
+  const std::string tmpl =
+      "{{reporter}}|{{connection.ip}}|{{#rdns.ptr}}[{{.}}]{{/rdns.ptr}}|"
+      "{{^rdns.ptr}}none{{/rdns.ptr}}|{{#hints}}{{code}}:{{severity}}:{{connection.ip}};"
+      "{{/hints}}|{{#connection}}{{ip}}-{{reporter}}-{{tls.version}}{{/connection}}|"
+      "{{#auth.dkim}}{{domain}} {{result}} {{auth.spf.result}};{{/auth.dkim}}|{{missing.name}}|"
+      "{{#dns_log}}{{#answers}}{{.}},{{/answers}}{{/dns_log}}|"
+      "{{#envelope.rcpt_to}}<{{.}}>{{/envelope.rcpt_to}}|{{#grid}}({{#.}}{{.}}{{/.}}){{/grid}}|"
+      "{{#objs}}{{a.b}}{{#a}}{{b}}{{reporter}}{{/a}}{{/objs}}|{{^flag}}F{{/flag}}{{#flag}}T"
+      "{{/flag}}|{{#n}}N{{/n}}{{^n}}no-n{{/n}}|{{num}} {{big}}|{{grid.0}}|{{#num}}{{.}}{{/num}}|"
+      "{{#nested}}{{#inner}}{{x}}{{y}}{{/inner}}{{/nested}}|{{objs.a.b}}|{{#empty}}E{{/empty}}"
+      "{{^empty}}not-E{{/empty}}|{{#emptyobj}}O{{/emptyobj}}|{{>partial_text}}|"
+      "{{#rdns}}{{status}}{{#ptr}}{{status}}{{.}}{{/ptr}}{{/rdns}}\n";
+  const fs::path dir = fs::path(IPCONFIRM_TEST_DATA) / "report";
+  for (const char* name : {"01-all-good.json", "03-dynamic-listed.json", "05-hostile-values.json",
+                           "06-dkim-body-changed.json"}) {
+    CAPTURE(name);
+    auto report = nlohmann::ordered_json::parse(read_file(dir / name));
+    // Control characters would be cleaned by the renderer and not by the library: none here.
+    report["grid"] = {{1, 2}, nlohmann::ordered_json::array(), {"a"}};
+    report["objs"] = {{{"a", {{"b", "x"}}}}, {{"a", {{"b", "y"}, {"reporter", "inner"}}}}};
+    report["flag"] = false;
+    report["n"] = nullptr;
+    report["num"] = 3.5;
+    report["big"] = 12345678901LL;
+    report["nested"] = {{"inner", {{{"x", "1"}}, {{"y", "2"}}}}, {"x", "outer"}};
+    report["empty"] = nlohmann::ordered_json::array();
+    report["emptyobj"] = nlohmann::ordered_json::object();
+    report["partial_text"] = "{{reporter}}!";
+    Templates t;
+    t.subject = "s";
+    t.text = tmpl;
+    t.html = tmpl;
+    const Rendered r = render_report(t, report);
+    kainjow::mustache::mustache plain{tmpl};
+    plain.set_custom_escape([](const std::string& s) { return s; });
+    CHECK(r.text == plain.render(whole_data(report)));
+    CHECK(r.text.find("|(12)()(a)|xxmx.example.testyyinner|F|no-n|3.5 12345678901||3.5|1outer2||"
+                      "not-E|O|mx.example.test!|") != std::string::npos);
+    kainjow::mustache::mustache html{tmpl};
+    CHECK(r.html == html.render(whole_data(report)));
+  }
 }
