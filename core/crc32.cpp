@@ -21,6 +21,11 @@ std::uint32_t crc32_ieee(std::string_view bytes, std::uint32_t crc) {
   return static_cast<std::uint32_t>(c);
 }
 
+std::uint32_t crc32_combine_ieee(std::uint32_t crc_a, std::uint32_t crc_b, std::uint64_t length_b) {
+  return static_cast<std::uint32_t>(
+      ::crc32_combine64(crc_a, crc_b, static_cast<z_off64_t>(length_b)));
+}
+
 std::string crc32_hex(std::uint32_t crc) {
   char buf[9];
   std::snprintf(buf, sizeof buf, "%08x", crc);

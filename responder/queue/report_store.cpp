@@ -105,14 +105,19 @@ std::optional<ReportFileName> parse_report_file_name(std::string_view name) {
   return out;
 }
 
-std::string serialize_stored_report(std::string_view json) {
+std::string serialize_stored_report(std::string_view json, std::uint32_t* whole_crc) {
   std::string out;
   out.reserve(json.size() + 64);
   out.append(kMagic);
   out.append("json ").append(std::to_string(json.size())).append("\n");
   out.append(json).append("\n");
   const std::uint32_t crc = crc32_ieee(out);
+  const std::size_t body = out.size();
   out.append("crc32 ").append(crc32_hex(crc)).append("\n");
+  if (whole_crc) {
+    const std::string_view trailer = std::string_view(out).substr(body);
+    *whole_crc = crc32_combine_ieee(crc, crc32_ieee(trailer), trailer.size());
+  }
   return out;
 }
 
@@ -271,8 +276,12 @@ std::string ReportWriter::write_batch(const std::vector<const StoredReport*>& re
   for (const StoredReport* r : reports) {
     payload = r->name;
     payload += '\n';
-    payload += serialize_stored_report(r->json);
-    append_segment_record(out, 'E', payload);
+    const std::size_t head = payload.size();
+    std::uint32_t crc = 0;
+    payload += serialize_stored_report(r->json, &crc);
+    append_segment_record(out, 'E', payload,
+                          crc32_combine_ieee(crc32_ieee(std::string_view(payload).substr(0, head)),
+                                             crc, payload.size() - head));
     // The stored report ends one byte (the record's newline) before the end of the record.
     const std::uint64_t length = payload.size() - r->name.size() - 1;
     places.push_back(ReportPlace{current_, size_ + out.size() - 1 - length, length});

@@ -78,7 +78,8 @@ std::optional<ReportFileName> parse_report_file_name(std::string_view name);
 
 // The file format above, and its inverse: nullopt with `why` on a wrong magic line, a
 // truncation, a checksum mismatch or a trailing byte.
-std::string serialize_stored_report(std::string_view json);
+// `crc`, when given, receives crc32_ieee of the whole result (for its segment record).
+std::string serialize_stored_report(std::string_view json, std::uint32_t* crc = nullptr);
 std::optional<std::string> parse_stored_report(std::string_view bytes, std::string& why);
 
 struct StoredReport {

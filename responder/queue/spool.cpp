@@ -156,7 +156,7 @@ bool is_valid_spool_id(std::string_view id) {
   });
 }
 
-std::string serialize_spool_entry(const QueueEntry& e) {
+std::string serialize_spool_entry(const QueueEntry& e, std::uint32_t* whole_crc) {
   std::string out;
   out.reserve(e.data.size() + e.recipient.size() + e.sender.size() + e.origin.size() +
               e.last_error.size() + 256);
@@ -170,8 +170,13 @@ std::string serialize_spool_entry(const QueueEntry& e) {
   append_field(out, "attempts", std::to_string(e.attempts));
   append_field(out, "last-error", e.last_error);
   append_field(out, "data", e.data);
-  std::uint32_t crc = crc32_ieee(out);
+  const std::uint32_t crc = crc32_ieee(out);
+  const std::size_t body = out.size();
   out.append("crc32 ").append(crc32_hex(crc)).append("\n");
+  if (whole_crc) {
+    const std::string_view trailer = std::string_view(out).substr(body);
+    *whole_crc = crc32_combine_ieee(crc, crc32_ieee(trailer), trailer.size());
+  }
   return out;
 }
 
@@ -933,8 +938,9 @@ void SpoolWriter::write_batch(Spool::Batch& batch) {
   std::vector<SpoolPlace> places;
   places.reserve(todo.size());
   for (std::size_t i : todo) {
-    payload = serialize_spool_entry(entries[i]);
-    append_segment_record(out, 'E', payload);
+    std::uint32_t crc = 0;
+    payload = serialize_spool_entry(entries[i], &crc);
+    append_segment_record(out, 'E', payload, crc);
     // The payload ends one byte (its newline) before the end of the record.
     places.push_back(
         SpoolPlace{seq, segment.size + out.size() - 1 - payload.size(), payload.size()});

@@ -341,7 +341,8 @@ class SpoolWriter {
 // The serialized form of an entry (the format above), and its inverse. parse_spool_entry
 // returns nullopt and sets `why` on any truncation, checksum mismatch, bad number or trailing
 // byte. Exposed for tests and for tools that inspect the queue.
-std::string serialize_spool_entry(const QueueEntry&);
+// `crc`, when given, receives crc32_ieee of the whole result (for its segment record).
+std::string serialize_spool_entry(const QueueEntry&, std::uint32_t* crc = nullptr);
 std::optional<QueueEntry> parse_spool_entry(std::string_view bytes, std::string& why);
 
 }  // namespace ipconfirm::responder

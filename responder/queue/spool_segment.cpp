@@ -31,10 +31,14 @@ bool parse_hex8(std::string_view text, std::uint32_t& out) {
 
 }  // namespace
 
-void append_segment_record(std::string& out, char type, std::string_view payload) {
+void append_segment_record(std::string& out, char type, std::string_view payload,
+                           std::optional<std::uint32_t> payload_crc) {
+  const std::uint32_t crc = payload_crc ? crc32_combine_ieee(crc32_ieee(std::string_view(&type, 1)),
+                                                             *payload_crc, payload.size())
+                                        : crc32_of(type, payload);
   char head[48];
   const int n = std::snprintf(head, sizeof head, "%c %zu %08x\n", type, payload.size(),
-                              static_cast<unsigned>(crc32_of(type, payload)));
+                              static_cast<unsigned>(crc));
   out.append(head, static_cast<std::size_t>(n));
   out.append(payload);
   out.push_back('\n');

@@ -52,8 +52,11 @@ struct SegmentScan {
   bool bad_magic = false;              // the first line is not kSegmentMagic (or is cut)
 };
 
-// Appends one framed record to `out`.
-void append_segment_record(std::string& out, char type, std::string_view payload);
+// Appends one framed record to `out`. `payload_crc`, when given, is crc32_ieee(payload), known
+// already (the spool's and the report store's formats end with it), so the payload is not read
+// twice.
+void append_segment_record(std::string& out, char type, std::string_view payload,
+                           std::optional<std::uint32_t> payload_crc = std::nullopt);
 
 // Reads the records of a whole segment file (pure). Stops at the first record that is cut
 // short, has a bad header or a wrong checksum; never reads past `bytes`.

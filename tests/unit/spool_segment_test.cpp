@@ -3,6 +3,10 @@
 
 #include <doctest/doctest.h>
 
+#include "core/crc32.hpp"
+#include "responder/queue/report_store.hpp"
+#include "responder/queue/spool.hpp"
+
 #include <string>
 #include <vector>
 
@@ -82,4 +86,21 @@ TEST_CASE("spool segment: names") {
   CHECK_FALSE(parse_segment_name("000000000000004x").has_value());
   CHECK_FALSE(parse_segment_name("0000000000000000").has_value());
   CHECK_FALSE(parse_segment_name("../0000000000042").has_value());
+}
+
+TEST_CASE("spool segment: a payload's known checksum gives the same record as reading it") {
+  QueueEntry e;
+  e.id = "0123456789abcdef";
+  e.recipient = "sender@example.org";
+  e.data = std::string(5000, 'z') + "\r\n";
+  std::uint32_t crc = 0;
+  const std::string entry = serialize_spool_entry(e, &crc);
+  CHECK(crc == ipconfirm::crc32_ieee(entry));
+  std::string known, read;
+  append_segment_record(known, 'E', entry, crc);
+  append_segment_record(read, 'E', entry);
+  CHECK(known == read);
+
+  const std::string report = serialize_stored_report("{\"a\": 1}\n", &crc);
+  CHECK(crc == ipconfirm::crc32_ieee(report));
 }
