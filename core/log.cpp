@@ -7,32 +7,11 @@
 #include <mutex>
 #include <utility>
 
+#include "core/utf8.hpp"
+
 namespace ipconfirm {
 
 namespace {
-
-// The code point of the well-formed UTF-8 sequence at s[i] and its length, or length 0 when
-// the bytes there are not one (overlong, surrogate, above U+10FFFF, truncated).
-std::pair<std::uint32_t, std::size_t> decode_utf8(std::string_view s, std::size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  std::size_t len = 0;
-  std::uint32_t cp = 0, min = 0;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2, cp = c & 0x1Fu, min = 0x80;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3, cp = c & 0x0Fu, min = 0x800;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4, cp = c & 0x07u, min = 0x10000;
-  }
-  if (len == 0 || i + len > s.size()) return {0, 0};
-  for (std::size_t k = 1; k < len; ++k) {
-    const auto cc = static_cast<unsigned char>(s[i + k]);
-    if ((cc & 0xC0) != 0x80) return {0, 0};
-    cp = (cp << 6) | (cc & 0x3Fu);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return {0, 0};
-  return {cp, len};
-}
 
 // Code points that change how a line is shown rather than what it says: C1 controls (NEL
 // U+0085 breaks lines, CSI U+009B starts terminal escape sequences), the Unicode line and
@@ -67,7 +46,7 @@ bool append_escaped(std::string& out, std::string_view v, std::size_t max_in) {
       ++i;
       continue;
     }
-    auto [cp, len] = decode_utf8(v, i);
+    const auto [cp, len] = utf8::decode(v, i);
     if (len == 0) {
       append_hex(out, "\\x", u, 2);  // not UTF-8: shown as the byte it is
       ++i;

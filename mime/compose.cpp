@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "core/ascii.hpp"
+#include "core/utf8.hpp"
 #include "mime/date.hpp"
 #include "mime/incoming.hpp"
 
@@ -339,31 +340,6 @@ bool is_reserved_field(std::string_view name) {
   return name.size() >= 8 && iequals(name.substr(0, 8), "content-");
 }
 
-// The length of the UTF-8 sequence at s[i] (a byte >= 0x80) if it is one that to_valid_utf8
-// keeps (RFC 3629: no overlong form, no surrogate, nothing above U+10FFFF), else 0.
-std::size_t valid_utf8_at(std::string_view s, std::size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  std::size_t len = 0;
-  std::uint32_t cp = 0, min = 0;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2, cp = c & 0x1Fu, min = 0x80;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3, cp = c & 0x0Fu, min = 0x800;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4, cp = c & 0x07u, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  for (std::size_t k = 1; k < len; ++k) {
-    const auto cc = static_cast<unsigned char>(s[i + k]);
-    if ((cc & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (cc & 0x3Fu);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
-
 // The length of the line break at s[i] (a CR or LF): 2 for CRLF, else 1.
 std::size_t break_length(std::string_view s, std::size_t i) {
   return s[i] == '\r' && i + 1 < s.size() && s[i + 1] == '\n' ? 2 : 1;
@@ -479,7 +455,7 @@ std::string quoted_printable(std::string_view in, bool any_break = false, bool* 
     if (valid && u >= 0x80) {
       if (continuation > 0) {
         --continuation;
-      } else if (const std::size_t len = valid_utf8_at(in, i); len != 0) {
+      } else if (const std::size_t len = utf8::decode(in, i).length; len != 0) {
         continuation = len - 1;
       } else {
         *valid = false;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/ascii.hpp"
+#include "core/utf8.hpp"
 #include "mime/date.hpp"
 
 namespace ipconfirm::mime {
@@ -370,27 +371,7 @@ std::string to_valid_utf8(std::string_view s) {
       i = j;
       continue;
     }
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    std::uint32_t min = 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2, cp = c & 0x1Fu, min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3, cp = c & 0x0Fu, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4, cp = c & 0x07u, min = 0x10000;
-    }
-    bool ok = len != 0 && i + len <= s.size();
-    for (std::size_t k = 1; ok && k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) {
-        ok = false;
-      } else {
-        cp = (cp << 6) | (cc & 0x3Fu);
-      }
-    }
-    ok = ok && cp >= min && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
-    if (ok) {
+    if (const std::size_t len = utf8::decode(s, i).length; len != 0) {
       out.append(s.substr(i, len));
       i += len;
     } else {
