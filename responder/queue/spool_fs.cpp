@@ -90,17 +90,10 @@ Result write_new_file_impl(const std::filesystem::path& path, std::string_view b
     if (r.error == SpoolError::not_found) r.error = SpoolError::io;
     return r;
   };
-  const char* p = bytes.data();
-  std::size_t left = bytes.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail("write", errno);
-    }
-    if (n == 0) return fail("write", EIO);  // cannot happen for regular files; never spin
-    p += n;
-    left -= static_cast<std::size_t>(n);
+  if (Result w = append_all(fd, bytes, path, err_out); !w.ok()) {
+    ::close(fd);
+    ::unlink(path.c_str());
+    return w;
   }
   while (sync && ::fsync(fd) != 0) {
     if (errno != EINTR) return fail("fsync", errno);
@@ -205,18 +198,22 @@ Result read_file(const std::filesystem::path& path, std::size_t max_bytes, std::
   return {};
 }
 
-Result append_all(int fd, std::string_view bytes, const std::filesystem::path& path) {
+Result append_all(int fd, std::string_view bytes, const std::filesystem::path& path, int* err_out) {
+  auto fail = [&](int err) {
+    if (err_out) *err_out = err;
+    Result r = failure("write", path, err);
+    if (r.error == SpoolError::not_found) r.error = SpoolError::io;
+    return r;
+  };
   const char* p = bytes.data();
   std::size_t left = bytes.size();
   while (left > 0) {
     ssize_t n = ::write(fd, p, left);
     if (n < 0) {
       if (errno == EINTR) continue;
-      Result r = failure("write", path, errno);
-      if (r.error == SpoolError::not_found) r.error = SpoolError::io;
-      return r;
+      return fail(errno);
     }
-    if (n == 0) return failure("write", path, EIO);  // cannot happen for regular files
+    if (n == 0) return fail(EIO);  // cannot happen for regular files; never spin
     p += n;
     left -= static_cast<std::size_t>(n);
   }

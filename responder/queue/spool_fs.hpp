@@ -56,8 +56,9 @@ Result make_dir(const std::filesystem::path& dir);
 Result read_file(const std::filesystem::path& path, std::size_t max_bytes, std::string& out);
 
 // Writes all of `bytes` to `fd` (opened O_APPEND: at its end), looping over short writes.
-// `path` only names the file in the error.
-Result append_all(int fd, std::string_view bytes, const std::filesystem::path& path);
+// `path` only names the file in the error; `err_out`, when given, receives its errno.
+Result append_all(int fd, std::string_view bytes, const std::filesystem::path& path,
+                  int* err_out = nullptr);
 
 // fdatasync(2): the file's data, and the metadata needed to read it (its size), are on stable
 // storage when it returns none.
